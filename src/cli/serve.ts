@@ -1,0 +1,60 @@
+import { compileConfig } from "../config/compile.ts";
+import { ConfigError } from "../config/errors.ts";
+import { loadConfigFile } from "../config/load.ts";
+import { createLogger } from "../log/logger.ts";
+import { onShutdownSignal } from "../runtime/process.ts";
+import { runtimeName } from "../runtime/serve.ts";
+import { startGateway } from "../server/gateway.ts";
+import { USER_AGENT, VERSION } from "../version.ts";
+
+/**
+ * `actiongate serve`: loads the config (refusing a broken one with every problem, exit 1), starts
+ * listening, and on SIGTERM/SIGINT stops gracefully. Resolves with the exit code.
+ */
+export async function serveCommand(configFile: string, env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfigFile(configFile, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 1;
+  }
+  const logger = createLogger({ level: loaded.config.log.level });
+  let compiled;
+  try {
+    compiled = compileConfig(loaded, { logger, userAgent: USER_AGENT });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 1;
+  }
+
+  let gateway;
+  try {
+    gateway = await startGateway(compiled, logger);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    logger.error("cannot listen", { host: loaded.config.server.host, port: loaded.config.server.port, error: (error as Error).message, code });
+    process.stderr.write(`cannot listen on ${loaded.config.server.host}:${loaded.config.server.port}: ${(error as Error).message}\n`);
+    await compiled.close();
+    return 1;
+  }
+  logger.info("listening", {
+    version: VERSION,
+    runtime: runtimeName,
+    host: gateway.hostname,
+    port: gateway.port,
+    config: configFile,
+    routes: compiled.routes.map((route) => route.name),
+  });
+
+  return new Promise<number>((resolve) => {
+    onShutdownSignal(async (signal) => {
+      logger.info("shutting down", { signal });
+      await gateway.stop();
+      logger.info("stopped");
+      resolve(0);
+    });
+  });
+}

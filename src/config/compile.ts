@@ -1,0 +1,144 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Logger } from "../log/logger.ts";
+import { compileMatch } from "../routing/match.ts";
+import type { CompiledRoute } from "../routing/route.ts";
+import { createTarget } from "../targets/registry.ts";
+import type { Target } from "../targets/types.ts";
+import { compileExpression, ExpressionSyntaxError, type CompiledExpression } from "../transform/expression.ts";
+import { parseStripPath } from "../transform/strip.ts";
+import { remoteKeySource, staticKeySource, type RemoteKeySource } from "../verify/key-source.ts";
+import { KeyFormatError, parseHmacSecret, parsePublicKey } from "../verify/keys.ts";
+import type { PublicKeySource } from "../verify/signature.ts";
+import { ConfigError, InvalidConfigValue, type ConfigProblem } from "./errors.ts";
+import type { LoadedConfig } from "./load.ts";
+import type { GatewayConfig, RouteConfig } from "./schema.ts";
+
+/** Everything the server needs, built from a checked config: keys imported, expressions compiled, targets created. */
+export interface CompiledConfig {
+  readonly source: GatewayConfig;
+  readonly routes: readonly CompiledRoute[];
+  readonly verification: {
+    readonly keySource: PublicKeySource;
+    /** Set when the key is fetched from a URL; the server starts and stops it. */
+    readonly remoteKeySource?: RemoteKeySource;
+    readonly hmacSecrets: readonly Buffer[];
+    readonly toleranceMs: number;
+  };
+  /** Closes every target's connections. */
+  close(): Promise<void>;
+}
+
+export interface CompileOptions {
+  logger: Logger;
+  userAgent: string;
+}
+
+/**
+ * Compiles a loaded config. Every problem (a JSONata syntax error, an unreadable key file, a target
+ * that cannot be built) is collected, and all are thrown together as one {@link ConfigError}.
+ */
+export function compileConfig(loaded: LoadedConfig, options: CompileOptions): CompiledConfig {
+  const { config } = loaded;
+  const configDir = dirname(resolve(loaded.file));
+  const problems: ConfigProblem[] = [];
+  const report = (path: readonly PropertyKey[], message: string) => problems.push({ path, message, ...loaded.locate(path) });
+  const attempt = <T>(path: readonly PropertyKey[], build: () => T): T | undefined => {
+    try {
+      return build();
+    } catch (error) {
+      if (error instanceof InvalidConfigValue) report([...path, ...error.path], error.message);
+      else if (error instanceof ExpressionSyntaxError) report(path, `JSONata syntax error${error.position !== undefined ? ` at character ${error.position}` : ""}: ${error.message}`);
+      else if (error instanceof KeyFormatError) report(path, error.message);
+      else throw error;
+      return undefined;
+    }
+  };
+
+  const verification = config.verification;
+  let keySource: PublicKeySource | undefined;
+  let remote: RemoteKeySource | undefined;
+  if (verification.public_key !== undefined) {
+    const key = attempt(["verification", "public_key"], () => parsePublicKey(verification.public_key!));
+    if (key) keySource = staticKeySource(key);
+  } else if (verification.public_key_file !== undefined) {
+    const file = resolve(configDir, verification.public_key_file);
+    const key = attempt(["verification", "public_key_file"], () => parsePublicKey(readKeyFile(file)));
+    if (key) keySource = staticKeySource(key);
+  } else {
+    remote = remoteKeySource({ url: verification.public_key_url, refreshIntervalMs: verification.key_refresh_interval, logger: options.logger });
+    keySource = remote;
+  }
+  const hmacSecrets = verification.secrets.flatMap((secret, index) => attempt(["verification", "secrets", index], () => parseHmacSecret(secret)) ?? []);
+
+  const targets: Target[] = [];
+  const routes = config.routes.flatMap((route, index) => {
+    const compiled = compileRoute(route, ["routes", index], attempt, { configDir, logger: options.logger, userAgent: options.userAgent });
+    if (compiled) targets.push(compiled.target);
+    return compiled ? [compiled] : [];
+  });
+  const close = async () => {
+    remote?.stop();
+    await Promise.allSettled(targets.map((target) => target.close()));
+  };
+
+  if (problems.length > 0) {
+    void close();
+    throw new ConfigError(loaded.file, problems);
+  }
+  return {
+    source: config,
+    routes,
+    verification: { keySource: keySource!, ...(remote ? { remoteKeySource: remote } : {}), hmacSecrets, toleranceMs: verification.tolerance },
+    close,
+  };
+}
+
+type Attempt = <T>(path: readonly PropertyKey[], build: () => T) => T | undefined;
+
+function compileRoute(route: RouteConfig, path: PropertyKey[], attempt: Attempt, context: Parameters<typeof createTarget>[1]): CompiledRoute | undefined {
+  const expression = (key: PropertyKey[], source: string | undefined): CompiledExpression | undefined | null =>
+    source === undefined ? undefined : (attempt([...path, ...key], () => compileExpression(source)) ?? null);
+
+  const skipWhen = expression(["skip_when"], route.skip_when);
+  const skipReason = expression(["skip_reason"], route.skip_reason);
+  const transform = expression(["transform"], route.transform);
+  const responseTransform = expression(["response", "transform"], route.response?.transform);
+  const failWhen = expression(["response", "fail_when"], route.response?.fail_when);
+  const errorReason = expression(["response", "error_reason"], route.response?.error_reason);
+  const target = attempt([...path, "target"], () => createTarget(route.target, context));
+  const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason].some((compiled) => compiled === null);
+  if (!target || failed) {
+    void target?.close();
+    return undefined;
+  }
+
+  const strip = route.strip.map(parseStripPath);
+  // The user's token and identity leave only when the route asks for them by name.
+  if (!route.forward_caller) strip.push(parseStripPath("data.trigger_event.caller"));
+  return {
+    name: route.name,
+    ...(route.match ? { matches: compileMatch(route.match) } : {}),
+    strip,
+    forwardHeaders: route.forward_headers.map((name) => name.toLowerCase()),
+    ...(skipWhen ? { skipWhen } : {}),
+    ...(skipReason ? { skipReason } : {}),
+    ...(transform ? { transform } : {}),
+    response: {
+      ...(responseTransform ? { transform: responseTransform } : {}),
+      ...(failWhen ? { failWhen } : {}),
+      ...(errorReason ? { errorReason } : {}),
+    },
+    target,
+    targetType: route.target.type,
+  };
+}
+
+function readKeyFile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new InvalidConfigValue(code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`);
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bun
+import { HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
+import { serveCommand } from "./cli/serve.ts";
+import { validateCommand } from "./cli/validate.ts";
+import { VERSION } from "./version.ts";
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args;
+  try {
+    args = parseCliArguments(argv, process.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`actiongate: ${error.message}\nRun "actiongate --help" for usage.\n`);
+    return 2;
+  }
+  switch (args.command) {
+    case "help":
+      process.stdout.write(`${HELP_TEXT}\n`);
+      return 0;
+    case "version":
+      process.stdout.write(`actiongate ${VERSION}\n`);
+      return 0;
+    case "validate":
+      return validateCommand(args.configFile, process.env);
+    case "serve":
+      return serveCommand(args.configFile, process.env);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`actiongate: unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

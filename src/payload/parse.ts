@@ -1,0 +1,37 @@
+import type { VerifiedCall } from "../verify/verified-call.ts";
+import { customActionPayloadSchema, describePayloadIssues, type CustomActionPayload } from "./schema.ts";
+
+/** A verified call whose body is a custom action payload; the only input routing and delivery take. */
+export interface ParsedCall {
+  readonly call: VerifiedCall;
+  readonly payload: CustomActionPayload;
+}
+
+export type ParseResult = { ok: true; parsed: ParsedCall } | { ok: false; message: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Parses the verified body once: UTF-8, JSON, then the custom action schema (unknown fields kept).
+ *
+ * @example
+ * const result = parseCustomAction(verified);
+ * if (!result.ok) return badRequest(result.message);
+ */
+export function parseCustomAction(call: VerifiedCall): ParseResult {
+  let text: string;
+  try {
+    text = utf8.decode(call.body);
+  } catch {
+    return { ok: false, message: "body is not valid UTF-8" };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, message: `body is not JSON: ${(error as Error).message}` };
+  }
+  const result = customActionPayloadSchema.safeParse(json);
+  if (!result.success) return { ok: false, message: `not a custom action payload: ${describePayloadIssues(result.error)}` };
+  return { ok: true, parsed: { call, payload: result.data } };
+}

@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { httpTarget } from "./http.ts";
+import type { Target, TargetContext, TargetDefinition } from "./types.ts";
+
+/**
+ * Every target type, in one place. Adding a type: write its module (schema + create) beside
+ * http.ts and list it here; the config schema, validation and docs pick it up from this list.
+ */
+export const targetDefinitions = [httpTarget] as const satisfies readonly TargetDefinition[];
+
+export const targetSchema = z.discriminatedUnion(
+  "type",
+  targetDefinitions.map((definition) => definition.schema) as unknown as [
+    (typeof targetDefinitions)[number]["schema"],
+    ...(typeof targetDefinitions)[number]["schema"][],
+  ],
+);
+
+export type TargetConfig = z.output<typeof targetSchema>;
+
+/** Builds the target a route's config describes. */
+export function createTarget(config: TargetConfig, context: TargetContext): Target {
+  const definition = targetDefinitions.find((candidate) => candidate.type === config.type);
+  if (!definition) throw new Error(`no target type "${config.type}" is registered`);
+  // The discriminated union guarantees the config matches the definition found by its type.
+  return (definition as TargetDefinition).create(config, context);
+}

@@ -1,0 +1,59 @@
+import type { z } from "zod";
+import type { Logger } from "../log/logger.ts";
+
+/** What a target is handed for one delivery; built from a verified call only (see delivery/). */
+export interface OutboundMessage {
+  /** The transform's result (or the stripped payload when the route has no transform). */
+  readonly body: unknown;
+  /** The stripped payload, which `{{ }}` placeholders in URLs and headers read. */
+  readonly payload: unknown;
+  /** Sent as the idempotency key so the legacy system can drop a duplicate of a retried delivery. */
+  readonly webhookId: string;
+  /** Incoming headers the route names in `forward_headers`, nothing else. */
+  readonly forwardedHeaders: Readonly<Record<string, string>>;
+}
+
+/** The legacy system's answer, in the shape `response.*` expressions read. */
+export interface TargetResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Parsed JSON when the answer is JSON, SOAP body content for SOAP, text otherwise. */
+  readonly body: unknown;
+}
+
+export type TargetOutcome =
+  /** The target accepted the call (2xx, no SOAP fault). */
+  | { kind: "delivered"; response: TargetResponse }
+  /** The target answered but refused (non-2xx, SOAP fault); `reason` is safe to show epilot. */
+  | { kind: "rejected"; response: TargetResponse; reason: string; info: Record<string, unknown> }
+  /** No answer: refused, reset, DNS, TLS. `reason` names the kind of failure, never the host. */
+  | { kind: "unreachable"; reason: string; code?: string }
+  | { kind: "timeout"; timeoutMs: number }
+  /** This payload cannot be sent (a placeholder without a value); the payload's fault, not the target's. */
+  | { kind: "invalid_message"; reason: string };
+
+export interface Target {
+  readonly type: string;
+  deliver(message: OutboundMessage): Promise<TargetOutcome>;
+  /** Closes pooled connections; called on shutdown and when a reload replaces the target. */
+  close(): Promise<void>;
+}
+
+export interface TargetContext {
+  /** Folder of the config file, against which relative paths (WSDL, templates) resolve. */
+  readonly configDir: string;
+  readonly logger: Logger;
+  /** Sent as User-Agent, so legacy logs show who called. */
+  readonly userAgent: string;
+}
+
+/**
+ * A target type: its config schema (with `type` as the discriminator) and how to build it.
+ * Each one registers in `registry.ts`; the config schema and docs are generated from there.
+ */
+export interface TargetDefinition<Schema extends z.ZodType = z.ZodType> {
+  readonly type: string;
+  readonly schema: Schema;
+  /** Throws `InvalidConfigValue` (with a path inside the target) for what the schema cannot check. */
+  create(config: z.output<Schema>, context: TargetContext): Target;
+}

@@ -1,0 +1,81 @@
+import jsonata from "jsonata";
+
+/**
+ * Guards against a transform that never ends (`$f := function(){ $f() }`): JSONata checks these
+ * between steps, so one bad expression fails its own call instead of freezing the gateway.
+ */
+const EVALUATION_LIMITS = { timeout: 2_000, stack: 500 } as const;
+
+/** A JSONata expression compiled once at config load and evaluated per call. */
+export interface CompiledExpression {
+  readonly source: string;
+  evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown>;
+}
+
+/** A JSONata syntax error, with the character offset inside the expression. */
+export class ExpressionSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly position: number | undefined,
+  ) {
+    super(message);
+    this.name = "ExpressionSyntaxError";
+  }
+}
+
+/** A JSONata error raised while evaluating, stripped of payload values so it can be logged and answered. */
+export class ExpressionEvaluationError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly position: number | undefined,
+  ) {
+    super(message);
+    this.name = "ExpressionEvaluationError";
+  }
+}
+
+interface JsonataErrorShape {
+  code?: string;
+  position?: number;
+  message?: string;
+  value?: unknown;
+}
+
+/**
+ * Compiles a JSONata expression; throws {@link ExpressionSyntaxError} for a syntax error.
+ *
+ * @example
+ * const expr = compileExpression('{ "contract": data.entity.contract_number }');
+ * await expr.evaluate(payload); // { contract: "2026-0042" }
+ */
+export function compileExpression(source: string): CompiledExpression {
+  let compiled: jsonata.Expression;
+  try {
+    compiled = jsonata(source, EVALUATION_LIMITS);
+  } catch (error) {
+    const shape = error as JsonataErrorShape;
+    throw new ExpressionSyntaxError(shape.message ?? String(error), shape.position);
+  }
+  return {
+    source,
+    async evaluate(input, bindings) {
+      try {
+        return await compiled.evaluate(input, bindings);
+      } catch (error) {
+        throw toEvaluationError(error);
+      }
+    },
+  };
+}
+
+/** JSONata puts the offending value into its message; that value may be a secret from the payload. */
+function toEvaluationError(error: unknown): ExpressionEvaluationError {
+  const shape = (error ?? {}) as JsonataErrorShape;
+  let message = shape.message ?? "evaluation failed";
+  if (shape.value !== undefined && shape.value !== null) {
+    const text = typeof shape.value === "string" ? shape.value : JSON.stringify(shape.value);
+    if (text) message = message.split(text).join("<value>");
+  }
+  return new ExpressionEvaluationError(message, shape.code, shape.position);
+}

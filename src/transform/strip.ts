@@ -1,0 +1,53 @@
+/** A dot path such as `data.app_options.api_key` or `data.items.*.secret`, split once at load time. */
+export type StripPath = readonly string[];
+
+const WILDCARD = "*";
+
+/** Splits `a.b.*.c` into segments; empty segments are a config error the schema reports first. */
+export function parseStripPath(path: string): StripPath {
+  return path.split(".");
+}
+
+/**
+ * Returns `value` without the given paths. `*` stands for any key of an object or any index of an
+ * array. Containers on a removed path are copied, everything else is shared, so the caller's
+ * object stays whole (write-back and logs still need the original).
+ *
+ * @example
+ * stripPaths({ data: { app_options: { api_key: "s", erp: "1" } } }, [parseStripPath("data.app_options.api_key")]);
+ * // { data: { app_options: { erp: "1" } } }
+ */
+export function stripPaths<T>(value: T, paths: readonly StripPath[]): T {
+  let out: unknown = value;
+  for (const path of paths) out = stripOne(out, path, 0);
+  return out as T;
+}
+
+function stripOne(node: unknown, path: StripPath, depth: number): unknown {
+  if (node === null || typeof node !== "object") return node;
+  const segment = path[depth]!;
+  const isLast = depth === path.length - 1;
+
+  if (Array.isArray(node)) {
+    if (segment === WILDCARD) return isLast ? [] : node.map((item) => stripOne(item, path, depth + 1));
+    const index = Number(segment);
+    if (!Number.isInteger(index) || index < 0 || index >= node.length) return node;
+    if (isLast) return node.filter((_, i) => i !== index);
+    const copy = node.slice();
+    copy[index] = stripOne(node[index], path, depth + 1);
+    return copy;
+  }
+
+  const record = node as Record<string, unknown>;
+  if (segment === WILDCARD) {
+    if (isLast) return {};
+    const copy: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(record)) copy[key] = stripOne(inner, path, depth + 1);
+    return copy;
+  }
+  if (!Object.hasOwn(record, segment)) return node;
+  const copy = { ...record };
+  if (isLast) delete copy[segment];
+  else copy[segment] = stripOne(record[segment], path, depth + 1);
+  return copy;
+}

@@ -1,0 +1,119 @@
+import { createHmac, timingSafeEqual, verify as verifyEd25519, type KeyObject } from "node:crypto";
+import type { IncomingCall, VerifiedCall } from "./verified-call.ts";
+
+/** Where the Ed25519 key comes from; a remote source may fetch again after a failure (key rotation). */
+export interface PublicKeySource {
+  /** The key in use, or undefined while none could be loaded yet. */
+  current(): KeyObject | undefined;
+  /** Called when a v1a signature did not verify; resolves to a newer key if one was found. */
+  refreshAfterFailure(): Promise<KeyObject | undefined>;
+}
+
+export interface SignatureVerifierOptions {
+  keySource?: PublicKeySource;
+  hmacSecrets?: readonly Buffer[];
+  /** How far `webhook-timestamp` may be from now, in either direction. */
+  toleranceMs: number;
+  /** The clock, replaceable in tests that check the known-answer vectors. */
+  now?: () => number;
+}
+
+export type VerificationFailureReason =
+  | "missing_headers"
+  | "invalid_timestamp"
+  | "timestamp_too_old"
+  | "timestamp_in_future"
+  | "no_matching_signature"
+  | "key_unavailable";
+
+export type VerificationResult =
+  | { ok: true; call: VerifiedCall }
+  | { ok: false; reason: VerificationFailureReason; message: string };
+
+/** More signatures than this in one header are ignored: each costs a verification. */
+const MAX_SIGNATURES_CHECKED = 8;
+
+/**
+ * Checks a call the Standard Webhooks way, on the raw body bytes: headers present, timestamp within
+ * tolerance, and at least one of the space-separated signatures valid (`v1a,` Ed25519 with the key
+ * from `keySource`, `v1,` HMAC-SHA256 with any of `hmacSecrets`, compared in constant time).
+ *
+ * @example
+ * const result = await verifySignature({ headers, body }, { keySource, toleranceMs: 300_000 });
+ * if (!result.ok) return unauthorized(result.message);
+ */
+export async function verifySignature(incoming: IncomingCall, options: SignatureVerifierOptions): Promise<VerificationResult> {
+  const webhookId = incoming.headers.get("webhook-id");
+  const timestampText = incoming.headers.get("webhook-timestamp");
+  const signatureHeader = incoming.headers.get("webhook-signature");
+  if (!webhookId || !timestampText || !signatureHeader) {
+    return fail("missing_headers", "webhook-id, webhook-timestamp and webhook-signature headers are required");
+  }
+  if (webhookId.length > 256) return fail("missing_headers", "webhook-id is longer than 256 characters");
+  if (!/^\d{1,12}$/.test(timestampText)) return fail("invalid_timestamp", "webhook-timestamp must be whole seconds since the epoch");
+
+  const timestamp = Number(timestampText);
+  const nowSeconds = Math.floor((options.now ?? Date.now)() / 1000);
+  const toleranceSeconds = Math.floor(options.toleranceMs / 1000);
+  if (timestamp < nowSeconds - toleranceSeconds) return fail("timestamp_too_old", "webhook-timestamp is too old");
+  if (timestamp > nowSeconds + toleranceSeconds) return fail("timestamp_in_future", "webhook-timestamp is too far in the future");
+
+  const signatures = parseSignatureHeader(signatureHeader);
+  const signedContent = Buffer.concat([Buffer.from(`${webhookId}.${timestampText}.`), incoming.body]);
+  const accept = (scheme: "v1" | "v1a"): VerificationResult => ({
+    ok: true,
+    call: { headers: incoming.headers, body: incoming.body, webhookId, timestamp, scheme } as VerifiedCall,
+  });
+
+  const hmacCandidates = signatures.filter((s) => s.version === "v1");
+  if (hmacCandidates.length > 0 && options.hmacSecrets?.length) {
+    for (const secret of options.hmacSecrets) {
+      const expected = createHmac("sha256", secret).update(signedContent).digest();
+      if (hmacCandidates.some((s) => s.bytes.length === expected.length && timingSafeEqual(s.bytes, expected))) return accept("v1");
+    }
+  }
+
+  const ed25519Candidates = signatures.filter((s) => s.version === "v1a");
+  if (ed25519Candidates.length > 0 && options.keySource) {
+    const key = options.keySource.current();
+    if (key && matchesEd25519(ed25519Candidates, signedContent, key)) return accept("v1a");
+    // A failure may mean epilot rotated its key: look once more (the source rate-limits this).
+    const refreshed = await options.keySource.refreshAfterFailure();
+    if (refreshed && refreshed !== key && matchesEd25519(ed25519Candidates, signedContent, refreshed)) return accept("v1a");
+    if (!key && !refreshed && !hmacCandidates.length) {
+      return fail("key_unavailable", "the verification key is not available yet; try again shortly");
+    }
+  }
+  return fail("no_matching_signature", "no matching signature");
+}
+
+interface SignatureCandidate {
+  version: string;
+  bytes: Buffer;
+}
+
+function parseSignatureHeader(header: string): SignatureCandidate[] {
+  const out: SignatureCandidate[] = [];
+  for (const token of header.split(" ")) {
+    if (out.length >= MAX_SIGNATURES_CHECKED) break;
+    const comma = token.indexOf(",");
+    if (comma <= 0) continue;
+    out.push({ version: token.slice(0, comma), bytes: Buffer.from(token.slice(comma + 1), "base64") });
+  }
+  return out;
+}
+
+function matchesEd25519(candidates: SignatureCandidate[], content: Buffer, key: KeyObject): boolean {
+  return candidates.some((candidate) => {
+    if (candidate.bytes.length !== 64) return false;
+    try {
+      return verifyEd25519(null, content, key, candidate.bytes);
+    } catch {
+      return false;
+    }
+  });
+}
+
+function fail(reason: VerificationFailureReason, message: string): VerificationResult {
+  return { ok: false, reason, message };
+}
