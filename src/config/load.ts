@@ -55,7 +55,9 @@ export function loadConfigText(file: string, text: string, env: Readonly<Record<
     Scalar(key, node, ancestors) {
       if (key === "key" || typeof node.value !== "string") return;
       try {
-        node.value = interpolateEnv(node.value, env);
+        const interpolated = interpolateEnv(node.value, env);
+        // `port: ${PORT}` must read as a number, as if the value had been written there.
+        node.value = interpolated !== node.value && node.type === "PLAIN" ? plainScalarValue(interpolated) : interpolated;
       } catch (error) {
         if (!(error instanceof MissingVariableError)) throw error;
         problems.push({ path: pathOf(ancestors, node), message: error.message, ...position(node.range?.[0]) });
@@ -69,6 +71,13 @@ export function loadConfigText(file: string, text: string, env: Readonly<Record<
   if (!parsed.success) problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(issue, raw, document, position)));
   if (problems.length > 0) throw new ConfigError(file, sortProblems(problems));
   return { file, config: parsed.data!, locate };
+}
+
+/** Reads an interpolated plain scalar the way YAML would: numbers and booleans keep their type. */
+function plainScalarValue(text: string): string | number | boolean {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === "true" || text === "false") return text === "true";
+  return text;
 }
 
 type Positioner = (offset: number | undefined) => { line: number; column: number } | undefined;
