@@ -40,6 +40,7 @@ interface JsonataErrorShape {
   position?: number;
   message?: string;
   value?: unknown;
+  value2?: unknown;
 }
 
 /**
@@ -69,13 +70,28 @@ export function compileExpression(source: string): CompiledExpression {
   };
 }
 
-/** JSONata puts the offending value into its message; that value may be a secret from the payload. */
+/**
+ * JSONata puts the offending values (`value`, and `value2` for comparisons) into its message,
+ * JSON-encoded; either may be a secret from the payload.
+ */
 function toEvaluationError(error: unknown): ExpressionEvaluationError {
   const shape = (error ?? {}) as JsonataErrorShape;
   let message = shape.message ?? "evaluation failed";
-  if (shape.value !== undefined && shape.value !== null) {
-    const text = typeof shape.value === "string" ? shape.value : JSON.stringify(shape.value);
+  for (const value of [shape.value, shape.value2]) {
+    if (value === undefined || value === null) continue;
+    // The JSON form when the message has it (a string's raw form would miss escaped quotes and
+    // backslashes); the raw form otherwise.
+    const json = safeJson(value);
+    const text = json && message.includes(json) ? json : typeof value === "string" ? value : json;
     if (text) message = message.split(text).join("<value>");
   }
   return new ExpressionEvaluationError(message, shape.code, shape.position);
+}
+
+function safeJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
 }

@@ -18,23 +18,40 @@ export function parseStripPath(path: string): StripPath {
  * // { data: { app_options: { erp: "1" } } }
  */
 export function stripPaths<T>(value: T, paths: readonly StripPath[]): T {
+  const copiedArrays: unknown[][] = [];
   let out: unknown = value;
-  for (const path of paths) out = stripOne(out, path, 0);
+  for (const path of paths) out = stripOne(out, path, 0, copiedArrays);
+  // Array elements are only marked while paths are applied, so that `items.0` and `items.1` both
+  // mean the original positions; the marks go once every path is done (our copies, never the caller's).
+  for (const array of copiedArrays) compact(array);
   return out as T;
 }
 
-function stripOne(node: unknown, path: StripPath, depth: number): unknown {
+const REMOVED: unique symbol = Symbol("removed");
+
+function compact(array: unknown[]): void {
+  let kept = 0;
+  for (const item of array) if (item !== REMOVED) array[kept++] = item;
+  array.length = kept;
+}
+
+function stripOne(node: unknown, path: StripPath, depth: number, copiedArrays: unknown[][]): unknown {
   if (node === null || typeof node !== "object") return node;
   const segment = path[depth]!;
   const isLast = depth === path.length - 1;
 
   if (Array.isArray(node)) {
-    if (segment === WILDCARD) return isLast ? [] : node.map((item) => stripOne(item, path, depth + 1));
+    if (segment === WILDCARD) {
+      if (isLast) return [];
+      const mapped = node.map((item) => stripOne(item, path, depth + 1, copiedArrays));
+      copiedArrays.push(mapped);
+      return mapped;
+    }
     const index = Number(segment);
-    if (!Number.isInteger(index) || index < 0 || index >= node.length) return node;
-    if (isLast) return node.filter((_, i) => i !== index);
+    if (!Number.isInteger(index) || index < 0 || index >= node.length || node[index] === REMOVED) return node;
     const copy = node.slice();
-    copy[index] = stripOne(node[index], path, depth + 1);
+    copy[index] = isLast ? REMOVED : stripOne(node[index], path, depth + 1, copiedArrays);
+    copiedArrays.push(copy);
     return copy;
   }
 
@@ -42,12 +59,12 @@ function stripOne(node: unknown, path: StripPath, depth: number): unknown {
   if (segment === WILDCARD) {
     if (isLast) return {};
     const copy: Record<string, unknown> = {};
-    for (const [key, inner] of Object.entries(record)) copy[key] = stripOne(inner, path, depth + 1);
+    for (const [key, inner] of Object.entries(record)) copy[key] = stripOne(inner, path, depth + 1, copiedArrays);
     return copy;
   }
   if (!Object.hasOwn(record, segment)) return node;
   const copy = { ...record };
   if (isLast) delete copy[segment];
-  else copy[segment] = stripOne(record[segment], path, depth + 1);
+  else copy[segment] = stripOne(record[segment], path, depth + 1, copiedArrays);
   return copy;
 }

@@ -50,6 +50,7 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
   let timer: ReturnType<typeof setTimeout> | undefined;
   let failures = 0;
   let stopped = false;
+  let started = false;
 
   const fetchKey = (): Promise<KeyObject | undefined> => {
     inFlight ??= (async () => {
@@ -92,11 +93,15 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
       return fetchKey();
     },
     start() {
+      // A second start would run a second refresh loop that stop() could not end.
+      if (started) return;
+      started = true;
       stopped = false;
       void fetchKey().finally(schedule);
     },
     stop() {
       stopped = true;
+      started = false;
       if (timer) clearTimeout(timer);
     },
   };

@@ -1,0 +1,82 @@
+import { describe, expect, test } from "bun:test";
+import { fixturePayload } from "../../test/support/signing.ts";
+import { customActionPayloadSchema, type CustomActionPayload } from "../payload/schema.ts";
+import { compileMatch } from "./match.ts";
+
+/** The fixture, changed by `edit`, then parsed as the gateway would. */
+function payload(edit: (raw: Record<string, any>) => void = () => {}): CustomActionPayload {
+  const raw = fixturePayload();
+  edit(raw);
+  return customActionPayloadSchema.parse(raw);
+}
+
+describe("compileMatch", () => {
+  const cases: [string, string, string, (raw: Record<string, any>) => void][] = [
+    ["component_id", "erp-contract-sync", "other-component", (raw) => (raw.data.action_config.component_id = "other-component")],
+    ["app_id", "b5b2f0de-7c4a-4a39-8f56-1d3b7b6e2c10", "another-app", (raw) => (raw.data.action_config.app_id = "another-app")],
+    ["action_name", "Sync contract to ERP", "Sync order", (raw) => (raw.data.action_config.name = "Sync order")],
+    ["entity_schema", "contract", "order", (raw) => (raw.data.entity._schema = "order")],
+    ["org_id", "739224", "1", (raw) => (raw.data.org_id = "1")],
+  ];
+
+  for (const [key, value, otherValue, makeOther] of cases) {
+    describe(key, () => {
+      test("matches the payload holding the value", () => {
+        expect(compileMatch({ [key]: value })(payload())).toBe(true);
+      });
+
+      test("does not match another value", () => {
+        expect(compileMatch({ [key]: value })(payload(makeOther))).toBe(false);
+        expect(compileMatch({ [key]: otherValue })(payload())).toBe(false);
+      });
+
+      test("a list matches any of its values", () => {
+        const rule = compileMatch({ [key]: ["something-else", value] });
+        expect(rule(payload())).toBe(true);
+        expect(rule(payload(makeOther))).toBe(false);
+        expect(compileMatch({ [key]: ["something-else", otherValue] })(payload(makeOther))).toBe(true);
+      });
+
+      test("an empty list matches nothing", () => {
+        expect(compileMatch({ [key]: [] })(payload())).toBe(false);
+      });
+
+      test("comparison is exact (case and whitespace matter)", () => {
+        const otherCase = value.toUpperCase() === value ? value.toLowerCase() : value.toUpperCase();
+        // org_id is digits only: no other case to try.
+        if (otherCase !== value) expect(compileMatch({ [key]: otherCase })(payload())).toBe(false);
+        expect(compileMatch({ [key]: ` ${value}` })(payload())).toBe(false);
+      });
+    });
+  }
+
+  test("a numeric org_id in the payload matches its string form", () => {
+    const numeric = payload((raw) => (raw.data.org_id = 739224));
+    expect(compileMatch({ org_id: "739224" })(numeric)).toBe(true);
+    expect(compileMatch({ org_id: ["1", "739224"] })(numeric)).toBe(true);
+  });
+
+  test("every listed key must hold", () => {
+    const rule = compileMatch({ component_id: "erp-contract-sync", entity_schema: "contract", org_id: ["739224", "1"] });
+    expect(rule(payload())).toBe(true);
+    expect(rule(payload((raw) => (raw.data.entity._schema = "order")))).toBe(false);
+    expect(rule(payload((raw) => (raw.data.org_id = "2")))).toBe(false);
+    expect(rule(payload((raw) => (raw.data.action_config.component_id = "x")))).toBe(false);
+  });
+
+  test("a field missing from the payload never matches", () => {
+    expect(compileMatch({ component_id: "erp-contract-sync" })(payload((raw) => delete raw.data.action_config))).toBe(false);
+    expect(compileMatch({ component_id: "erp-contract-sync" })(payload((raw) => delete raw.data.action_config.component_id))).toBe(false);
+    expect(compileMatch({ action_name: "Sync contract to ERP" })(payload((raw) => delete raw.data.action_config))).toBe(false);
+    expect(compileMatch({ entity_schema: "contract" })(payload((raw) => delete raw.data.entity._schema))).toBe(false);
+  });
+
+  test("a rule naming the literal text undefined does not match a missing field", () => {
+    expect(compileMatch({ app_id: "undefined" })(payload((raw) => delete raw.data.action_config.app_id))).toBe(false);
+  });
+
+  test("no rules at all hold for every payload", () => {
+    expect(compileMatch({})(payload())).toBe(true);
+    expect(compileMatch({ component_id: undefined })(payload())).toBe(true);
+  });
+});
