@@ -9,7 +9,7 @@ export class ResponseTooLargeError extends Error {
  * Reads an undici response body up to `limit` bytes, so that a runaway legacy answer cannot fill
  * the gateway's memory. Stops reading (and drops the connection) as soon as the limit is passed.
  */
-export async function readBodyText(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
+export async function readBodyBytes(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body) {
@@ -21,7 +21,12 @@ export async function readBodyText(body: Dispatcher.ResponseData["body"], limit:
     }
     chunks.push(buffer);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+/** {@link readBodyBytes}, decoded as UTF-8. */
+export async function readBodyText(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
+  return (await readBodyBytes(body, limit)).toString("utf8");
 }
 
 /** undici's headers (string | string[]) flattened, lower-cased names as undici gives them. */

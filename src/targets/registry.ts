@@ -1,12 +1,14 @@
 import { z } from "zod";
 import { httpTarget } from "./http.ts";
+import { soapTarget } from "./soap/soap-target.ts";
 import type { Target, TargetContext, TargetDefinition } from "./types.ts";
 
 /**
  * Every target type, in one place. Adding a type: write its module (schema + create) beside
- * http.ts and list it here; the config schema, validation and docs pick it up from this list.
+ * http.ts, or in a folder of its own as soap/ is, and list it here; the config schema, validation
+ * and docs pick it up from this list.
  */
-export const targetDefinitions = [httpTarget] as const satisfies readonly TargetDefinition[];
+export const targetDefinitions = [httpTarget, soapTarget] as const satisfies readonly TargetDefinition[];
 
 export const targetSchema = z.discriminatedUnion(
   "type",

@@ -1,0 +1,386 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { z } from "zod";
+import { InvalidConfigValue } from "../../config/errors.ts";
+import { duration, envBoolean, envNumber, size } from "../../config/units.ts";
+import { ExpressionEvaluationError, ExpressionSyntaxError } from "../../transform/expression.ts";
+import { TemplateValueError } from "../../transform/template.ts";
+import { createTargetAgent, exchange } from "../exchange.ts";
+import { compileRequestLine, HEADER_NAME, type CompiledRequestLine } from "../request-templates.ts";
+import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "../types.ts";
+import { compileEnvelopeTemplate, type EnvelopeTemplate } from "./envelope-template.ts";
+import { buildEnvelope, checkXmlCharacters, EnvelopeValueError, headerBlock, isXmlName, serializeXml, type XmlNode } from "./envelope.ts";
+import { decodeXml, interpretAnswer } from "./response.ts";
+import { ENVELOPE_NAMESPACE, soapHttpHeaders, type SoapVersion } from "./soap-version.ts";
+import { usernameToken, type UsernameTokenOptions } from "./ws-security.ts";
+import { readWsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
+import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
+
+const headerName = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
+const soapVersion = z
+  .union([z.enum(["1.1", "1.2"]), z.literal(1.1), z.literal(1.2)])
+  .transform((version) => String(version) as SoapVersion);
+const noQuotesOrBreaks = /^[^"\r\n\0]*$/;
+
+const soapHeaderSchema = z
+  .strictObject({
+    name: z.string().min(1).describe("element name of the header block (an XML name, no prefix)"),
+    namespace: z.string().min(1).optional().describe("namespace of the header block and its children; default: the target's `namespace`"),
+    value: z
+      .json()
+      .default(null)
+      .describe("content: a mapping becomes child elements (nested mappings nest, lists repeat), a scalar becomes text; strings may hold `${ENV}` and `{{ <JSONata> }}` over the stripped payload, with `$body` the transform's result"),
+    must_understand: envBoolean(z.boolean()).prefault(false).describe("mark the block mustUnderstand, so a server that does not know it must fail"),
+  })
+  .describe("A custom SOAP header block.");
+
+export const soapTargetSchema = z
+  .strictObject({
+    type: z.literal("soap"),
+    wsdl: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "WSDL 1.1 file, relative to the config file's folder: fills in url, version, soap_action, namespace and element_form for `operation` where they are not set, and `validate` checks the operation exists",
+      ),
+    port: z.string().min(1).optional().describe("WSDL port to call when several offer the operation; default: the first (of `version`, when set)"),
+    url: z
+      .string()
+      .optional()
+      .describe("absolute http(s) URL of the service; `{{ <JSONata> }}` placeholders are percent-encoded; default: the WSDL port's address"),
+    version: soapVersion
+      .optional()
+      .describe('"1.1" (text/xml, SOAPAction header) or "1.2" (application/soap+xml; action=...); default: the envelope template\'s, else the WSDL port\'s, else "1.1"'),
+    operation: z.string().min(1).describe("the operation: with a WSDL, its name there; without, the body element the transform's result goes into"),
+    namespace: z.string().min(1).optional().describe("namespace of the body element; default: from the WSDL (required without one, unless envelope_template is set)"),
+    soap_action: z
+      .string()
+      .regex(noQuotesOrBreaks, "must not hold quotes or line breaks")
+      .optional()
+      .describe('the SOAP action (1.1: SOAPAction header, 1.2: action parameter); default: from the WSDL, else ""'),
+    element_form: z
+      .enum(["qualified", "unqualified"])
+      .optional()
+      .describe('whether the body element\'s children are in `namespace` ("qualified") or in none; default: the WSDL schema\'s elementFormDefault, else "qualified"'),
+    envelope_template: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "file (relative to the config file's folder) holding the whole envelope, with `{{ <JSONata> }}` placeholders over the stripped payload (`$body` is the transform's result); values are XML-escaped; checked at load",
+      ),
+    soap_headers: z.array(soapHeaderSchema).default([]).describe("custom SOAP header blocks sent with every call"),
+    basic_auth: z
+      .strictObject({
+        username: z.string().min(1).regex(/^[^:]*$/, "must not hold a colon").describe("user name, usually `${ENV}`"),
+        password: z.string().describe("password, usually `${ENV}`"),
+      })
+      .optional()
+      .describe("HTTP basic authentication"),
+    ws_security: z
+      .strictObject({
+        username: z.string().min(1).describe("user name, usually `${ENV}`"),
+        password: z.string().describe("password, usually `${ENV}`"),
+        password_type: z
+          .enum(["PasswordText", "PasswordDigest"])
+          .default("PasswordText")
+          .describe("PasswordText sends the password; PasswordDigest sends Base64(SHA-1(nonce + created + password)) instead"),
+        nonce: envBoolean(z.boolean()).prefault(true).describe("send a fresh Nonce and Created with PasswordText too (PasswordDigest always does)"),
+        timestamp: duration.optional().describe("add a wsu:Timestamp that expires after this duration (for servers that require one)"),
+        must_understand: envBoolean(z.boolean()).prefault(true).describe("mark the Security header mustUnderstand"),
+      })
+      .optional()
+      .describe("WS-Security UsernameToken header"),
+    headers: z
+      .record(headerName, z.string())
+      .default({})
+      .describe("HTTP headers sent with every call; values may hold `${ENV}` and `{{ <JSONata> }}`"),
+    timeout: duration.prefault("10s").describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
+    idempotency_header: headerName.default("Idempotency-Key").describe("HTTP header that carries the webhook-id, so the legacy system can drop duplicates"),
+    connections: envNumber(z.number().int().min(1).max(1024)).prefault(32).describe("keep-alive connections kept open per target host"),
+    max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
+  })
+  .describe("A SOAP 1.1 or 1.2 service: the transform's result becomes the operation's body element, or fills an envelope template.");
+
+export type SoapTargetConfig = z.output<typeof soapTargetSchema>;
+
+/** Everything a call needs, settled at load from the config, the WSDL and the template. */
+interface ResolvedSoapCall {
+  readonly url: string;
+  readonly version: SoapVersion;
+  readonly soapAction: string;
+  /** Undefined with an envelope template, which holds its own body. */
+  readonly body?: { localName: string; namespace: string; elementForm: "qualified" | "unqualified" };
+  readonly template?: EnvelopeTemplate;
+}
+
+/**
+ * Calls a SOAP service: builds the envelope (or fills the operator's template), adds header blocks
+ * and WS-Security, sends it through a pooled undici Agent with one deadline, and reads the answer:
+ * the Body as JSON for `response.*`, a SOAP Fault (1.1 or 1.2, on any HTTP status) as a rejection
+ * whose reason carries the fault code and string.
+ *
+ * @example
+ * const target = createSoapTarget(soapTargetSchema.parse({ type: "soap", wsdl: "./crm.wsdl", operation: "CreateCustomer" }), context);
+ * await target.deliver(message); // { kind: "delivered", response: { status: 200, body: { CreateCustomerResponse: {...} } } }
+ */
+export function createSoapTarget(config: SoapTargetConfig, context: TargetContext): Target {
+  const call = resolveCall(config, context.configDir);
+  const fixedHeaders = fixedHttpHeaders(config, call);
+  const requestLine = compileUrl(config, call.url, config.headers);
+  const renderEnvelope = compileEnvelope(config, call);
+  const agent = createTargetAgent({ connections: config.connections, timeoutMs: config.timeout });
+
+  return {
+    type: "soap",
+    async deliver(message: OutboundMessage): Promise<TargetOutcome> {
+      const rendered = await requestLine.render(message.payload);
+      if (!rendered.ok) return { kind: "invalid_message", reason: rendered.reason };
+      const envelope = await renderEnvelope(message);
+      if (!envelope.ok) return { kind: "invalid_message", reason: envelope.reason };
+
+      const result = await exchange(agent, {
+        url: rendered.value.url,
+        method: "POST",
+        headers: {
+          "user-agent": context.userAgent,
+          [config.idempotency_header.toLowerCase()]: message.webhookId,
+          ...rendered.value.headers,
+          ...message.forwardedHeaders,
+          ...fixedHeaders,
+        },
+        body: envelope.xml,
+        timeoutMs: config.timeout,
+        maxResponseSize: config.max_response_size,
+      });
+      if (result.kind !== "answered") return result;
+      return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]));
+    },
+    close: () => agent.close(),
+  };
+}
+
+/**
+ * The HTTP headers the SOAP target owns (content-type, SOAPAction, basic auth), added after the
+ * `{{ }}` headers are rendered: a password is a secret, never a template.
+ */
+function fixedHttpHeaders(config: SoapTargetConfig, call: ResolvedSoapCall): Record<string, string> {
+  for (const name of Object.keys(config.headers)) {
+    if (["content-type", "soapaction"].includes(name.toLowerCase())) {
+      throw new InvalidConfigValue("is set by the SOAP target from version and soap_action", ["headers", name]);
+    }
+  }
+  const headers = soapHttpHeaders(call.version, call.soapAction);
+  if (config.basic_auth) {
+    if (Object.keys(config.headers).some((name) => name.toLowerCase() === "authorization")) {
+      throw new InvalidConfigValue("set basic_auth or an Authorization header, not both", ["basic_auth"]);
+    }
+    const { username, password } = config.basic_auth;
+    headers["authorization"] = `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
+  }
+  return headers;
+}
+
+/**
+ * Compiles what goes into the envelope (header blocks, WS-Security, body or template) at load;
+ * the result renders the envelope for one call, or says why this payload cannot be sent.
+ */
+function compileEnvelope(config: SoapTargetConfig, call: ResolvedSoapCall): (message: OutboundMessage) => Promise<{ ok: true; xml: string } | { ok: false; reason: string }> {
+  const envelopeNamespace = call.template?.envelopeNamespace ?? ENVELOPE_NAMESPACE[call.version];
+  const soapHeaders = compileSoapHeaders(config, call, envelopeNamespace);
+  const security = config.ws_security;
+  if (security) {
+    for (const key of ["username", "password"] as const) {
+      try {
+        checkXmlCharacters(security[key]);
+      } catch (error) {
+        throw new InvalidConfigValue((error as Error).message, ["ws_security", key]);
+      }
+    }
+  }
+  const tokenOptions: UsernameTokenOptions | undefined = security && {
+    username: security.username,
+    password: security.password,
+    passwordType: security.password_type,
+    nonce: security.nonce,
+    ...(security.timestamp !== undefined ? { timestampTtlMs: security.timestamp } : {}),
+    mustUnderstand: security.must_understand,
+    envelopeNamespace,
+  };
+
+  return async (message) => {
+    try {
+      const blocks = await soapHeaders(message);
+      // A fresh nonce and time for every call.
+      if (tokenOptions) blocks.push(usernameToken(tokenOptions));
+      const xml = call.template
+        ? await call.template.render(message.payload, blocks.length ? serializeXml(blocks) : "", { body: message.body })
+        : buildEnvelope({ version: call.version, body: call.body!, content: message.body, headers: blocks });
+      return { ok: true, xml };
+    } catch (error) {
+      if (error instanceof TemplateValueError || error instanceof EnvelopeValueError) return { ok: false, reason: error.message };
+      if (error instanceof ExpressionEvaluationError) return { ok: false, reason: `a {{ }} placeholder failed${error.code ? ` (JSONata ${error.code})` : ""}` };
+      throw error;
+    }
+  };
+}
+
+/** Settles url, version, action and body element from config, WSDL and template, in that order. */
+function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapCall {
+  if (config.port !== undefined && config.wsdl === undefined) throw new InvalidConfigValue("is only read together with wsdl", ["port"]);
+  const fromWsdl = config.wsdl !== undefined ? wsdlOperation(config, configDir) : undefined;
+  const template = config.envelope_template !== undefined ? loadTemplate(config.envelope_template, configDir) : undefined;
+
+  if (template && config.version !== undefined && config.version !== template.version) {
+    throw new InvalidConfigValue(`is ${config.version} but the envelope template is a SOAP ${template.version} envelope`, ["version"]);
+  }
+  if (template && fromWsdl && config.version === undefined && fromWsdl.version !== template.version) {
+    throw new InvalidConfigValue(
+      `is a SOAP ${template.version} envelope but WSDL port ${fromWsdl.port} is SOAP ${fromWsdl.version}; set version or port`,
+      ["envelope_template"],
+    );
+  }
+  const version = config.version ?? template?.version ?? fromWsdl?.version ?? "1.1";
+
+  const url = config.url ?? fromWsdl?.url;
+  if (url === undefined) {
+    throw new InvalidConfigValue(fromWsdl ? `is required: WSDL port ${fromWsdl.port} has no address` : "is required (or set wsdl to read it from)", ["url"]);
+  }
+  const soapAction = config.soap_action ?? fromWsdl?.soapAction ?? "";
+  if (!noQuotesOrBreaks.test(soapAction)) throw new InvalidConfigValue("the WSDL's soapAction holds quotes or line breaks; set soap_action", ["wsdl"]);
+  if (template) return { url, version, soapAction, template };
+
+  const namespace = config.namespace ?? fromWsdl?.namespace;
+  if (namespace === undefined) throw new InvalidConfigValue("is required (or set wsdl to read it from)", ["namespace"]);
+  const localName = fromWsdl?.element ?? config.operation;
+  if (!isXmlName(localName)) throw new InvalidConfigValue("must be an XML element name (letters, digits, `_`, `-`, `.`; no prefix)", ["operation"]);
+  const elementForm = config.element_form ?? fromWsdl?.elementForm ?? "qualified";
+  return { url, version, soapAction, body: { localName, namespace, elementForm } };
+}
+
+function wsdlOperation(config: SoapTargetConfig, configDir: string): WsdlOperation {
+  const file = config.wsdl!;
+  let wsdl;
+  try {
+    wsdl = readWsdl(readConfigFile(file, configDir, ["wsdl"]));
+  } catch (error) {
+    if (error instanceof WsdlError) throw new InvalidConfigValue(`${file}: ${error.message}`, ["wsdl"]);
+    throw error;
+  }
+  const candidates = wsdl.lookup(config.operation);
+  if (candidates.length === 0) {
+    const known = wsdl.operations.length ? wsdl.operations.join(", ") : "none";
+    throw new InvalidConfigValue(`operation "${config.operation}" is not in ${file}; it has: ${known}`, ["operation"]);
+  }
+  let matching = candidates;
+  if (config.port !== undefined) {
+    matching = matching.filter((candidate) => candidate.port === config.port);
+    if (matching.length === 0) {
+      const ports = [...new Set(candidates.map((candidate) => candidate.port))].join(", ");
+      throw new InvalidConfigValue(`no port "${config.port}" in ${file} offers ${config.operation}; these do: ${ports}`, ["port"]);
+    }
+  }
+  if (config.version !== undefined) {
+    const ofVersion = matching.filter((candidate) => candidate.version === config.version);
+    if (ofVersion.length === 0) {
+      const ports = matching.map((candidate) => `${candidate.port} (SOAP ${candidate.version})`).join(", ");
+      throw new InvalidConfigValue(`${file} has no SOAP ${config.version} port for ${config.operation}; it has: ${ports}`, ["version"]);
+    }
+    matching = ofVersion;
+  }
+  return matching[0]!;
+}
+
+function loadTemplate(file: string, configDir: string): EnvelopeTemplate {
+  return compileEnvelopeTemplate(readConfigFile(file, configDir, ["envelope_template"]), file);
+}
+
+function readConfigFile(file: string, configDir: string, path: PropertyKey[]): string {
+  try {
+    return readFileSync(resolve(configDir, file), "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new InvalidConfigValue(code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`, path);
+  }
+}
+
+function compileUrl(config: SoapTargetConfig, url: string, headers: Record<string, string>): CompiledRequestLine {
+  try {
+    return compileRequestLine(url, headers);
+  } catch (error) {
+    // A bad address read from the WSDL is the WSDL's problem, not a key the operator wrote.
+    if (error instanceof InvalidConfigValue && config.url === undefined && error.path[0] === "url") {
+      throw new InvalidConfigValue(`the WSDL's address ${JSON.stringify(url)} ${error.message}; set url`, ["wsdl"]);
+    }
+    throw error;
+  }
+}
+
+type HeaderValue = XmlTextTemplate | null | number | boolean | readonly HeaderValue[] | { readonly [key: string]: HeaderValue };
+
+/** Compiles `soap_headers` at load; the result renders the blocks for one call. */
+function compileSoapHeaders(config: SoapTargetConfig, call: ResolvedSoapCall, envelopeNamespace: string): (message: OutboundMessage) => Promise<XmlNode[]> {
+  const blocks = config.soap_headers.map((header, index) => {
+    const path = ["soap_headers", index];
+    if (!isXmlName(header.name)) throw new InvalidConfigValue("must be an XML element name (no prefix)", [...path, "name"]);
+    const namespace = header.namespace ?? config.namespace ?? call.body?.namespace;
+    if (namespace === undefined) throw new InvalidConfigValue("is required when the target has no namespace", [...path, "namespace"]);
+    return { header, namespace, prefix: `h${index}`, value: compileHeaderValue(header.value, [...path, "value"]) };
+  });
+  return async (message) => {
+    const out: XmlNode[] = [];
+    for (const block of blocks) {
+      const value = await renderHeaderValue(block.value, message);
+      out.push(
+        headerBlock({
+          localName: block.header.name,
+          namespace: block.namespace,
+          prefix: block.prefix,
+          value,
+          mustUnderstand: block.header.must_understand,
+          envelopeNamespace,
+        }),
+      );
+    }
+    return out;
+  };
+}
+
+function compileHeaderValue(value: unknown, path: PropertyKey[]): HeaderValue {
+  if (typeof value === "string") {
+    try {
+      return compileXmlTemplate(value, (text) => text);
+    } catch (error) {
+      if (error instanceof ExpressionSyntaxError) throw new InvalidConfigValue(`invalid {{ }} expression: ${error.message}`, path);
+      throw error;
+    }
+  }
+  if (value === null || typeof value === "number" || typeof value === "boolean") return value;
+  if (Array.isArray(value)) return value.map((item, index) => compileHeaderValue(item, [...path, index]));
+  const out: Record<string, HeaderValue> = {};
+  for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+    if (!isXmlName(key)) throw new InvalidConfigValue("is not a valid XML element name", [...path, key]);
+    out[key] = compileHeaderValue(inner, [...path, key]);
+  }
+  return out;
+}
+
+async function renderHeaderValue(value: HeaderValue, message: OutboundMessage): Promise<unknown> {
+  if (value === null || typeof value !== "object") return value;
+  if (isTemplate(value)) return value.render(message.payload, { body: message.body });
+  if (Array.isArray(value)) return Promise.all(value.map((item) => renderHeaderValue(item, message)));
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) out[key] = await renderHeaderValue(inner as HeaderValue, message);
+  return out;
+}
+
+function isTemplate(value: object): value is XmlTextTemplate {
+  return typeof (value as XmlTextTemplate).render === "function";
+}
+
+export const soapTarget: TargetDefinition<typeof soapTargetSchema> = {
+  type: "soap",
+  schema: soapTargetSchema,
+  create: createSoapTarget,
+};
