@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { CircuitBreaker } from "../delivery/circuit-breaker.ts";
 import type { Logger } from "../log/logger.ts";
 import { compileMatch } from "../routing/match.ts";
 import type { CompiledRoute } from "../routing/route.ts";
@@ -17,6 +18,8 @@ import type { GatewayConfig, RouteConfig } from "./schema.ts";
 /** Everything the server needs, built from a checked config: keys imported, expressions compiled, targets created. */
 export interface CompiledConfig {
   readonly source: GatewayConfig;
+  /** Folder of the config file: relative paths in it (store, key file, WSDL) resolve against it. */
+  readonly configDir: string;
   readonly routes: readonly CompiledRoute[];
   readonly verification: {
     readonly keySource: PublicKeySource;
@@ -84,10 +87,13 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
 
   if (problems.length > 0) {
     void close();
-    throw new ConfigError(loaded.file, problems);
+    // In file order, as `validate` prints them, not in the order the compile steps ran.
+    const ordered = [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    throw new ConfigError(loaded.file, ordered);
   }
   return {
     source: config,
+    configDir,
     routes,
     verification: { keySource: keySource!, ...(remote ? { remoteKeySource: remote } : {}), hmacSecrets, toleranceMs: verification.tolerance },
     close,
@@ -106,8 +112,9 @@ function compileRoute(route: RouteConfig, path: PropertyKey[], attempt: Attempt,
   const responseTransform = expression(["response", "transform"], route.response?.transform);
   const failWhen = expression(["response", "fail_when"], route.response?.fail_when);
   const errorReason = expression(["response", "error_reason"], route.response?.error_reason);
+  const writeBack = expression(["response", "write_back"], route.response?.write_back);
   const target = attempt([...path, "target"], () => createTarget(route.target, context));
-  const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason].some((compiled) => compiled === null);
+  const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason, writeBack].some((compiled) => compiled === null);
   if (!target || failed) {
     void target?.close();
     return undefined;
@@ -128,7 +135,19 @@ function compileRoute(route: RouteConfig, path: PropertyKey[], attempt: Attempt,
       ...(responseTransform ? { transform: responseTransform } : {}),
       ...(failWhen ? { failWhen } : {}),
       ...(errorReason ? { errorReason } : {}),
+      ...(writeBack ? { writeBack } : {}),
     },
+    delivery: {
+      mode: route.delivery.mode,
+      maxAttempts: route.delivery.max_attempts,
+      backoff: { initialMs: route.delivery.backoff.initial, maxMs: route.delivery.backoff.max },
+      concurrency: route.delivery.concurrency,
+    },
+    breaker: new CircuitBreaker({
+      failureThreshold: route.delivery.circuit_breaker.failure_threshold,
+      cooldownMs: route.delivery.circuit_breaker.cooldown,
+      onStateChange: (state) => context.logger[state === "open" ? "warn" : "info"]("circuit breaker", { route: route.name, state }),
+    }),
     target,
     targetType: route.target.type,
   };

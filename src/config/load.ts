@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { targetDefinitions } from "../targets/registry.ts";
-import { ConfigError, type ConfigProblem } from "./errors.ts";
-import { interpolateEnv, MissingVariableError } from "./interpolate.ts";
+import { ConfigError, formatPath, type ConfigProblem } from "./errors.ts";
+import { interpolateEnv, InvalidReferenceError, MissingVariableError } from "./interpolate.ts";
 import { configSchema, type GatewayConfig } from "./schema.ts";
 
 /** A parsed, schema-checked config and what is needed to point at its lines later. */
@@ -55,30 +55,36 @@ export function loadConfigText(file: string, text: string, env: Readonly<Record<
     Scalar(key, node, ancestors) {
       if (key === "key" || typeof node.value !== "string") return;
       try {
-        const interpolated = interpolateEnv(node.value, env);
-        // `port: ${PORT}` must read as a number, as if the value had been written there.
-        node.value = interpolated !== node.value && node.type === "PLAIN" ? plainScalarValue(interpolated) : interpolated;
+        // Values stay text; number and boolean keys read numeric text themselves (see envNumber in units.ts),
+        // so `X-Client-Id: ${CLIENT_ID}` keeps its leading zeros.
+        node.value = interpolateEnv(node.value, env);
       } catch (error) {
-        if (!(error instanceof MissingVariableError)) throw error;
+        if (!(error instanceof MissingVariableError) && !(error instanceof InvalidReferenceError)) throw error;
         problems.push({ path: pathOf(ancestors, node), message: error.message, ...position(node.range?.[0]) });
       }
     },
   });
 
   // Aliases are capped so that a "billion laughs" file cannot exhaust memory.
-  const raw: unknown = document.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // yaml throws a bare ReferenceError here; it must reach the operator as a config problem, not a crash.
+    if (!(error instanceof ReferenceError)) throw error;
+    throw new ConfigError(file, [{ path: [], message: "YAML aliases expand too far (more than 100 uses of *alias); write the values out" }]);
+  }
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(issue, raw, document, position)));
+  if (!parsed.success) {
+    // A value whose variable is missing is already reported; "must be a number" for `${PORT}` would be noise.
+    const unresolved = new Set(problems.map((problem) => formatPath(problem.path)));
+    const schemaProblems = parsed.error.issues.flatMap((issue) => describeIssue(issue, raw, document, position));
+    problems.push(...schemaProblems.filter((problem) => !unresolved.has(formatPath(problem.path))));
+  }
   if (problems.length > 0) throw new ConfigError(file, sortProblems(problems));
   return { file, config: parsed.data!, locate };
 }
 
-/** Reads an interpolated plain scalar the way YAML would: numbers and booleans keep their type. */
-function plainScalarValue(text: string): string | number | boolean {
-  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
-  if (text === "true" || text === "false") return text === "true";
-  return text;
-}
 
 type Positioner = (offset: number | undefined) => { line: number; column: number } | undefined;
 
@@ -93,8 +99,22 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, document: Document
       }));
     case "invalid_type": {
       if (valueAt(raw, issue.path) === undefined) return [at(issue.path, "is required")];
+      // A schema's own message (units.ts explains `timeout: 10`) says more than the type's name.
+      if (!isZodDefault(issue.message)) return [at(issue.path, issue.message)];
       return [at(issue.path, `must be ${typeNoun(issue.expected)}`)];
     }
+    case "invalid_key": {
+      // A mapping key the schema refuses (a header name): the schema's message, pointing at the key.
+      const parent = issue.path.slice(0, -1);
+      const key = String(issue.path.at(-1));
+      const message = issue.issues.find((inner) => !isZodDefault(inner.message))?.message ?? "is not allowed as a key here";
+      return [{ path: issue.path, message, ...position(findPairKey(document, parent, key)?.range?.[0]) }];
+    }
+    case "too_big":
+      if (issue.origin === "number" && isZodDefault(issue.message)) {
+        return [at(issue.path, `must be ${issue.inclusive ? "at most" : "less than"} ${String(issue.maximum)}`)];
+      }
+      return [at(issue.path, issue.message)];
     case "invalid_value":
       return [at(issue.path, `must be one of: ${issue.values.map(String).join(", ")}`)];
     case "invalid_union":
@@ -107,6 +127,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, document: Document
     case "too_small":
       if (issue.origin === "array" && issue.minimum === 1) return [at(issue.path, issue.message.startsWith("Too small") ? "must not be empty" : issue.message)];
       if (issue.origin === "string" && issue.minimum === 1) return [at(issue.path, "must not be empty")];
+      if (issue.origin === "number" && isZodDefault(issue.message)) {
+        return [at(issue.path, `must be ${issue.inclusive ? "at least" : "more than"} ${String(issue.minimum)}`)];
+      }
       return [at(issue.path, issue.message)];
     default:
       return [at(issue.path, issue.message)];
@@ -114,8 +137,22 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, document: Document
 }
 
 function typeNoun(expected: string): string {
-  const nouns: Record<string, string> = { object: "a mapping", array: "a list", string: "a string", number: "a number", boolean: "true or false" };
+  const nouns: Record<string, string> = {
+    object: "a mapping",
+    record: "a mapping",
+    map: "a mapping",
+    array: "a list",
+    string: "a string",
+    number: "a number",
+    int: "a whole number",
+    boolean: "true or false",
+  };
   return nouns[expected] ?? expected;
+}
+
+/** zod's own English ("Invalid input: expected string, received number"), as opposed to a message the schema sets. */
+function isZodDefault(message: string): boolean {
+  return /^(Invalid|Too (big|small)|Unrecognized)\b/.test(message);
 }
 
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {

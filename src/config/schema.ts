@@ -1,12 +1,16 @@
 import { z } from "zod";
 import { targetSchema } from "../targets/registry.ts";
-import { duration, size } from "./units.ts";
+import { duration, durationAtLeast, envBoolean, envNumber, size } from "./units.ts";
 
 /** epilot's public key document (`{"public_key": "<PEM>"}`), the default source of the Ed25519 key. */
 export const EPILOT_PUBLIC_KEY_URL = "https://cdn.app.sls.epilot.io/v1/.well-known/public-key";
 
 const expression = (what: string) => z.string().min(1, "must not be empty").describe(`JSONata expression: ${what}`);
-const matchValue = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+// YAML reads `org_id: 739224` as a number; epilot's ids are compared as strings.
+const matchScalar = z.union([z.string().min(1, "must not be empty"), z.number().int().transform(String)]);
+const matchValue = z.union([matchScalar, z.array(matchScalar).min(1, "must not be empty")], {
+  error: "must be a string or a list of strings",
+});
 const absoluteUrl = z.string().refine((value) => {
   try {
     return ["http:", "https:"].includes(new URL(value).protocol);
@@ -18,7 +22,7 @@ const absoluteUrl = z.string().refine((value) => {
 const serverSchema = z
   .strictObject({
     host: z.string().min(1).default("0.0.0.0").describe("address the public listener binds to"),
-    port: z.number().int().min(0).max(65535).default(8080).describe("port of the public listener (0 picks a free one)"),
+    port: envNumber(z.number().int().min(0).max(65535)).prefault(8080).describe("port of the public listener (0 picks a free one)"),
     max_body_size: size.prefault("1mb").describe("larger calls are refused with 413 before the rest is read"),
     shutdown_timeout: duration.prefault("10s").describe("on SIGTERM/SIGINT, how long calls in flight may still take"),
   })
@@ -29,13 +33,18 @@ const verificationSchema = z
     public_key_url: absoluteUrl
       .default(EPILOT_PUBLIC_KEY_URL)
       .describe("where epilot's Ed25519 public key is fetched (JSON `{public_key: PEM}`, PEM or whpk_); used unless public_key or public_key_file is set"),
-    public_key_file: z.string().min(1).optional().describe("file holding the public key: PEM (SPKI), whpk_ or epilot's JSON document"),
-    public_key: z.string().min(1).optional().describe("the public key inline: PEM (SPKI) or whpk_"),
+    public_key_file: z.string().min(1).optional().describe("file holding the public key: PEM (SPKI), whpk_ or epilot's JSON document; relative to the config file's folder; not together with public_key"),
+    public_key: z.string().min(1).optional().describe("the public key inline: PEM (SPKI) or whpk_; not together with public_key_file"),
     secrets: z.array(z.string().min(1)).default([]).describe("Standard Webhooks v1 (HMAC-SHA256) secrets, `whsec_<base64>`; any one may match"),
-    tolerance: duration.prefault("5m").describe("how far webhook-timestamp may be from now, in either direction"),
-    key_refresh_interval: duration.prefault("1h").describe("how often a fetched key is fetched again (a failing signature also triggers a rate-limited fetch)"),
+    tolerance: durationAtLeast(1_000).prefault("5m").describe("how far webhook-timestamp may be from now, in either direction"),
+    key_refresh_interval: durationAtLeast(10_000).prefault("1h").describe("how often a fetched key is fetched again (a failing signature also triggers a rate-limited fetch)"),
   })
-  .refine((v) => !(v.public_key && v.public_key_file), { message: "set public_key or public_key_file, not both", path: ["public_key_file"] })
+  .refine((v) => !(v.public_key && v.public_key_file), {
+    message: "set public_key or public_key_file, not both",
+    path: ["public_key_file"],
+    // Reported alongside other problems in the same section, not only once they are fixed.
+    when: ({ value }) => isRecord(value),
+  })
   .describe("How every call is verified (Standard Webhooks). Verification cannot be turned off.");
 
 const matchSchema = z
@@ -52,10 +61,36 @@ const matchSchema = z
 const responseSchema = z
   .strictObject({
     transform: expression("over {status, headers, body} of a successful answer; its result is the 200 answer to epilot").optional(),
+    write_back: expression(
+      "over {status, headers, body, payload}; its result is PATCHed onto data.entity through epilot's entity API with the call's x-epilot-token",
+    ).optional(),
     fail_when: expression("over {status, headers, body}; when true, a 2xx answer is treated as a failure (502)").optional(),
     error_reason: expression("over {status, headers, body}; the error_reason shown in epilot when the target failed").optional(),
   })
   .describe("How the legacy system's answer is read.");
+
+const circuitBreakerSchema = z
+  .strictObject({
+    failure_threshold: envNumber(z.number().int().min(1)).prefault(5).describe("consecutive failures of the target that open the breaker"),
+    cooldown: duration.prefault("30s").describe("how long the breaker stays open before one probe call decides"),
+  })
+  .describe("Per target: stops calling a target that keeps failing. Open: sync calls get 503 at once, async delivery pauses without spending attempts.");
+
+const deliverySchema = z
+  .strictObject({
+    mode: z.enum(["sync", "async"]).default("sync").describe("sync: epilot waits for the target's answer; async: 202 once stored, delivered in the background with retries (needs `store`)"),
+    max_attempts: envNumber(z.number().int().min(1).max(1000)).prefault(10).describe("attempts per stage (delivery, resume, write-back) before the event goes to the dead letters"),
+    backoff: z
+      .strictObject({
+        initial: duration.prefault("1s").describe("delay before the first retry"),
+        max: duration.prefault("5m").describe("upper bound of the delay between attempts"),
+      })
+      .prefault({})
+      .describe("exponential backoff with full jitter between attempts"),
+    concurrency: envNumber(z.number().int().min(1).max(256)).prefault(4).describe("async deliveries in flight at once for this route"),
+    circuit_breaker: circuitBreakerSchema.prefault({}),
+  })
+  .describe("How the call is delivered.");
 
 const stripPath = z
   .string()
@@ -73,17 +108,42 @@ export const routeSchema = z
       .array(z.string().min(1))
       .default([])
       .describe("incoming headers passed to the target by name (e.g. x-epilot-token); none by default"),
-    forward_caller: z
-      .boolean()
-      .default(false)
+    forward_caller: envBoolean(z.boolean())
+      .prefault(false)
       .describe("keep data.trigger_event.caller (the user's token and identity); removed by default"),
     skip_when: expression("over the stripped payload; when true nothing is sent and epilot gets 200 {skip_reason}").optional(),
     skip_reason: expression("over the stripped payload; the skip_reason text").optional(),
     transform: expression("over the stripped payload; its result is the body sent (the stripped payload when unset)").optional(),
-    target: targetSchema,
+    target: targetSchema.describe("where the call goes: `type` chooses the kind of target, and each kind has its own keys"),
     response: responseSchema.optional(),
+    delivery: deliverySchema.prefault({}),
   })
   .describe("One custom action: where it goes and in what shape.");
+
+const storeSchema = z
+  .strictObject({
+    path: z.string().min(1).describe("embedded SQLite file (created with its folder if missing): outbox, dead letters, replay guard"),
+    encryption_key: z
+      .string()
+      .optional()
+      .describe("base64 of 32 bytes that encrypts x-epilot-token at rest; without it a key file `<path>.key` (mode 0600) is created beside the database"),
+    synchronous: z
+      .enum(["full", "normal"])
+      .default("full")
+      .describe("SQLite durability: full survives power loss, normal survives a killed process and is faster"),
+  })
+  .describe("Durable storage for async delivery and the replay guard. Without it: sync routes only, replay guard in memory.");
+
+const epilotSchema = z
+  .strictObject({
+    callback_hosts: z
+      .array(z.string().min(1))
+      .default(["automation.sls.epilot.io"])
+      .describe("hosts (host or host:port) that resume calls may go to; callback_post_url elsewhere is refused and logged. https is required except for loopback hosts"),
+    entity_api_url: absoluteUrl.default("https://entity.sls.epilot.io").describe("epilot's entity API, where write-back PATCHes go"),
+    timeout: duration.prefault("10s").describe("deadline for one resume or write-back call"),
+  })
+  .describe("Calls back to epilot: resuming paused workflows and writing results to the entity.");
 
 const logSchema = z
   .strictObject({
@@ -97,19 +157,42 @@ export const configSchema = z
     server: serverSchema.prefault({}),
     verification: verificationSchema.prefault({}),
     log: logSchema.prefault({}),
+    store: storeSchema.optional(),
+    epilot: epilotSchema.prefault({}),
     routes: z
       .array(routeSchema)
       .min(1, "must list at least one route")
-      .superRefine((routes, ctx) => {
-        const seen = new Set<string>();
-        routes.forEach((route, index) => {
-          if (seen.has(route.name)) ctx.addIssue({ code: "custom", message: `duplicate route name "${route.name}"`, path: [index, "name"] });
-          seen.add(route.name);
-        });
-      })
+      .superRefine(
+        (routes, ctx) => {
+          const seen = new Set<string>();
+          routes.forEach((route, index) => {
+            // Runs even when other routes are invalid, so `route` may be any YAML value here.
+            const name: unknown = isRecord(route) ? route.name : undefined;
+            if (typeof name !== "string") return;
+            if (seen.has(name)) ctx.addIssue({ code: "custom", message: `duplicate route name "${name}"`, path: [index, "name"] });
+            seen.add(name);
+          });
+        },
+        { when: ({ value }) => Array.isArray(value) },
+      )
       .describe("The routes, tried in order for `POST /actions`."),
+  })
+  .superRefine((config, ctx) => {
+    if (config.store) return;
+    config.routes.forEach((route, index) => {
+      if (route.delivery.mode === "async") {
+        ctx.addIssue({ code: "custom", message: "async delivery needs a store (set store.path)", path: ["routes", index, "delivery", "mode"] });
+      }
+    });
   })
   .describe("actiongate configuration");
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 export type GatewayConfig = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type DeliveryConfig = z.output<typeof deliverySchema>;
+export type StoreConfig = z.output<typeof storeSchema>;
+export type EpilotConfig = z.output<typeof epilotSchema>;
