@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
+import { dlqCommand } from "./cli/dlq.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { validateCommand } from "./cli/validate.ts";
 import { VERSION } from "./version.ts";
@@ -24,6 +25,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return validateCommand(args.configFile, process.env);
     case "serve":
       return serveCommand(args.configFile, process.env);
+    case "dlq":
+      return dlqCommand(args.commandArguments ?? [], args.configFile, process.env);
   }
 }
 

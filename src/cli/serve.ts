@@ -5,6 +5,7 @@ import { createLogger } from "../log/logger.ts";
 import { onShutdownSignal } from "../runtime/process.ts";
 import { runtimeName } from "../runtime/serve.ts";
 import { startGateway } from "../server/gateway.ts";
+import { StoreOpenError } from "../store/sqlite-store.ts";
 import { USER_AGENT, VERSION } from "../version.ts";
 
 /**
@@ -32,11 +33,17 @@ export async function serveCommand(configFile: string, env: Readonly<Record<stri
 
   let gateway;
   try {
-    gateway = await startGateway(compiled, logger);
+    gateway = await startGateway(compiled, logger, { userAgent: USER_AGENT });
   } catch (error) {
     const code = (error as { code?: string }).code;
-    logger.error("cannot listen", { host: loaded.config.server.host, port: loaded.config.server.port, error: (error as Error).message, code });
-    process.stderr.write(`cannot listen on ${loaded.config.server.host}:${loaded.config.server.port}: ${(error as Error).message}\n`);
+    const message = (error as Error).message;
+    if (error instanceof StoreOpenError) {
+      logger.error("cannot open the store", { error: message });
+      process.stderr.write(`cannot open the store: ${message}\n`);
+    } else {
+      logger.error("cannot listen", { host: loaded.config.server.host, port: loaded.config.server.port, error: message, code });
+      process.stderr.write(`cannot listen on ${loaded.config.server.host}:${loaded.config.server.port}: ${message}\n`);
+    }
     await compiled.close();
     return 1;
   }
@@ -47,6 +54,7 @@ export async function serveCommand(configFile: string, env: Readonly<Record<stri
     port: gateway.port,
     config: configFile,
     routes: compiled.routes.map((route) => route.name),
+    store: loaded.config.store ? "sqlite" : "memory",
   });
 
   return new Promise<number>((resolve) => {

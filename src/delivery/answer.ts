@@ -25,6 +25,8 @@ export type CallOutcome =
   | "target_failed"
   | "target_unreachable"
   | "target_timeout"
+  | "circuit_open"
+  | "store_unavailable"
   | "internal_error";
 
 /** epilot shows `error_reason` in the workflow; keep it short, human and free of hosts and secrets. */

@@ -1,57 +1,47 @@
+import { formatDuration } from "../config/units.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ParsedCall } from "../payload/parse.ts";
 import type { CompiledRoute } from "../routing/route.ts";
 import type { OutboundMessage, TargetOutcome, TargetResponse } from "../targets/types.ts";
-import { ExpressionEvaluationError } from "../transform/expression.ts";
-import { stripPaths } from "../transform/strip.ts";
-import { formatDuration } from "../config/units.ts";
 import { failure, type CallAnswer } from "./answer.ts";
+import { expressionFailure, logExpressionError, prepareMessage } from "./prepare.ts";
+import { isTargetFailure } from "./retry-policy.ts";
+
+/** The answer of a sync delivery, and the target's response when it succeeded (for follow-ups). */
+export type SyncResult = CallAnswer & { delivered?: { message: OutboundMessage; response: TargetResponse } };
 
 /**
- * Delivers one parsed call through its route and waits for the target: strip, skip_when,
- * transform, deliver, then read the answer (`fail_when`, `error_reason`, `response.transform`).
+ * Delivers one parsed call through its route and waits for the target: prepare (strip, skip_when,
+ * transform), the circuit breaker, deliver, then read the answer (`fail_when`, `error_reason`,
+ * `response.transform`).
  *
  * @example
  * const answer = await deliverSync(parsed, route, logger);
  * // { status: 200, body: {}, outcome: "delivered" }
  */
-export async function deliverSync(parsed: ParsedCall, route: CompiledRoute, logger: Logger): Promise<CallAnswer> {
-  const info = { route: route.name };
-  const stripped = stripPaths(parsed.payload, route.strip);
-
-  let body: unknown = stripped;
-  try {
-    if (route.skipWhen && isTrue(await route.skipWhen.evaluate(stripped))) {
-      const reason = route.skipReason ? await route.skipReason.evaluate(stripped) : undefined;
-      return { status: 200, outcome: "skipped", body: { skip_reason: typeof reason === "string" && reason ? reason : `skipped by route ${route.name}` } };
-    }
-    if (route.transform) body = await route.transform.evaluate(stripped);
-  } catch (error) {
-    return transformFailure(error, route, "transform", logger);
+export async function deliverSync(parsed: ParsedCall, route: CompiledRoute, logger: Logger): Promise<SyncResult> {
+  const prepared = await prepareMessage(parsed, route, logger);
+  if (!prepared.ok) return prepared.answer;
+  if (!route.breaker.tryPass()) {
+    const seconds = Math.max(1, Math.ceil((route.breaker.retryAt - Date.now()) / 1000));
+    return failure(503, "circuit_open", `The target of route ${route.name} keeps failing; calls are paused for ${seconds}s (circuit breaker open)`, {
+      route: route.name,
+      retry_after_s: seconds,
+    });
   }
-  if (body === undefined) {
-    return failure(400, "bad_request", `The transform of route ${route.name} produced no value for this payload`, info);
-  }
-
-  const message: OutboundMessage = {
-    body,
-    payload: stripped,
-    webhookId: parsed.call.webhookId,
-    forwardedHeaders: pickHeaders(parsed.call.headers, route.forwardHeaders),
-  };
   const started = performance.now();
-  const outcome = await route.target.deliver(message);
-  const targetMs = Math.round(performance.now() - started);
-  return interpretOutcome(outcome, route, { ...info, target_ms: targetMs }, logger);
+  const outcome = await route.target.deliver(prepared.message);
+  const log = { target_ms: Math.round(performance.now() - started) };
+  if (isTargetFailure(outcome)) route.breaker.recordFailure();
+  else if (outcome.kind === "delivered") route.breaker.recordSuccess();
+  else route.breaker.recordNeutral();
+  const answer = await interpretOutcome(outcome, route, log, logger);
+  if (answer.outcome === "delivered" && outcome.kind === "delivered") return { ...answer, delivered: { message: prepared.message, response: outcome.response } };
+  return answer;
 }
 
 /** Turns a target's outcome into epilot's answer, applying the route's `response` expressions. */
-export async function interpretOutcome(
-  outcome: TargetOutcome,
-  route: CompiledRoute,
-  log: Record<string, unknown>,
-  logger: Logger,
-): Promise<CallAnswer> {
+export async function interpretOutcome(outcome: TargetOutcome, route: CompiledRoute, log: Record<string, unknown>, logger: Logger): Promise<CallAnswer> {
   const info = { route: route.name };
   switch (outcome.kind) {
     case "invalid_message":
@@ -74,54 +64,36 @@ export async function interpretOutcome(
       const answerLog = { ...log, target_status: outcome.response.status };
       const response = outcome.response;
       try {
-        if (route.response.failWhen && isTrue(await route.response.failWhen.evaluate(response))) {
-          const reason = await customErrorReason(route, response, logger);
-          return failure(502, "target_failed", reason ?? `The target of route ${route.name} reported a failure`, {
-            ...info,
-            target_status: response.status,
-          }, answerLog);
+        const failed = await reportsFailure(route, response, logger);
+        if (failed) {
+          return failure(502, "target_failed", failed, { ...info, target_status: response.status }, answerLog);
         }
         const body = route.response.transform ? await route.response.transform.evaluate(response) : {};
         return { status: 200, outcome: "delivered", body: body ?? {}, log: answerLog };
       } catch (error) {
-        return transformFailure(error, route, "response", logger, answerLog);
+        return expressionFailure(error, route, "response", logger, answerLog);
       }
     }
   }
 }
 
-async function customErrorReason(route: CompiledRoute, response: TargetResponse, logger: Logger): Promise<string | undefined> {
+/**
+ * `response.fail_when` over a 2xx answer: the reason text when the legacy system meant it as a
+ * failure, undefined otherwise. Shared by sync answers and async workers.
+ */
+export async function reportsFailure(route: CompiledRoute, response: TargetResponse, logger?: Logger): Promise<string | undefined> {
+  if (!route.response.failWhen || (await route.response.failWhen.evaluate(response)) !== true) return undefined;
+  return (await customErrorReason(route, response, logger)) ?? `The target of route ${route.name} reported a failure`;
+}
+
+async function customErrorReason(route: CompiledRoute, response: TargetResponse, logger?: Logger): Promise<string | undefined> {
   if (!route.response.errorReason) return undefined;
   try {
     const reason = await route.response.errorReason.evaluate(response);
     if (reason === undefined || reason === null || reason === "") return undefined;
     return (typeof reason === "string" ? reason : JSON.stringify(reason)).slice(0, 1000);
   } catch (error) {
-    logExpressionError(logger, route, "response.error_reason", error);
+    if (logger) logExpressionError(logger, route, "response.error_reason", error);
     return undefined;
   }
-}
-
-function transformFailure(error: unknown, route: CompiledRoute, stage: string, logger: Logger, log?: Record<string, unknown>): CallAnswer {
-  logExpressionError(logger, route, stage, error);
-  const code = error instanceof ExpressionEvaluationError ? error.code : undefined;
-  return failure(500, "transform_failed", `The ${stage} expression of route ${route.name} failed${code ? ` (JSONata ${code})` : ""}`, { route: route.name }, log);
-}
-
-function logExpressionError(logger: Logger, route: CompiledRoute, stage: string, error: unknown): void {
-  if (!(error instanceof ExpressionEvaluationError)) throw error;
-  logger.error("expression failed", { route: route.name, stage, jsonata_code: error.code, position: error.position, error: error.message });
-}
-
-function isTrue(value: unknown): boolean {
-  return value === true;
-}
-
-function pickHeaders(headers: Headers, names: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of names) {
-    const value = headers.get(name);
-    if (value !== null) out[name] = value;
-  }
-  return out;
 }

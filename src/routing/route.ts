@@ -1,3 +1,5 @@
+import type { CircuitBreaker } from "../delivery/circuit-breaker.ts";
+import type { BackoffPolicy } from "../delivery/retry-policy.ts";
 import type { CustomActionPayload } from "../payload/schema.ts";
 import type { Target } from "../targets/types.ts";
 import type { CompiledExpression } from "../transform/expression.ts";
@@ -18,7 +20,17 @@ export interface CompiledRoute {
     readonly transform?: CompiledExpression;
     readonly failWhen?: CompiledExpression;
     readonly errorReason?: CompiledExpression;
+    /** Its result is PATCHed onto the entity after a successful delivery. */
+    readonly writeBack?: CompiledExpression;
   };
+  readonly delivery: {
+    readonly mode: "sync" | "async";
+    readonly maxAttempts: number;
+    readonly backoff: BackoffPolicy;
+    readonly concurrency: number;
+  };
+  /** One per route's target; shared by sync calls and async workers. */
+  readonly breaker: CircuitBreaker;
   readonly target: Target;
   /** `http`, `soap`: for logs and metrics. */
   readonly targetType: string;

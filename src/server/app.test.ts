@@ -148,6 +148,15 @@ describe("delivery (200)", () => {
     expect(legacy.requests[0]!.url).toBe("/api/contracts/..%2Fadmin%3Fx%3D1%20%23");
   });
 
+  test("a placeholder value of only dots cannot climb the URL path: 400, nothing sent", async () => {
+    for (const value of ["..", "%2e%2E", "."]) {
+      const { status, json } = await call("/actions/erp-contract", body((payload) => (payload.data.entity.contract_number = value)));
+      expect(status).toBe(400);
+      expectEpilotError(json, /would change the path/);
+    }
+    expect(legacy.requests).toHaveLength(0);
+  });
+
   test("response.transform shapes the 200 answer from {status, headers, body}", async () => {
     legacy.respondWith({ status: 201, body: { id: "ERP-991", success: true } });
     const { status, json } = await call("/actions/shaped", body());

@@ -4,12 +4,15 @@ import type { CompiledConfig } from "../config/compile.ts";
 import { failure, type CallAnswer } from "../delivery/answer.ts";
 import type { Logger } from "../log/logger.ts";
 import { createRouter } from "../routing/router.ts";
+import type { OutboxStore } from "../store/types.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { handleAction } from "./handle-action.ts";
 
 export interface GatewayAppOptions {
   readonly config: CompiledConfig;
   readonly replayGuard: ReplayGuard;
+  readonly outbox: OutboxStore;
+  readonly onEnqueued: () => void;
   readonly logger: Logger;
 }
 
@@ -22,10 +25,10 @@ export interface GatewayAppOptions {
  * runtime.serve({ port: 8080, fetch: app.fetch });
  */
 export function createGatewayApp(options: GatewayAppOptions): Hono {
-  const { config, replayGuard, logger } = options;
+  const { config, logger } = options;
   const router = createRouter(config.routes);
   const maxBodySize = config.source.server.max_body_size;
-  const deps = { config, router, replayGuard, logger };
+  const deps = { ...options, router };
   const app = new Hono();
 
   const limit = bodyLimit({

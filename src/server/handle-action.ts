@@ -1,6 +1,11 @@
 import type { CompiledConfig } from "../config/compile.ts";
 import { failure, type CallAnswer } from "../delivery/answer.ts";
+import { buildOutboxEvent, firstFollowUp } from "../delivery/outbox-event.ts";
+import { prepareMessage } from "../delivery/prepare.ts";
 import { deliverSync } from "../delivery/sync.ts";
+import type { ParsedCall } from "../payload/parse.ts";
+import type { CompiledRoute } from "../routing/route.ts";
+import type { OutboxStore } from "../store/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { parseCustomAction } from "../payload/parse.ts";
 import type { Router } from "../routing/router.ts";
@@ -11,6 +16,9 @@ export interface ActionHandlerDeps {
   readonly config: CompiledConfig;
   readonly router: Router;
   readonly replayGuard: ReplayGuard;
+  readonly outbox: OutboxStore;
+  /** Tells the delivery engine that an event was added, so it goes out without waiting for a poll. */
+  readonly onEnqueued: () => void;
   readonly logger: Logger;
 }
 
@@ -67,6 +75,36 @@ async function routeAndDeliver(
           action_name: parsed.parsed.payload.data.action_config?.name,
         });
   }
-  const answer = await deliverSync(parsed.parsed, route, deps.logger);
+  const answer = route.delivery.mode === "async" ? await acceptAsync(parsed.parsed, route, deps) : await deliverAndFollowUp(parsed.parsed, route, deps);
   return { ...answer, route: route.name };
+}
+
+/** Async: prepare the message now (so epilot hears of a bad payload at once), store it, answer 202. */
+async function acceptAsync(parsed: ParsedCall, route: CompiledRoute, deps: ActionHandlerDeps): Promise<CallAnswer> {
+  const prepared = await prepareMessage(parsed, route, deps.logger);
+  if (!prepared.ok) return prepared.answer;
+  try {
+    await deps.outbox.add(buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now()));
+  } catch (error) {
+    deps.logger.error("outbox write failed", { route: route.name, webhook_id: parsed.call.webhookId, error: (error as Error).message });
+    return failure(503, "store_unavailable", "actiongate could not store the call; please retry", { route: route.name });
+  }
+  deps.onEnqueued();
+  return { status: 202, outcome: "accepted", body: {} };
+}
+
+/** Sync: deliver and answer; after a success, write-back and resume run in the background from the outbox. */
+async function deliverAndFollowUp(parsed: ParsedCall, route: CompiledRoute, deps: ActionHandlerDeps): Promise<CallAnswer> {
+  const { delivered, ...answer } = await deliverSync(parsed, route, deps.logger);
+  if (!delivered) return answer;
+  const stage = firstFollowUp(parsed, route);
+  if (!stage) return answer;
+  try {
+    await deps.outbox.add(buildOutboxEvent(parsed, route, delivered.message, stage, Date.now(), delivered.response));
+    deps.onEnqueued();
+  } catch (error) {
+    // The delivery happened; epilot gets its 200 and the operator a loud log line about the lost follow-up.
+    deps.logger.error("follow-up could not be stored", { route: route.name, webhook_id: parsed.call.webhookId, stage, error: (error as Error).message });
+  }
+  return answer;
 }

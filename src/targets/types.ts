@@ -25,7 +25,14 @@ export type TargetOutcome =
   /** The target accepted the call (2xx, no SOAP fault). */
   | { kind: "delivered"; response: TargetResponse }
   /** The target answered but refused (non-2xx, SOAP fault); `reason` is safe to show epilot. */
-  | { kind: "rejected"; response: TargetResponse; reason: string; info: Record<string, unknown> }
+  | {
+      kind: "rejected";
+      response: TargetResponse;
+      reason: string;
+      info: Record<string, unknown>;
+      /** Whether a later attempt may succeed; when unset, decided by the status (408, 429, 5xx retry). */
+      retryable?: boolean;
+    }
   /** No answer: refused, reset, DNS, TLS. `reason` names the kind of failure, never the host. */
   | { kind: "unreachable"; reason: string; code?: string }
   | { kind: "timeout"; timeoutMs: number }

@@ -33,7 +33,7 @@ export async function startInProcessGateway(yaml: string, env: Record<string, st
   const lines: string[] = [];
   const logger = createLogger({ level: "debug", sink: (line) => lines.push(line) });
   const compiled = compileConfig(loadConfigText(file, yaml, env), { logger, userAgent: "actiongate/test" });
-  const gateway = await startGateway(compiled, logger);
+  const gateway = await startGateway(compiled, logger, { userAgent: "actiongate/test" });
   return {
     url: `http://127.0.0.1:${gateway.port}`,
     get logs() {

@@ -36,7 +36,7 @@ export interface RecordingServer {
  * A real HTTP server on 127.0.0.1 standing in for a legacy system: records every request and
  * answers as scripted (200 `{"ok":true}` by default).
  */
-export async function startRecordingServer(initial: Responder | ScriptedAnswer = {}): Promise<RecordingServer> {
+export async function startRecordingServer(initial: Responder | ScriptedAnswer = {}, port = 0): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   let responder: Responder = toResponder(initial);
   const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -62,11 +62,11 @@ export async function startRecordingServer(initial: Responder | ScriptedAnswer =
     res.writeHead(answer.status ?? 200, { "content-type": contentType, ...answer.headers });
     res.end(payload);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     requests,
     respondWith(next) {
       responder = toResponder(next);

@@ -1,0 +1,274 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.ts";
+import { parseCliArguments, UsageError } from "./args.ts";
+import { dlqCommand } from "./dlq.ts";
+
+const DAY = 86_400_000;
+const TOKEN = "x-epilot-token-never-printed-0815";
+const STORE_KEY = Buffer.alloc(32, 3).toString("base64");
+const ENV = { STORE_KEY };
+
+let dir: string;
+let configFile: string;
+let storePath: string;
+
+function writeConfig(store: string | undefined): void {
+  writeFileSync(
+    configFile,
+    `verification:
+  public_key_url: http://127.0.0.1:9/key
+routes:
+  - name: erp
+    delivery: { mode: ${store ? "async" : "sync"} }
+    target: { type: http, url: http://127.0.0.1:9/api }
+${store ?? ""}`,
+  );
+}
+
+/** The store as the gateway would open it, with a clock for when things died. */
+function openGatewayStore(now: () => number = Date.now): SqliteStore {
+  return openSqliteStore({ path: storePath, encryptionKey: STORE_KEY, synchronous: "full", replayWindowMs: 600_000, now });
+}
+
+async function bury(id: string, options: { route?: string; diedAt?: number; reason?: string; secret?: string } = {}): Promise<void> {
+  const diedAt = options.diedAt ?? Date.now();
+  const store = openGatewayStore(() => diedAt);
+  try {
+    const createdAt = diedAt - 60_000;
+    await store.outbox.add({
+      id,
+      route: options.route ?? "erp",
+      stage: "deliver",
+      data: JSON.stringify({ body: { contract: "C-1" }, headers: { "webhook-id": id } }),
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      createdAt,
+    });
+    await store.outbox.claim(options.route ?? "erp", 10, createdAt, 30_000);
+    await store.outbox.retryLater(id, { at: createdAt + 1_000, stage: "deliver", outcome: "target_unreachable", error: "connection refused" }, createdAt);
+    await store.outbox.claim(options.route ?? "erp", 10, createdAt, 30_000);
+    await store.outbox.bury(id, { at: diedAt, stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" }, options.reason ?? "target refused (422)");
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs the command in-process and captures what it prints. */
+async function dlq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdoutWrite = process.stdout.write;
+  const stderrWrite = process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const code = await dlqCommand(args, configFile, ENV);
+    return { code, stdout: out.join(""), stderr: err.join("") };
+  } finally {
+    process.stdout.write = stdoutWrite;
+    process.stderr.write = stderrWrite;
+  }
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "actiongate-dlq-"));
+  configFile = join(dir, "config.yaml");
+  storePath = join(dir, "var", "store.db");
+  // A relative store.path is read from the config file's folder, not the working directory.
+  writeConfig(`store:\n  path: ./var/store.db\n  encryption_key: "\${STORE_KEY}"\n`);
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("dlq list", () => {
+  test("says so when there are none", async () => {
+    await openGatewayStore().close();
+    expect(await dlq("list")).toEqual({ code: 0, stdout: "no dead letters\n", stderr: "" });
+  });
+
+  test("prints a table, newest first", async () => {
+    const older = Date.parse("2025-03-01T10:00:00.000Z");
+    await bury("msg_old", { diedAt: older, reason: "gave up after 10 attempts:\nconnection refused" });
+    await bury("msg_newer_and_longer", { route: "crm", diedAt: older + DAY });
+    const { code, stdout, stderr } = await dlq("list");
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout.split("\n")).toEqual([
+      "WEBHOOK-ID            ROUTE  STAGE    ATTEMPTS  DIED AT                   REASON",
+      "msg_newer_and_longer  crm    deliver  2         2025-03-02T10:00:00.000Z  target refused (422)",
+      "msg_old               erp    deliver  2         2025-03-01T10:00:00.000Z  gave up after 10 attempts: connection refused",
+      "",
+    ]);
+  });
+});
+
+describe("dlq show", () => {
+  test("prints the dead letter with its history and data as JSON, never the token", async () => {
+    await bury("msg_1", { diedAt: Date.parse("2025-03-01T10:00:00.000Z"), secret: TOKEN });
+    const { code, stdout, stderr } = await dlq("show", "msg_1");
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).not.toContain(TOKEN);
+    expect(JSON.parse(stdout)).toEqual({
+      webhookId: "msg_1",
+      route: "erp",
+      stage: "deliver",
+      attempts: 2,
+      createdAt: "2025-03-01T09:59:00.000Z",
+      diedAt: "2025-03-01T10:00:00.000Z",
+      reason: "target refused (422)",
+      history: [
+        { at: "2025-03-01T09:59:01.000Z", stage: "deliver", outcome: "target_unreachable", error: "connection refused" },
+        { at: "2025-03-01T10:00:00.000Z", stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" },
+      ],
+      data: { body: { contract: "C-1" }, headers: { "webhook-id": "msg_1" } },
+    });
+  });
+
+  test("an unknown webhook-id exits 1", async () => {
+    await openGatewayStore().close();
+    expect(await dlq("show", "nope")).toEqual({ code: 1, stdout: "", stderr: 'actiongate dlq: no dead letter with webhook-id "nope"\n' });
+  });
+});
+
+describe("dlq replay", () => {
+  test("one: back in the outbox, due now, with its token", async () => {
+    await bury("msg_1", { secret: TOKEN });
+    await bury("msg_2");
+    expect(await dlq("replay", "msg_1")).toEqual({ code: 0, stdout: "replayed 1 event: msg_1\n", stderr: "" });
+    expect(await dlq("replay", "msg_1")).toEqual({ code: 1, stdout: "", stderr: 'actiongate dlq: no dead letter with webhook-id "msg_1"\n' });
+
+    const store = openGatewayStore();
+    try {
+      const [event, ...rest] = await store.outbox.claim("erp", 10, Date.now(), 30_000);
+      expect(rest).toEqual([]);
+      expect(event).toMatchObject({ id: "msg_1", stage: "deliver", attempts: 0 });
+      expect(event?.history.map((h) => h.outcome)).toEqual(["target_unreachable", "target_failed"]);
+      expect(store.outbox.secretOf(event!)).toBe(TOKEN);
+      expect((await store.deadLetters.list()).map((d) => d.id)).toEqual(["msg_2"]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("--all, beside a running gateway whose events in flight keep their lease", async () => {
+    await bury("msg_1");
+    await bury("msg_2");
+    const gateway = openGatewayStore();
+    try {
+      await gateway.outbox.add({ id: "in-flight", route: "erp", stage: "deliver", data: "{}", createdAt: Date.now() - 1 });
+      expect((await gateway.outbox.claim("erp", 10, Date.now(), 60_000)).map((e) => e.id)).toEqual(["in-flight"]);
+
+      expect(await dlq("replay", "--all")).toEqual({ code: 0, stdout: "replayed 2 events\n", stderr: "" });
+
+      const claimed = await gateway.outbox.claim("erp", 10, Date.now(), 60_000);
+      expect(claimed.map((e) => e.id).sort()).toEqual(["msg_1", "msg_2"]);
+      expect(await gateway.deadLetters.list()).toEqual([]);
+    } finally {
+      await gateway.close();
+    }
+    expect(await dlq("replay", "--all")).toEqual({ code: 0, stdout: "replayed 0 events\n", stderr: "" });
+  });
+});
+
+describe("dlq purge", () => {
+  test("one by webhook-id", async () => {
+    await bury("msg_1");
+    expect(await dlq("purge", "msg_1")).toEqual({ code: 0, stdout: "purged 1 event: msg_1\n", stderr: "" });
+    expect(await dlq("purge", "msg_1")).toEqual({ code: 1, stdout: "", stderr: 'actiongate dlq: no dead letter with webhook-id "msg_1"\n' });
+    expect((await dlq("list")).stdout).toBe("no dead letters\n");
+  });
+
+  test("--older-than removes only those that died before", async () => {
+    await bury("ancient", { diedAt: Date.now() - 40 * DAY });
+    await bury("old", { diedAt: Date.now() - 31 * DAY });
+    await bury("recent", { diedAt: Date.now() - 2 * DAY });
+    expect(await dlq("purge", "--older-than", "30d")).toEqual({ code: 0, stdout: "purged 2 events older than 30d\n", stderr: "" });
+    expect((await dlq("list")).stdout).toContain("recent");
+    expect((await dlq("list")).stdout).not.toContain("old ");
+  });
+});
+
+describe("dlq failures", () => {
+  test.each([
+    [[], "which action? list, show, replay or purge"],
+    [["frobnicate"], 'unknown action "frobnicate"'],
+    [["show"], "show needs a webhook-id"],
+    [["list", "extra"], 'unexpected argument "extra"'],
+    [["show", "a", "b"], 'unexpected argument "b"'],
+    [["replay"], "replay needs a webhook-id or --all"],
+    [["replay", "a", "--all"], "give a webhook-id or --all, not both"],
+    [["purge"], "purge needs a webhook-id or --older-than <duration>"],
+    [["purge", "--older-than", "soon"], '--older-than must be a duration such as 30d, 12h or 90m (got "soon")'],
+    [["purge", "a", "--older-than", "1d"], "give a webhook-id or --older-than, not both"],
+    [["list", "--all"], "--all is for replay"],
+    [["replay", "--older-than", "1d"], "--older-than is for purge"],
+    [["list", "--bogus"], "Unknown option '--bogus'"],
+  ])("bad usage %j exits 2", async (args, message) => {
+    const { code, stdout, stderr } = await dlq(...(args as string[]));
+    expect({ code, stdout }).toEqual({ code: 2, stdout: "" });
+    expect(stderr.split("\n")[0]).toBe(`actiongate dlq: ${message}`);
+    expect(stderr).toContain("Usage:");
+  });
+
+  test("a config without a store exits 1", async () => {
+    writeConfig(undefined);
+    expect(await dlq("list")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `actiongate dlq: ${configFile} has no store.path; dead letters exist only with a store\n`,
+    });
+  });
+
+  test("a store file that does not exist exits 1 and is not created", async () => {
+    const { code, stderr } = await dlq("list");
+    expect(code).toBe(1);
+    expect(stderr).toBe(`actiongate dlq: no store at ${storePath} (store.path); the gateway creates it when it starts\n`);
+  });
+
+  test("an invalid config exits 1 with its problems", async () => {
+    writeFileSync(configFile, "routes: []\n");
+    const { code, stderr } = await dlq("list");
+    expect(code).toBe(1);
+    expect(stderr).toContain("routes: must list at least one route");
+  });
+
+  test("a wrong-length encryption key exits 1 with a clear message", async () => {
+    await openGatewayStore().close();
+    writeConfig(`store:\n  path: ./var/store.db\n  encryption_key: "${Buffer.alloc(8).toString("base64")}"\n`);
+    expect(await dlq("list")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "actiongate dlq: store.encryption_key must be base64 of 32 bytes (got 8 bytes); make one with: openssl rand -base64 32\n",
+    });
+  });
+});
+
+describe("parseCliArguments: dlq", () => {
+  test("passes what follows dlq to the command, wherever --config stands", () => {
+    expect(parseCliArguments(["dlq", "purge", "--older-than", "30d", "--config", "prod.yaml"], {})).toEqual({
+      command: "dlq",
+      configFile: "prod.yaml",
+      commandArguments: ["purge", "--older-than", "30d"],
+    });
+    expect(parseCliArguments(["-c", "prod.yaml", "dlq", "replay", "--all"], { ACTIONGATE_CONFIG: "env.yaml" })).toEqual({
+      command: "dlq",
+      configFile: "prod.yaml",
+      commandArguments: ["replay", "--all"],
+    });
+    expect(parseCliArguments(["dlq", "show", "msg_1"], { ACTIONGATE_CONFIG: "env.yaml" })).toEqual({
+      command: "dlq",
+      configFile: "env.yaml",
+      commandArguments: ["show", "msg_1"],
+    });
+  });
+
+  test("other commands still refuse the dlq options and extra arguments", () => {
+    expect(() => parseCliArguments(["serve", "--all"], {})).toThrow(new UsageError("Unknown option '--all'"));
+    expect(() => parseCliArguments(["validate", "--older-than", "1d"], {})).toThrow(UsageError);
+    expect(() => parseCliArguments(["validate", "dlq"], {})).toThrow(new UsageError('unexpected argument "dlq"'));
+    expect(parseCliArguments(["--config", "dlq"], {})).toEqual({ command: "serve", configFile: "dlq" });
+  });
+});

@@ -1,0 +1,228 @@
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { ConfigError } from "../config/errors.ts";
+import { loadConfigFile } from "../config/load.ts";
+import { parseDuration } from "../config/units.ts";
+import { openSqliteStore, StoreOpenError, type SqliteStore } from "../store/sqlite-store.ts";
+import type { DeadLetter } from "../store/types.ts";
+
+const USAGE = `Usage:
+  actiongate dlq list
+  actiongate dlq show <webhook-id>
+  actiongate dlq replay <webhook-id> | --all
+  actiongate dlq purge <webhook-id> | --older-than <duration>`;
+
+type DlqAction =
+  | { readonly kind: "list" }
+  | { readonly kind: "show"; readonly id: string }
+  | { readonly kind: "replay"; readonly id: string }
+  | { readonly kind: "replay-all" }
+  | { readonly kind: "purge"; readonly id: string }
+  | { readonly kind: "purge-older"; readonly olderThanMs: number; readonly olderThan: string };
+
+class DlqUsageError extends Error {
+  override name = "DlqUsageError";
+}
+
+/**
+ * `actiongate dlq ...`: looks at and acts on the dead letters of the store named in the config.
+ * Safe beside a running gateway: SQLite's WAL lets both open the file, and the gateway's workers
+ * pick replayed events up from the outbox. Resolves with the exit code (0 ok, 1 failure or unknown
+ * webhook-id, 2 wrong arguments).
+ *
+ * @example
+ * await dlqCommand(["replay", "--all"], "config.yaml", process.env); // prints "replayed 3 events"
+ */
+export async function dlqCommand(args: readonly string[], configFile: string, env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  let action: DlqAction;
+  try {
+    action = parseDlqArguments(args);
+  } catch (error) {
+    if (!(error instanceof DlqUsageError)) throw error;
+    process.stderr.write(`actiongate dlq: ${error.message}\n${USAGE}\n`);
+    return 2;
+  }
+
+  let loaded;
+  try {
+    loaded = loadConfigFile(configFile, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 1;
+  }
+  const storeConfig = loaded.config.store;
+  if (!storeConfig) {
+    process.stderr.write(`actiongate dlq: ${configFile} has no store.path; dead letters exist only with a store\n`);
+    return 1;
+  }
+  // Relative to the config file, like every other file the config names.
+  const path = resolve(dirname(resolve(configFile)), storeConfig.path);
+  if (!existsSync(path)) {
+    process.stderr.write(`actiongate dlq: no store at ${path} (store.path); the gateway creates it when it starts\n`);
+    return 1;
+  }
+
+  let store: SqliteStore;
+  try {
+    store = openSqliteStore({
+      path,
+      ...(storeConfig.encryption_key !== undefined ? { encryptionKey: storeConfig.encryption_key } : {}),
+      synchronous: storeConfig.synchronous,
+      replayWindowMs: 2 * loaded.config.verification.tolerance,
+      // The gateway may be running: its leases are its events in flight and must stay.
+      releaseLeases: false,
+    });
+  } catch (error) {
+    if (!(error instanceof StoreOpenError)) throw error;
+    process.stderr.write(`actiongate dlq: ${error.message}\n`);
+    return 1;
+  }
+  try {
+    return await run(action, store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function run(action: DlqAction, store: SqliteStore): Promise<number> {
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+  const unknown = (id: string) => {
+    process.stderr.write(`actiongate dlq: no dead letter with webhook-id "${id}"\n`);
+    return 1;
+  };
+  switch (action.kind) {
+    case "list": {
+      const letters = await store.deadLetters.list();
+      out(letters.length === 0 ? "no dead letters" : formatTable(letters));
+      return 0;
+    }
+    case "show": {
+      const letter = await store.deadLetters.get(action.id);
+      if (!letter) return unknown(action.id);
+      out(JSON.stringify(describeDeadLetter(letter), null, 2));
+      return 0;
+    }
+    case "replay": {
+      if (!(await store.deadLetters.replay(action.id, Date.now()))) return unknown(action.id);
+      out(`replayed 1 event: ${action.id}`);
+      return 0;
+    }
+    case "replay-all": {
+      out(`replayed ${events(await store.deadLetters.replayAll(Date.now()))}`);
+      return 0;
+    }
+    case "purge": {
+      if (!(await store.deadLetters.purge(action.id))) return unknown(action.id);
+      out(`purged 1 event: ${action.id}`);
+      return 0;
+    }
+    case "purge-older": {
+      const purged = await store.deadLetters.purgeOlderThan(Date.now() - action.olderThanMs);
+      out(`purged ${events(purged)} older than ${action.olderThan}`);
+      return 0;
+    }
+  }
+}
+
+function parseDlqArguments(args: readonly string[]): DlqAction {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      strict: true,
+      options: { all: { type: "boolean" }, "older-than": { type: "string" } },
+    });
+  } catch (error) {
+    throw new DlqUsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
+  const { values, positionals } = parsed;
+  const [verb, id, extra] = positionals;
+  if (verb === undefined) throw new DlqUsageError("which action? list, show, replay or purge");
+  if (extra !== undefined) throw new DlqUsageError(`unexpected argument "${extra}"`);
+  if (values.all && verb !== "replay") throw new DlqUsageError("--all is for replay");
+  if (values["older-than"] !== undefined && verb !== "purge") throw new DlqUsageError("--older-than is for purge");
+
+  switch (verb) {
+    case "list":
+      if (id !== undefined) throw new DlqUsageError(`unexpected argument "${id}"`);
+      return { kind: "list" };
+    case "show":
+      if (id === undefined) throw new DlqUsageError("show needs a webhook-id");
+      return { kind: "show", id };
+    case "replay":
+      if (values.all && id !== undefined) throw new DlqUsageError("give a webhook-id or --all, not both");
+      if (values.all) return { kind: "replay-all" };
+      if (id === undefined) throw new DlqUsageError("replay needs a webhook-id or --all");
+      return { kind: "replay", id };
+    case "purge": {
+      const olderThan = values["older-than"];
+      if (olderThan !== undefined && id !== undefined) throw new DlqUsageError("give a webhook-id or --older-than, not both");
+      if (olderThan !== undefined) {
+        const ms = parseDuration(olderThan);
+        if (ms === undefined) throw new DlqUsageError(`--older-than must be a duration such as 30d, 12h or 90m (got "${olderThan}")`);
+        return { kind: "purge-older", olderThanMs: ms, olderThan: olderThan.trim() };
+      }
+      if (id === undefined) throw new DlqUsageError("purge needs a webhook-id or --older-than <duration>");
+      return { kind: "purge", id };
+    }
+    default:
+      throw new DlqUsageError(`unknown action "${verb}"`);
+  }
+}
+
+function events(count: number): string {
+  return `${count} event${count === 1 ? "" : "s"}`;
+}
+
+function formatTable(letters: readonly DeadLetter[]): string {
+  const header = ["WEBHOOK-ID", "ROUTE", "STAGE", "ATTEMPTS", "DIED AT", "REASON"];
+  const rows = letters.map((letter) => [
+    letter.id,
+    letter.route,
+    letter.stage,
+    String(letter.attempts),
+    new Date(letter.deadAt).toISOString(),
+    oneLine(letter.reason),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  return [header, ...rows]
+    .map((cells) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ").trimEnd())
+    .join("\n");
+}
+
+/** What `show` prints: everything an operator needs to judge a replay, never the x-epilot-token. */
+function describeDeadLetter(letter: DeadLetter) {
+  return {
+    webhookId: letter.id,
+    route: letter.route,
+    stage: letter.stage,
+    attempts: letter.attempts,
+    createdAt: new Date(letter.createdAt).toISOString(),
+    diedAt: new Date(letter.deadAt).toISOString(),
+    reason: letter.reason,
+    history: letter.history.map((attempt) => ({
+      at: new Date(attempt.at).toISOString(),
+      stage: attempt.stage,
+      outcome: attempt.outcome,
+      ...(attempt.status !== undefined ? { status: attempt.status } : {}),
+      ...(attempt.error !== undefined ? { error: attempt.error } : {}),
+    })),
+    data: parseJson(letter.data),
+    ...(letter.stageData !== undefined ? { stageData: parseJson(letter.stageData) } : {}),
+  };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}

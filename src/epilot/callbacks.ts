@@ -1,0 +1,24 @@
+import type { EpilotConfig } from "../config/schema.ts";
+import type { EpilotCallbacks } from "../delivery/engine.ts";
+import { resumeWorkflow } from "./resume.ts";
+import { writeBackEntity } from "./write-back.ts";
+
+/**
+ * The delivery engine's calls back to epilot, bound to the `epilot` config: resume only to
+ * `callback_hosts`, write-back only to `entity_api_url`.
+ *
+ * @example
+ * const epilot = createEpilotCallbacks(config.epilot, "actiongate/1.0.0");
+ * await epilot.resume(callbackUrl, resumeToken);
+ */
+export function createEpilotCallbacks(config: EpilotConfig, userAgent: string): EpilotCallbacks {
+  return {
+    resume: (callbackUrl, resumeToken) =>
+      resumeWorkflow({ callbackUrl, resumeToken }, { allowedHosts: config.callback_hosts, timeoutMs: config.timeout, userAgent }),
+    writeBack: (entity, patch, token) =>
+      writeBackEntity(
+        { entityApiUrl: config.entity_api_url, token, schema: entity.schema, entityId: entity.id, patch },
+        { timeoutMs: config.timeout, userAgent },
+      ),
+  };
+}

@@ -1,0 +1,68 @@
+import { Agent } from "undici/index.js";
+import { isCallbackAllowed } from "./callback-hosts.ts";
+import { classifyAnswer, classifyNoAnswer, describeEndpoint } from "./outcome.ts";
+import type { EpilotCallOutcome } from "./types.ts";
+
+export interface ResumeInput {
+  /** `data.callback_post_url` of the payload: where epilot wants the resume, used exactly as given. */
+  readonly callbackUrl: string;
+  /** `data.resume_token` of the payload. */
+  readonly resumeToken: string;
+}
+
+export interface ResumeOptions {
+  /** `epilot.callback_hosts`: see {@link isCallbackAllowed} for how entries match. */
+  readonly allowedHosts: readonly string[];
+  /** One deadline for the whole call: connect, send, answer. */
+  readonly timeoutMs: number;
+  readonly userAgent: string;
+}
+
+/**
+ * One keep-alive pool for every resume call: they all go to the same few epilot hosts. The
+ * per-call deadline (an AbortSignal) bounds each call; the connect timeout only caps a hung dial.
+ */
+const resumeAgent = new Agent({ keepAliveTimeout: 4_000, connect: { timeout: 10_000 } });
+
+/**
+ * Resumes a paused epilot workflow: POSTs `{"resume_token": ...}` to the payload's
+ * `callback_post_url`, once its host passed `epilot.callback_hosts` (otherwise `refused`, and no
+ * request is made). The URL from the payload is used as is rather than through the SDK's
+ * `resumeExecutionWithToken`, whose path is fixed: epilot's callback URL is authoritative.
+ *
+ * @example
+ * const outcome = await resumeWorkflow(
+ *   { callbackUrl: payload.data.callback_post_url, resumeToken: payload.data.resume_token },
+ *   { allowedHosts: ["automation.sls.epilot.io"], timeoutMs: 10_000, userAgent: "actiongate/1.0.0" },
+ * );
+ * if (outcome.kind === "retry") scheduleRetry(outcome.retryAfterMs);
+ */
+export async function resumeWorkflow(input: ResumeInput, options: ResumeOptions): Promise<EpilotCallOutcome> {
+  const allowed = isCallbackAllowed(input.callbackUrl, options.allowedHosts);
+  if (!allowed.ok) return { kind: "refused", reason: allowed.reason };
+  if (typeof input.resumeToken !== "string" || input.resumeToken === "") {
+    return { kind: "fatal", reason: "the payload carries no resume_token" };
+  }
+  const url = allowed.url;
+  const what = `resume call to ${describeEndpoint(url)}`;
+
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  try {
+    const response = await resumeAgent.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json", "user-agent": options.userAgent },
+      body: JSON.stringify({ resume_token: input.resumeToken }),
+      signal: deadline,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+    // Only the status matters; the body (the execution) is read and dropped so the connection can be reused.
+    await response.body.dump({ limit: 256 * 1024 }).catch(() => undefined);
+    const retryAfter = response.headers["retry-after"];
+    return classifyAnswer(response.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, what);
+  } catch (error) {
+    return classifyNoAnswer(error, deadline.aborted, options.timeoutMs, what);
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * How one call back to epilot (resume, write-back) went, in the terms the delivery engine acts on.
+ * Every `reason` is safe to log and to keep in the dead letters: it never holds the
+ * x-epilot-token, the resume token or a full URL, at most a host and a path.
+ */
+export type EpilotCallOutcome =
+  /** epilot answered 2xx. */
+  | { kind: "ok"; status: number }
+  /** Worth another attempt later: network failure, timeout, 408, 429, 5xx. */
+  | { kind: "retry"; reason: string; status?: number; retryAfterMs?: number }
+  /** Another attempt would fail the same way: other 4xx, an expired token, a patch that is no object. */
+  | { kind: "fatal"; reason: string; status?: number }
+  /** Not sent at all: the callback URL is not one actiongate may call (`epilot.callback_hosts`). */
+  | { kind: "refused"; reason: string };
