@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError } from "../config/errors.ts";
 import { loadConfigFile } from "../config/load.ts";
+import { reportConfigError } from "./report-config-error.ts";
 import { parseDuration } from "../config/units.ts";
 import { openSqliteStore, StoreOpenError, type SqliteStore } from "../store/sqlite-store.ts";
 import type { DeadLetter } from "../store/types.ts";
@@ -44,14 +44,8 @@ export async function dlqCommand(args: readonly string[], configFile: string, en
     return 2;
   }
 
-  let loaded;
-  try {
-    loaded = loadConfigFile(configFile, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
-    return 1;
-  }
+  const loaded = reportConfigError(() => loadConfigFile(configFile, env));
+  if (!loaded) return 1;
   const storeConfig = loaded.config.store;
   if (!storeConfig) {
     process.stderr.write(`actiongate dlq: ${configFile} has no store.path; dead letters exist only with a store\n`);

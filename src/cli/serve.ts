@@ -1,10 +1,10 @@
 import { compileConfig } from "../config/compile.ts";
-import { ConfigError } from "../config/errors.ts";
 import { loadConfigFile } from "../config/load.ts";
 import { createLogger } from "../log/logger.ts";
 import { onShutdownSignal } from "../runtime/process.ts";
 import { runtimeName } from "../runtime/serve.ts";
 import { startGateway } from "../server/gateway.ts";
+import { reportConfigError } from "./report-config-error.ts";
 import { StoreOpenError } from "../store/sqlite-store.ts";
 import { USER_AGENT, VERSION } from "../version.ts";
 
@@ -13,23 +13,11 @@ import { USER_AGENT, VERSION } from "../version.ts";
  * listening, and on SIGTERM/SIGINT stops gracefully. Resolves with the exit code.
  */
 export async function serveCommand(configFile: string, env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  let loaded;
-  try {
-    loaded = loadConfigFile(configFile, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
-    return 1;
-  }
+  const loaded = reportConfigError(() => loadConfigFile(configFile, env));
+  if (!loaded) return 1;
   const logger = createLogger({ level: loaded.config.log.level });
-  let compiled;
-  try {
-    compiled = compileConfig(loaded, { logger, userAgent: USER_AGENT });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
-    return 1;
-  }
+  const compiled = reportConfigError(() => compileConfig(loaded, { logger, userAgent: USER_AGENT }));
+  if (!compiled) return 1;
 
   let gateway;
   try {
