@@ -80,7 +80,7 @@ function isDlq(argv: readonly string[]): boolean {
   return positionals[0] === "dlq";
 }
 
-export const HELP_TEXT = `actiongate: verifies epilot custom actions and delivers them to legacy HTTP systems
+export const HELP_TEXT = `actiongate: verifies epilot custom actions and delivers them to legacy HTTP and SOAP systems
 
 Usage:
   actiongate [serve] [--config <file>]   start the gateway (the default command)
