@@ -4,8 +4,8 @@ import type { Logger } from "../log/logger.ts";
 import type { CompiledRoute } from "../routing/route.ts";
 import type { TargetResponse } from "../targets/types.ts";
 import type { AttemptRecord, OutboxEvent, OutboxStage, OutboxStore } from "../store/types.ts";
-import { nextStage, readEventData, readEventSecrets, type OutboxEventData, type OutboxEventSecrets } from "./outbox-event.ts";
-import { classifyFailure, isTargetFailure, nextDelayMs } from "./retry-policy.ts";
+import { canResume, nextStage, readEventData, readEventSecrets, type OutboxEventData, type OutboxEventSecrets } from "./outbox-event.ts";
+import { classifyFailure, nextDelayMs, recordOutcome } from "./retry-policy.ts";
 import { reportsFailure } from "./sync.ts";
 
 /** The two calls back to epilot, injectable so that tests and other stores can stand in. */
@@ -26,6 +26,8 @@ export interface DeliveryEngineOptions {
   readonly pollIntervalMs?: number;
   readonly now?: () => number;
 }
+
+const ORPHAN_CHECK_INTERVAL_MS = 60_000;
 
 type StepResult =
   | { kind: "done"; attempt: AttemptRecord; next?: OutboxStage; stageData?: string }
@@ -50,6 +52,7 @@ export class DeliveryEngine {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ticking: Promise<void> | undefined;
   private wakeRequested = false;
+  private lastOrphanCheck = Number.NEGATIVE_INFINITY;
   private readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly now: () => number;
@@ -82,13 +85,6 @@ export class DeliveryEngine {
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
     await Promise.allSettled([...this.inFlight.values()].flatMap((set) => [...set]));
-  }
-
-  /** Attempts running now, per route (for metrics and shutdown logs). */
-  activeCount(): number {
-    let count = 0;
-    for (const set of this.inFlight.values()) count += set.size;
-    return count;
   }
 
   private schedule(delayMs: number): void {
@@ -129,8 +125,13 @@ export class DeliveryEngine {
         active.add(work);
       }
     }
-    // Events of routes that no longer exist would wait forever: bury them with a clear reason.
-    await this.buryOrphans();
+    // Events of routes that no longer exist would wait forever: bury them with a clear reason. They
+    // appear only at start, after a reload or by a replay, so a look once a minute is enough, and
+    // the outbox is not counted on every poll.
+    if (this.now() - this.lastOrphanCheck >= ORPHAN_CHECK_INTERVAL_MS) {
+      this.lastOrphanCheck = this.now();
+      await this.buryOrphans();
+    }
   }
 
   private async buryOrphans(): Promise<void> {
@@ -203,9 +204,7 @@ export class DeliveryEngine {
     // An open breaker pauses delivery without spending the event's attempts.
     if (!route.breaker.tryPass()) return { kind: "postpone", until: route.breaker.retryAt };
     const outcome = await route.target.deliver({ body: data.body, payload: data.payload, webhookId: event.id, forwardedHeaders: secrets.forwardedHeaders });
-    if (isTargetFailure(outcome)) route.breaker.recordFailure();
-    else if (outcome.kind === "delivered") route.breaker.recordSuccess();
-    else route.breaker.recordNeutral();
+    recordOutcome(route.breaker, outcome);
 
     if (outcome.kind === "delivered") {
       const status = outcome.response.status;
@@ -216,7 +215,7 @@ export class DeliveryEngine {
         refused = "response.fail_when failed to evaluate";
       }
       if (refused) return { kind: "dead", attempt: { at, stage: "deliver", outcome: "target_failed", status, error: refused }, reason: refused };
-      const next = nextStage("deliver", route, data, secrets);
+      const next = nextStage("deliver", route, canResume(data, secrets));
       return { kind: "done", attempt: { at, stage: "deliver", outcome: "delivered", status }, ...(next ? { next, stageData: JSON.stringify(outcome.response) } : {}) };
     }
     const failure = classifyFailure(outcome);
@@ -281,7 +280,7 @@ export class DeliveryEngine {
   }
 
   private afterStage(stage: OutboxStage, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets, attempt: AttemptRecord): StepResult {
-    const next = nextStage(stage, route, data, secrets);
+    const next = nextStage(stage, route, canResume(data, secrets));
     return { kind: "done", attempt, ...(next ? { next } : {}) };
   }
 }

@@ -56,23 +56,28 @@ export function buildOutboxEvent(
   };
 }
 
-/** The stage after `stage` for this event, or undefined when it is done. Write-back comes before resume so that the resumed workflow sees the written fields. */
-export function nextStage(stage: OutboxStage, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets): OutboxStage | undefined {
+/**
+ * The stage after `stage`, or undefined when the event is done. Write-back comes before resume so
+ * that the resumed workflow sees the written fields; resume needs the call's callback URL and token.
+ */
+export function nextStage(stage: OutboxStage, route: CompiledRoute, canResume: boolean): OutboxStage | undefined {
   const order: OutboxStage[] = ["deliver", "write_back", "resume"];
   for (const candidate of order.slice(order.indexOf(stage) + 1)) {
     if (candidate === "write_back" && route.response.writeBack) return candidate;
-    if (candidate === "resume" && data.callbackUrl && secrets.resumeToken) return candidate;
+    if (candidate === "resume" && canResume) return candidate;
   }
   return undefined;
+}
+
+/** Whether a stored event carries what resuming its workflow needs. */
+export function canResume(data: OutboxEventData, secrets: OutboxEventSecrets): boolean {
+  return Boolean(data.callbackUrl && secrets.resumeToken);
 }
 
 /** The first follow-up of a sync call that was delivered, if it has any. */
 export function firstFollowUp(parsed: ParsedCall, route: CompiledRoute): OutboxStage | undefined {
   const data = parsed.payload.data;
-  return nextStage("deliver", route, data.callback_post_url ? { body: null, payload: null, callbackUrl: data.callback_post_url } : { body: null, payload: null }, {
-    forwardedHeaders: {},
-    ...(data.resume_token ? { resumeToken: data.resume_token } : {}),
-  });
+  return nextStage("deliver", route, Boolean(data.callback_post_url && data.resume_token));
 }
 
 export function readEventData(event: OutboxEvent): OutboxEventData {

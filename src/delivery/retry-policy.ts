@@ -1,4 +1,5 @@
 import type { TargetOutcome } from "../targets/types.ts";
+import type { CircuitBreaker } from "./circuit-breaker.ts";
 
 export interface BackoffPolicy {
   readonly initialMs: number;
@@ -68,4 +69,11 @@ export function isTargetFailure(outcome: TargetOutcome): boolean {
   // A target that says a failure is not worth retrying (a SOAP Client fault, sent with HTTP 500) is healthy.
   if (outcome.kind === "rejected") return outcome.retryable ?? (outcome.response.status >= 500 || outcome.response.status === 429 || outcome.response.status === 408);
   return false;
+}
+
+/** Tells the target's breaker how a call went; the same for sync calls and async workers. */
+export function recordOutcome(breaker: CircuitBreaker, outcome: TargetOutcome): void {
+  if (isTargetFailure(outcome)) breaker.recordFailure();
+  else if (outcome.kind === "delivered") breaker.recordSuccess();
+  else breaker.recordNeutral();
 }

@@ -5,7 +5,7 @@ import type { CompiledRoute } from "../routing/route.ts";
 import type { OutboundMessage, TargetOutcome, TargetResponse } from "../targets/types.ts";
 import { failure, type CallAnswer } from "./answer.ts";
 import { expressionFailure, logExpressionError, prepareMessage } from "./prepare.ts";
-import { isTargetFailure } from "./retry-policy.ts";
+import { recordOutcome } from "./retry-policy.ts";
 
 /** The answer of a sync delivery, and the target's response when it succeeded (for follow-ups). */
 export type SyncResult = CallAnswer & { delivered?: { message: OutboundMessage; response: TargetResponse } };
@@ -32,9 +32,7 @@ export async function deliverSync(parsed: ParsedCall, route: CompiledRoute, logg
   const started = performance.now();
   const outcome = await route.target.deliver(prepared.message);
   const log = { target_ms: Math.round(performance.now() - started) };
-  if (isTargetFailure(outcome)) route.breaker.recordFailure();
-  else if (outcome.kind === "delivered") route.breaker.recordSuccess();
-  else route.breaker.recordNeutral();
+  recordOutcome(route.breaker, outcome);
   const answer = await interpretOutcome(outcome, route, log, logger);
   if (answer.outcome === "delivered" && outcome.kind === "delivered") return { ...answer, delivered: { message: prepared.message, response: outcome.response } };
   return answer;

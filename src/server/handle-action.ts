@@ -11,6 +11,7 @@ import { parseCustomAction } from "../payload/parse.ts";
 import type { Router } from "../routing/router.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { verifySignature } from "../verify/signature.ts";
+import type { VerifiedCall } from "../verify/verified-call.ts";
 
 export interface ActionHandlerDeps {
   readonly config: CompiledConfig;
@@ -59,7 +60,7 @@ export async function handleAction(
 }
 
 async function routeAndDeliver(
-  call: Parameters<typeof parseCustomAction>[0],
+  call: VerifiedCall,
   routeName: string | undefined,
   deps: ActionHandlerDeps,
 ): Promise<CallAnswer & { route?: string }> {
