@@ -51,6 +51,10 @@ export async function dlqCommand(args: readonly string[], configFile: string, en
     process.stderr.write(`actiongate dlq: ${configFile} has no store.path; dead letters exist only with a store\n`);
     return 1;
   }
+  if (!storeConfig.path) {
+    process.stderr.write(`actiongate dlq: only the SQLite store (store.path) is supported here\n`);
+    return 1;
+  }
   // Relative to the config file, like every other file the config names.
   const path = resolve(dirname(resolve(configFile)), storeConfig.path);
   if (!existsSync(path)) {

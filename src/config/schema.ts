@@ -25,8 +25,32 @@ const serverSchema = z
     port: envNumber(z.number().int().min(0).max(65535)).prefault(8080).describe("port of the public listener (0 picks a free one)"),
     max_body_size: size.prefault("1mb").describe("larger calls are refused with 413 before the rest is read"),
     shutdown_timeout: duration.prefault("10s").describe("on SIGTERM/SIGINT, how long calls in flight may still take"),
+    body_timeout: duration.prefault("10s").describe("deadline for receiving a request body; a slower sender gets 408 and the connection is closed"),
+    max_header_size: size.prefault("16kb").describe("larger request headers (names and values together) are refused with 431"),
+    max_header_count: envNumber(z.number().int().min(8).max(1000)).prefault(100).describe("calls with more request headers are refused with 431"),
+    allowed_ips: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("CIDRs (IPv4 or IPv6) allowed to call; others get 403 before anything is read. Empty: every address"),
+    tls: z
+      .strictObject({
+        cert_file: z.string().min(1).describe("PEM certificate chain; relative to the config file's folder"),
+        key_file: z.string().min(1).describe("PEM private key"),
+      })
+      .optional()
+      .describe("serve HTTPS on the public listener (reloaded only on restart)"),
+    workers: envNumber(z.number().int().min(1).max(64))
+      .prefault(1)
+      .describe("processes serving the public port together (SO_REUSEPORT); more than 1 needs a store so that the replay guard is shared"),
   })
   .describe("The public listener that epilot calls.");
+
+const adminSchema = z
+  .strictObject({
+    host: z.string().min(1).default("127.0.0.1").describe("address of the admin listener; keep it off the public network"),
+    port: envNumber(z.number().int().min(0).max(65535)).prefault(9090).describe("port of /healthz, /readyz and /metrics (with workers, worker N listens on port + N)"),
+  })
+  .describe("The admin listener: health, readiness and Prometheus metrics. Off when absent.");
 
 const verificationSchema = z
   .strictObject({
@@ -122,7 +146,14 @@ export const routeSchema = z
 
 const storeSchema = z
   .strictObject({
-    path: z.string().min(1).describe("embedded SQLite file (created with its folder if missing): outbox, dead letters, replay guard"),
+    path: z.string().min(1).optional().describe("embedded SQLite file (created with its folder if missing): outbox, dead letters, replay guard; one box"),
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+      .optional()
+      .describe("PostgreSQL shared by several replicas (postgres://user:password@host:5432/db); instead of path"),
+    lease: durationAtLeast(1_000).prefault("30s").describe("how long a replica holds a claimed event; when it dies, another replica takes the event over after this"),
+    max_connections: envNumber(z.number().int().min(1).max(100)).prefault(10).describe("PostgreSQL: connections in the pool"),
     encryption_key: z
       .string()
       .optional()
@@ -132,6 +163,7 @@ const storeSchema = z
       .default("full")
       .describe("SQLite durability: full survives power loss, normal survives a killed process and is faster"),
   })
+  .refine((store) => Boolean(store.path) !== Boolean(store.url), { message: "set store.path (SQLite) or store.url (PostgreSQL), exactly one", path: ["path"] })
   .describe("Durable storage for async delivery and the replay guard. Without it: sync routes only, replay guard in memory.");
 
 const epilotSchema = z
@@ -155,6 +187,7 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe("path or URL of the JSON Schema, for editors; ignored by actiongate"),
     server: serverSchema.prefault({}),
+    admin: adminSchema.optional(),
     verification: verificationSchema.prefault({}),
     log: logSchema.prefault({}),
     store: storeSchema.optional(),
@@ -178,10 +211,13 @@ export const configSchema = z
       .describe("The routes, tried in order for `POST /actions`."),
   })
   .superRefine((config, ctx) => {
+    if (!config.store && config.server.workers > 1) {
+      ctx.addIssue({ code: "custom", message: "more than one worker needs a store, so that the replay guard is shared", path: ["server", "workers"] });
+    }
     if (config.store) return;
     config.routes.forEach((route, index) => {
       if (route.delivery.mode === "async") {
-        ctx.addIssue({ code: "custom", message: "async delivery needs a store (set store.path)", path: ["routes", index, "delivery", "mode"] });
+        ctx.addIssue({ code: "custom", message: "async delivery needs a store (set store.path or store.url)", path: ["routes", index, "delivery", "mode"] });
       }
     });
   })
@@ -194,5 +230,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export type GatewayConfig = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type DeliveryConfig = z.output<typeof deliverySchema>;
+export type AdminConfig = z.output<typeof adminSchema>;
 export type StoreConfig = z.output<typeof storeSchema>;
 export type EpilotConfig = z.output<typeof epilotSchema>;

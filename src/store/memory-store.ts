@@ -87,6 +87,7 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: (id
         return count;
       },
     },
+    status: async () => ({ kind: "memory", writable: true }),
     close: async () => {},
   };
 }

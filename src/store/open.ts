@@ -16,6 +16,7 @@ export function openStore(config: GatewayConfig, configDir: string, logger: Logg
   if (!config.store) {
     return openMemoryStore({ replayWindowMs, onEvict: () => logger.warn("replay guard full: forgetting the oldest webhook-id early") });
   }
+  if (!config.store.path) throw new StoreOpenError("store.url (PostgreSQL) is not supported by this build");
   const path = resolve(configDir, config.store.path);
   try {
     return openSqliteStore({

@@ -283,6 +283,16 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
     async releaseAllLeases() {
       return releaseLeases(db);
     },
+    async status() {
+      if (closed) return { kind: "sqlite", writable: false, error: "closed" };
+      try {
+        // A write that changes nothing still needs the write lock: it fails when the disk or the lock does.
+        db.exec("BEGIN IMMEDIATE; ROLLBACK");
+        return { kind: "sqlite", writable: true, schemaVersion: SCHEMA_VERSION };
+      } catch (error) {
+        return { kind: "sqlite", writable: false, schemaVersion: SCHEMA_VERSION, error: (error as Error).message };
+      }
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -91,10 +91,23 @@ export interface DeadLetterStore {
   purgeOlderThan(cutoff: number): Promise<number>;
 }
 
+/** What `/readyz` and the metrics report about a store. */
+export interface StoreStatus {
+  readonly kind: "memory" | "sqlite" | "postgres";
+  /** True when a write would succeed now. */
+  readonly writable: boolean;
+  /** The schema version the store is at (none for memory). */
+  readonly schemaVersion?: number;
+  /** Why it is not writable; safe to show (no credentials). */
+  readonly error?: string;
+}
+
 /** A store as the gateway opens it. */
 export interface Store {
   readonly outbox: OutboxStore;
   readonly deadLetters: DeadLetterStore;
   readonly replayGuard: ReplayGuard;
+  /** Checks that the store answers and accepts writes (readiness). */
+  status(): Promise<StoreStatus>;
   close(): Promise<void>;
 }

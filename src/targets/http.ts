@@ -3,6 +3,7 @@ import { duration, envNumber, size } from "../config/units.ts";
 import { createTargetAgent, exchange } from "./exchange.ts";
 import { parseResponseBody } from "./http-response.ts";
 import { compileRequestLine, HEADER_NAME } from "./request-templates.ts";
+import { targetTlsSchema } from "./tls.ts";
 import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "./types.ts";
 
 export const httpTargetSchema = z
@@ -24,6 +25,7 @@ export const httpTargetSchema = z
       .describe("header that carries the webhook-id, so the legacy system can drop duplicates"),
     connections: envNumber(z.number().int().min(1).max(1024)).prefault(32).describe("keep-alive connections kept open per target host"),
     max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
+    tls: targetTlsSchema.optional(),
   })
   .describe("An HTTP(S) endpoint, called with JSON (undici, pooled keep-alive connections).");
 

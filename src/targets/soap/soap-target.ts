@@ -14,6 +14,7 @@ import { decodeXml, interpretAnswer } from "./response.ts";
 import { ENVELOPE_NAMESPACE, soapHttpHeaders, type SoapVersion } from "./soap-version.ts";
 import { usernameToken, type UsernameTokenOptions } from "./ws-security.ts";
 import { readWsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
+import { targetTlsSchema } from "../tls.ts";
 import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
 
 const headerName = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
@@ -99,6 +100,7 @@ export const soapTargetSchema = z
     timeout: duration.prefault("10s").describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
     idempotency_header: headerName.default("Idempotency-Key").describe("HTTP header that carries the webhook-id, so the legacy system can drop duplicates"),
     connections: envNumber(z.number().int().min(1).max(1024)).prefault(32).describe("keep-alive connections kept open per target host"),
+    tls: targetTlsSchema.optional(),
     max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
   })
   .describe("A SOAP 1.1 or 1.2 service: the transform's result becomes the operation's body element, or fills an envelope template.");
