@@ -8,7 +8,8 @@ import { createLogger } from "../../src/log/logger.ts";
 import { startGateway } from "../../src/server/gateway.ts";
 
 /** The compiled binary that `npm run build` writes; end-to-end tests run exactly this file. */
-export const BINARY = join(import.meta.dir, "..", "..", "dist", "actiongate");
+/** The compiled binary under test; ACTIONGATE_BINARY points elsewhere (several builds side by side). */
+export const BINARY = process.env.ACTIONGATE_BINARY ?? join(import.meta.dir, "..", "..", "dist", "actiongate");
 
 /** A fresh temp folder holding `files` (name -> content); returns its path. */
 export function tempDir(files: Record<string, string> = {}): string {
