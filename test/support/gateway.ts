@@ -7,8 +7,10 @@ import { loadConfigText } from "../../src/config/load.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { startGateway } from "../../src/server/gateway.ts";
 
-/** The compiled binary that `npm run build` writes; end-to-end tests run exactly this file. */
-/** The compiled binary under test; ACTIONGATE_BINARY points elsewhere (several builds side by side). */
+/**
+ * The compiled binary that `npm run build` writes; end-to-end tests run exactly this file.
+ * ACTIONGATE_BINARY points them at another build (several builds side by side).
+ */
 export const BINARY = process.env.ACTIONGATE_BINARY ?? join(import.meta.dir, "..", "..", "dist", "actiongate");
 
 /** A fresh temp folder holding `files` (name -> content); returns its path. */
