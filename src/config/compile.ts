@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { CircuitBreaker } from "../delivery/circuit-breaker.ts";
 import type { Logger } from "../log/logger.ts";
+import type { ServerTls } from "../runtime/serve.ts";
+import { loadServerTls } from "../server/server-tls.ts";
 import { compileMatch } from "../routing/match.ts";
 import type { CompiledRoute } from "../routing/route.ts";
 import { createTarget } from "../targets/registry.ts";
@@ -21,6 +23,8 @@ export interface CompiledConfig {
   /** Folder of the config file: relative paths in it (store, key file, WSDL) resolve against it. */
   readonly configDir: string;
   readonly routes: readonly CompiledRoute[];
+  /** `server.tls` read and checked: the listener serves HTTPS with it. */
+  readonly serverTls?: ServerTls;
   readonly verification: {
     readonly keySource: PublicKeySource;
     /** Set when the key is fetched from a URL; the server starts and stops it. */
@@ -57,6 +61,8 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
       return undefined;
     }
   };
+
+  const serverTls = config.server.tls && attempt(["server", "tls"], () => loadServerTls(config.server.tls!, configDir));
 
   const verification = config.verification;
   let keySource: PublicKeySource | undefined;
@@ -95,6 +101,7 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
     source: config,
     configDir,
     routes,
+    ...(serverTls ? { serverTls } : {}),
     verification: { keySource: keySource!, ...(remote ? { remoteKeySource: remote } : {}), hmacSecrets, toleranceMs: verification.tolerance },
     close,
   };
@@ -114,6 +121,9 @@ function compileRoute(route: RouteConfig, path: PropertyKey[], attempt: Attempt,
   const errorReason = expression(["response", "error_reason"], route.response?.error_reason);
   const writeBack = expression(["response", "write_back"], route.response?.write_back);
   const target = attempt([...path, "target"], () => createTarget(route.target, context));
+  if (target && "tls" in route.target && route.target.tls?.reject_unauthorized === false) {
+    context.logger.warn("target TLS certificate checks are off (tls.reject_unauthorized: false); meant for test rigs only", { route: route.name });
+  }
   const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason, writeBack].some((compiled) => compiled === null);
   if (!target || failed) {
     void target?.close();

@@ -5,9 +5,26 @@
 export interface ServeOptions {
   readonly hostname: string;
   readonly port: number;
-  readonly fetch: (request: Request) => Response | Promise<Response>;
+  /** `info` tells who is calling, for `server.allowed_ips`. */
+  readonly fetch: (request: Request, info: ConnectionInfo) => Response | Promise<Response>;
   /** The runtime's own cap on a request body; our limit (with its JSON 413) sits below it. */
   readonly maxRequestBodySize: number;
+  /** Serve HTTPS with this certificate (`server.tls`). */
+  readonly tls?: ServerTls;
+  /** Share the port with other processes (SO_REUSEPORT, Linux): `server.workers`. */
+  readonly reusePort?: boolean;
+}
+
+/** What the runtime knows about the connection a request came in on. */
+export interface ConnectionInfo {
+  /** The client's IP address (IPv4, IPv6, or IPv4-mapped IPv6); undefined when the runtime cannot tell. */
+  readonly remoteAddress?: string;
+}
+
+/** PEM text of the listener's certificate chain and private key: HTTPS instead of HTTP. */
+export interface ServerTls {
+  readonly cert: string;
+  readonly key: string;
 }
 
 export interface RunningServer {
@@ -19,8 +36,8 @@ export interface RunningServer {
 
 declare const Deno: {
   serve(
-    options: { hostname: string; port: number; onListen?: (addr: { hostname: string; port: number }) => void },
-    handler: (request: Request) => Response | Promise<Response>,
+    options: { hostname: string; port: number; cert?: string; key?: string; onListen?: (addr: { hostname: string; port: number }) => void },
+    handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
   ): { addr: { hostname: string; port: number }; shutdown(): Promise<void> };
 } | undefined;
 
@@ -38,8 +55,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     const server = Bun.serve({
       hostname: options.hostname,
       port: options.port,
-      fetch: options.fetch,
+      fetch: (request, server) => options.fetch(request, { remoteAddress: server.requestIP(request)?.address }),
+      ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
       maxRequestBodySize: options.maxRequestBodySize,
+      reusePort: options.reusePort ?? false,
       // Bun closes idle keep-alive connections after this many seconds; epilot reuses connections.
       idleTimeout: 30,
     });
@@ -53,9 +72,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   }
   if (typeof Deno !== "undefined") {
     const deno = Deno;
-    const server = await new Promise<ReturnType<typeof deno.serve>>((resolve) => {
-      const started = deno.serve({ hostname: options.hostname, port: options.port, onListen: () => resolve(started) }, options.fetch);
-    });
+    // Deno.serve binds before it returns (a bind error throws here) and calls onListen from inside
+    // the call; the no-op onListen keeps Deno from printing "Listening on ..." among our JSON logs.
+    const listen = { hostname: options.hostname, port: options.port, ...options.tls, onListen: () => {} };
+    const server = deno.serve(listen, (request, info) => options.fetch(request, { remoteAddress: info.remoteAddr.hostname }));
     return { hostname: server.addr.hostname, port: server.addr.port, stop: () => server.shutdown() };
   }
   throw new Error("actiongate runs on Bun or Deno");

@@ -1,12 +1,15 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { CompiledConfig } from "../config/compile.ts";
 import { failure, type CallAnswer } from "../delivery/answer.ts";
 import type { Logger } from "../log/logger.ts";
+import type { ConnectionInfo } from "../runtime/serve.ts";
 import { createRouter } from "../routing/router.ts";
 import type { OutboxStore } from "../store/types.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { handleAction } from "./handle-action.ts";
+import { NO_ROUTE_LABEL, type GatewayMetrics } from "../metrics/metrics.ts";
+import { readBodyWithin } from "./read-body.ts";
+import { createRequestGuard } from "./request-guard.ts";
 
 export interface GatewayAppOptions {
   readonly config: CompiledConfig;
@@ -14,42 +17,58 @@ export interface GatewayAppOptions {
   readonly outbox: OutboxStore;
   readonly onEnqueued: () => void;
   readonly logger: Logger;
+  /** Counts each call by route and outcome, and verification failures by reason. */
+  readonly metrics?: GatewayMetrics;
 }
 
 /**
  * The public HTTP app: `POST /actions/<route>` and `POST /actions`, everything else 404, every
- * answer JSON, one log line per call.
+ * answer JSON, one log line per call. Before anything is read, a client outside `server.allowed_ips`
+ * gets 403 and too many or too large headers 431; the body is then read as a stream within
+ * `max_body_size` (413) and `body_timeout` (408), and both close the connection.
  *
  * @example
  * const app = createGatewayApp({ config, replayGuard, logger });
  * runtime.serve({ port: 8080, fetch: app.fetch });
  */
-export function createGatewayApp(options: GatewayAppOptions): Hono {
+export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: ConnectionInfo }> {
   const { config, logger } = options;
   const router = createRouter(config.routes);
-  const maxBodySize = config.source.server.max_body_size;
+  const server = config.source.server;
+  const maxBodySize = server.max_body_size;
   const deps = { ...options, router };
-  const app = new Hono();
+  const calls: CallSink = { logger, metrics: options.metrics, routeNames: new Set(config.routes.map((route) => route.name)) };
+  const app = new Hono<{ Bindings: ConnectionInfo }>();
+  const guard = createRequestGuard({ allowedIps: server.allowed_ips, maxHeaderCount: server.max_header_count, maxHeaderSize: server.max_header_size });
 
-  const limit = bodyLimit({
-    maxSize: maxBodySize,
-    onError: (c) => {
-      const answer = failure(413, "too_large", `The body is larger than the limit of ${maxBodySize} bytes`);
-      logCall(logger, answer, { route: c.req.param("route") }, 0);
-      return c.json(answer.body as object, 413, { connection: "close" });
-    },
+  app.use("*", async (c, next) => {
+    // c.env is undefined when the app is called without the runtime's connection info (app.request in tests).
+    const refusal = guard(c.req.raw.headers, (c.env as ConnectionInfo | undefined)?.remoteAddress);
+    if (!refusal) return next();
+    logCall(calls, refusal, { path: c.req.path.slice(0, 200), ...refusal.log }, 0);
+    // The body is never read; closing the connection keeps an unread body from being taken as the next request.
+    return c.json(refusal.body as object, refusal.status as 403 | 431, { connection: "close" });
   });
 
   const serveAction = async (request: Request, routeName: string | undefined): Promise<Response> => {
     const started = performance.now();
-    const body = new Uint8Array(await request.arrayBuffer());
-    const answer = await handleAction(request.headers, body, routeName, deps);
-    logCall(logger, answer, { route: answer.route ?? routeName, webhook_id: answer.webhookId }, performance.now() - started);
+    const read = await readBodyWithin(request, { maxBytes: maxBodySize, timeoutMs: server.body_timeout });
+    if (!read.ok) {
+      const answer =
+        read.reason === "too_large"
+          ? failure(413, "too_large", `The body is larger than the limit of ${maxBodySize} bytes`)
+          : failure(408, "body_timeout", `The body did not arrive within ${server.body_timeout} ms`);
+      const detail = read.reason === "too_large" ? { declared_length: read.declared } : { received_bytes: read.receivedBytes };
+      logCall(calls, answer, { route: routeName, ...detail }, performance.now() - started);
+      return Response.json(answer.body, { status: answer.status, headers: { connection: "close" } });
+    }
+    const answer = await handleAction(request.headers, read.body, routeName, deps);
+    logCall(calls, answer, { route: answer.route ?? routeName, webhook_id: answer.webhookId }, performance.now() - started);
     return Response.json(answer.body, { status: answer.status });
   };
 
-  app.post("/actions/:route", limit, (c) => serveAction(c.req.raw, c.req.param("route")));
-  app.post("/actions", limit, (c) => serveAction(c.req.raw, undefined));
+  app.post("/actions/:route", (c) => serveAction(c.req.raw, c.req.param("route")));
+  app.post("/actions", (c) => serveAction(c.req.raw, undefined));
   app.notFound((c) => {
     const answer = failure(404, "unknown_route", `No endpoint ${c.req.method} ${c.req.path.slice(0, 200)}; epilot calls POST /actions/<route>`);
     return c.json(answer.body as object, 404);
@@ -62,7 +81,16 @@ export function createGatewayApp(options: GatewayAppOptions): Hono {
   return app;
 }
 
-function logCall(logger: Logger, answer: CallAnswer, fields: Record<string, unknown>, durationMs: number): void {
+/** Where a call's outcome goes: the log line, and the metrics labelled only by configured route names. */
+interface CallSink {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics | undefined;
+  readonly routeNames: ReadonlySet<string>;
+}
+
+function logCall({ logger, metrics, routeNames }: CallSink, answer: CallAnswer, fields: Record<string, unknown>, durationMs: number): void {
+  // A name from the URL is a label only when it is a configured route: unknown names must not grow the metric.
+  metrics?.recordCall(typeof fields.route === "string" && routeNames.has(fields.route) ? fields.route : NO_ROUTE_LABEL, answer.outcome);
   const level = answer.status >= 500 ? "warn" : "info";
   logger[level]("call", {
     ...fields,

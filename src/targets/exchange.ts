@@ -1,5 +1,6 @@
 import { Agent } from "undici/index.js";
 import { describeNetworkError, flattenHeaders, readBodyBytes, ResponseTooLargeError } from "./http-response.ts";
+import type { TargetTlsOptions } from "./tls.ts";
 import type { TargetOutcome } from "./types.ts";
 
 /** One request to a legacy system. */
@@ -22,16 +23,16 @@ export type ExchangeResult =
 
 /**
  * The connection pool of one target: keep-alive connections per origin, connect timeout bounded by
- * the target's deadline.
+ * the target's deadline, and the target's TLS options (private CA, client certificate) for https.
  *
  * @example
- * const agent = createTargetAgent({ connections: 32, timeoutMs: 10_000 });
+ * const agent = createTargetAgent({ connections: 32, timeoutMs: 10_000, tls: loadTargetTls(config.tls, configDir) });
  */
-export function createTargetAgent(options: { connections: number; timeoutMs: number }): Agent {
+export function createTargetAgent(options: { connections: number; timeoutMs: number; tls?: TargetTlsOptions }): Agent {
   return new Agent({
     connections: options.connections,
     keepAliveTimeout: 4_000,
-    connect: { timeout: Math.min(options.timeoutMs, 10_000) },
+    connect: { timeout: Math.min(options.timeoutMs, 10_000), ...options.tls },
   });
 }
 

@@ -3,7 +3,7 @@ import { duration, envNumber, size } from "../config/units.ts";
 import { createTargetAgent, exchange } from "./exchange.ts";
 import { parseResponseBody } from "./http-response.ts";
 import { compileRequestLine, HEADER_NAME } from "./request-templates.ts";
-import { targetTlsSchema } from "./tls.ts";
+import { loadTargetTls, targetTlsSchema } from "./tls.ts";
 import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "./types.ts";
 
 export const httpTargetSchema = z
@@ -41,7 +41,8 @@ export type HttpTargetConfig = z.output<typeof httpTargetSchema>;
  */
 export function createHttpTarget(config: HttpTargetConfig, context: TargetContext): Target {
   const requestLine = compileRequestLine(config.url, config.headers);
-  const agent = createTargetAgent({ connections: config.connections, timeoutMs: config.timeout });
+  const tls = config.tls && loadTargetTls(config.tls, context.configDir);
+  const agent = createTargetAgent({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
   const sendsBody = config.method !== "GET";
 
   return {

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { InvalidConfigValue } from "../config/errors.ts";
+import { readPemFile } from "../config/pem-file.ts";
 import { envBoolean } from "../config/units.ts";
 
 /**
@@ -18,3 +20,34 @@ export const targetTlsSchema = z
   .describe("TLS options for https targets (undici connect options).");
 
 export type TargetTlsConfig = z.output<typeof targetTlsSchema>;
+
+/** The TLS material of a target, read at load; handed to undici as connect options. */
+export interface TargetTlsOptions {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly rejectUnauthorized: boolean;
+}
+
+/**
+ * Reads the PEM files of a target's `tls` (relative to the config file's folder) and checks they hold
+ * a certificate or key, and that the client certificate and key belong together. Errors carry the
+ * key path inside the target (`tls.ca_file`), which the compile step prefixes with the route's.
+ *
+ * @example
+ * const tls = loadTargetTls({ ca_file: "./certs/erp-ca.pem", reject_unauthorized: true }, configDir);
+ * createTargetAgent({ connections: 32, timeoutMs: 10_000, tls });
+ */
+export function loadTargetTls(config: TargetTlsConfig, configDir: string): TargetTlsOptions {
+  const ca = config.ca_file !== undefined ? readPemFile(config.ca_file, configDir, "certificate", ["tls", "ca_file"]).text : undefined;
+  let client: { cert: string; key: string } | undefined;
+  if (config.cert_file !== undefined && config.key_file !== undefined) {
+    const cert = readPemFile(config.cert_file, configDir, "certificate", ["tls", "cert_file"]);
+    const key = readPemFile(config.key_file, configDir, "private key", ["tls", "key_file"]);
+    if (!cert.certificate!.checkPrivateKey(key.key!)) {
+      throw new InvalidConfigValue(`is not the private key of the certificate in ${config.cert_file}`, ["tls", "key_file"]);
+    }
+    client = { cert: cert.text, key: key.text };
+  }
+  return { ...(ca !== undefined ? { ca } : {}), ...client, rejectUnauthorized: config.reject_unauthorized };
+}

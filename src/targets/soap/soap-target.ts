@@ -14,7 +14,7 @@ import { decodeXml, interpretAnswer } from "./response.ts";
 import { ENVELOPE_NAMESPACE, soapHttpHeaders, type SoapVersion } from "./soap-version.ts";
 import { usernameToken, type UsernameTokenOptions } from "./ws-security.ts";
 import { readWsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
-import { targetTlsSchema } from "../tls.ts";
+import { loadTargetTls, targetTlsSchema } from "../tls.ts";
 import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
 
 const headerName = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
@@ -132,7 +132,8 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
   const fixedHeaders = fixedHttpHeaders(config, call);
   const requestLine = compileUrl(config, call.url, config.headers);
   const renderEnvelope = compileEnvelope(config, call);
-  const agent = createTargetAgent({ connections: config.connections, timeoutMs: config.timeout });
+  const tls = config.tls && loadTargetTls(config.tls, context.configDir);
+  const agent = createTargetAgent({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
 
   return {
     type: "soap",

@@ -1,0 +1,65 @@
+/** Limits on reading one request body. */
+export interface BodyLimits {
+  /** More bytes than this end the read with `too_large`. */
+  readonly maxBytes: number;
+  /** The whole body must arrive within this many milliseconds of the read starting. */
+  readonly timeoutMs: number;
+}
+
+export type BodyReadResult =
+  | { ok: true; body: Uint8Array }
+  /** `declared`: the Content-Length alone was over the limit, so nothing was read. */
+  | { ok: false; reason: "too_large"; declared: boolean }
+  | { ok: false; reason: "timeout"; receivedBytes: number };
+
+/**
+ * Reads a request body as a stream, stopping as soon as it passes `maxBytes` (a declared
+ * Content-Length over the limit stops it before the first byte) or when `timeoutMs` runs out, so
+ * that neither a large nor a slow sender holds memory or a connection for long. The caller answers
+ * 413 or 408 and closes the connection; the unread rest is discarded.
+ *
+ * @example
+ * const read = await readBodyWithin(request, { maxBytes: 1 << 20, timeoutMs: 10_000 });
+ * if (!read.ok) return read.reason === "too_large" ? tooLarge() : tooSlow();
+ */
+export async function readBodyWithin(request: Request, limits: BodyLimits): Promise<BodyReadResult> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limits.maxBytes) {
+    return { ok: false, reason: "too_large", declared: true };
+  }
+  if (!request.body) return { ok: true, body: new Uint8Array(0) };
+
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), limits.timeoutMs);
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([reader.read(), deadline]);
+      if (next === "timeout") {
+        void reader.cancel().catch(() => {});
+        return { ok: false, reason: "timeout", receivedBytes: received };
+      }
+      if (next.done) break;
+      received += next.value.byteLength;
+      if (received > limits.maxBytes) {
+        void reader.cancel().catch(() => {});
+        return { ok: false, reason: "too_large", declared: false };
+      }
+      chunks.push(next.value);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (chunks.length === 1) return { ok: true, body: chunks[0]! };
+  const body = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { ok: true, body };
+}
