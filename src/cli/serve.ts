@@ -4,7 +4,10 @@ import { createLogger } from "../log/logger.ts";
 import { onShutdownSignal } from "../runtime/process.ts";
 import { runtimeName } from "../runtime/serve.ts";
 import { startGateway } from "../server/gateway.ts";
+import { startReloadTriggers } from "../server/reload.ts";
+import { exitWhenOrphaned, superviseWorkers, workerRoleFromEnv } from "../server/workers.ts";
 import { reportConfigError } from "./report-config-error.ts";
+import { storeKind } from "../store/open.ts";
 import { StoreOpenError } from "../store/sqlite-store.ts";
 import { USER_AGENT, VERSION } from "../version.ts";
 
@@ -12,16 +15,23 @@ import { USER_AGENT, VERSION } from "../version.ts";
  * `actiongate serve`: loads the config (refusing a broken one with every problem, exit 1), starts
  * listening, and on SIGTERM/SIGINT stops gracefully. Resolves with the exit code.
  */
-export async function serveCommand(configFile: string, env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export async function serveCommand(configFile: string, env: Readonly<Record<string, string | undefined>>, options: { watch?: boolean } = {}): Promise<number> {
   const loaded = reportConfigError(() => loadConfigFile(configFile, env));
   if (!loaded) return 1;
-  const logger = createLogger({ level: loaded.config.log.level });
+  const worker = workerRoleFromEnv(env);
+  const logger = createLogger({ level: loaded.config.log.level, ...(worker ? { base: { worker: worker.index } } : {}) });
   const compiled = reportConfigError(() => compileConfig(loaded, { logger, userAgent: USER_AGENT }));
   if (!compiled) return 1;
+  if (loaded.config.server.workers > 1 && !worker) {
+    // The supervisor checked the config (so that a broken one fails once, here) and serves nothing itself.
+    await compiled.close();
+    const { host, port, workers, shutdown_timeout } = loaded.config.server;
+    return superviseWorkers({ workers, host, port, shutdownTimeoutMs: shutdown_timeout, logger, env });
+  }
 
   let gateway;
   try {
-    gateway = await startGateway(compiled, logger, { userAgent: USER_AGENT });
+    gateway = await startGateway(compiled, logger, { userAgent: USER_AGENT, ...(worker ? { worker } : {}) });
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message = (error as Error).message;
@@ -40,14 +50,20 @@ export async function serveCommand(configFile: string, env: Readonly<Record<stri
     runtime: runtimeName,
     host: gateway.hostname,
     port: gateway.port,
+    tls: compiled.serverTls !== undefined,
     config: configFile,
     routes: compiled.routes.map((route) => route.name),
-    store: loaded.config.store ? "sqlite" : "memory",
+    store: storeKind(loaded.config),
+    ...(gateway.adminPort !== undefined ? { admin_port: gateway.adminPort } : {}),
   });
+  // SIGHUP (and with --watch, a change of the file) reloads the config; see server/reload.ts.
+  const stopReloading = startReloadTriggers({ file: configFile, env, gateway, logger, userAgent: USER_AGENT, watch: options.watch ?? false });
 
+  if (worker) exitWhenOrphaned(() => process.kill(process.pid, "SIGTERM"));
   return new Promise<number>((resolve) => {
     onShutdownSignal(async (signal) => {
       logger.info("shutting down", { signal });
+      stopReloading();
       await gateway.stop();
       logger.info("stopped");
       resolve(0);

@@ -13,3 +13,15 @@ export function onShutdownSignal(handler: (signal: ShutdownSignal) => void): voi
   process.on("SIGTERM", () => listener("SIGTERM"));
   process.on("SIGINT", () => listener("SIGINT"));
 }
+
+/**
+ * Calls `handler` on every SIGHUP (reload the config); returns a function that stops listening.
+ *
+ * @example
+ * const stop = onReloadSignal(() => void reloader.reload("SIGHUP"));
+ */
+export function onReloadSignal(handler: () => void): () => void {
+  const listener = () => handler();
+  process.on("SIGHUP", listener);
+  return () => process.off("SIGHUP", listener);
+}

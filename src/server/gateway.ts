@@ -6,11 +6,21 @@ import { serve } from "../runtime/serve.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
 import { createGatewayApp } from "./app.ts";
+import { GatewayMetrics } from "../metrics/metrics.ts";
+import { ActiveConfig } from "./active-config.ts";
+import { checkReadiness, createAdminApp, startAdminListener } from "./admin.ts";
 
 export interface RunningGateway {
   readonly port: number;
   readonly hostname: string;
   readonly store: Store;
+  /** The port of the admin listener (`admin`), when it is on. */
+  readonly adminPort?: number;
+  readonly metrics: GatewayMetrics;
+  /** The config in force (a reload replaces it). */
+  readonly config: CompiledConfig;
+  /** Serves `next` from now on; calls in flight finish on the config they started with (see ActiveConfig). */
+  replaceConfig(next: CompiledConfig): void;
   /**
    * Stops accepting, lets sync calls in flight finish within `server.shutdown_timeout`, lets the
    * delivery workers finish their current attempt, then closes targets and the store.
@@ -25,6 +35,11 @@ export interface StartGatewayOptions {
   readonly userAgent: string;
   /** Replaces the store the config names (tests). */
   readonly store?: Store;
+  /**
+   * Set in a worker process of `server.workers` (see server/workers.ts): the port is shared, and
+   * only worker 0 delivers from the outbox and takes over leases at start; the others only accept.
+   */
+  readonly worker?: { readonly index: number; readonly port: number };
 }
 
 /**
@@ -36,41 +51,77 @@ export interface StartGatewayOptions {
  * await gateway.stop();
  */
 export async function startGateway(config: CompiledConfig, logger: Logger, options: StartGatewayOptions): Promise<RunningGateway> {
-  const store = options.store ?? openStore(config.source, config.configDir, logger);
-  const engine = new DeliveryEngine({
-    outbox: store.outbox,
-    routes: () => config.routes,
-    epilot: createEpilotCallbacks(config.source.epilot, options.userAgent),
+  const deliversFromOutbox = (options.worker?.index ?? 0) === 0;
+  const store = options.store ?? openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox });
+  const metrics = new GatewayMetrics();
+  let draining = false;
+  // Built once per config (at start and at each reload); the engine and the listener read the one in force.
+  const active: ActiveConfig = new ActiveConfig(config, {
+    buildHandler: (current) =>
+      createGatewayApp({ config: current, replayGuard: store.replayGuard, outbox: store.outbox, onEnqueued: () => engine.wake(), logger, metrics }).fetch,
+    observeTarget: (route, seconds) => metrics.observeTarget(route, seconds),
     logger,
   });
-  const app = createGatewayApp({ config, replayGuard: store.replayGuard, outbox: store.outbox, onEnqueued: () => engine.wake(), logger });
+  metrics.attach({ routes: () => active.config.routes, store, verificationKey: () => active.verificationKey });
+  const engine = new DeliveryEngine({
+    outbox: store.outbox,
+    routes: () => active.config.routes,
+    epilot: createEpilotCallbacks(config.source.epilot, options.userAgent),
+    logger,
+    // store.lease: how long this replica holds a claimed event before another may take it over.
+    ...(config.source.store ? { leaseMs: config.source.store.lease } : {}),
+  });
   config.verification.remoteKeySource?.start();
   const server = config.source.server;
   let running;
   try {
     running = await serve({
       hostname: server.host,
-      port: server.port,
-      fetch: app.fetch,
+      port: options.worker?.port ?? server.port,
+      fetch: active.fetch,
       maxRequestBodySize: server.max_body_size + RUNTIME_BODY_MARGIN,
+      ...(config.serverTls ? { tls: config.serverTls } : {}),
+      reusePort: options.worker !== undefined,
     });
   } catch (error) {
     config.verification.remoteKeySource?.stop();
     await store.close();
     throw error;
   }
-  engine.start();
+  let admin;
+  if (config.source.admin) {
+    const adminApp = createAdminApp({ metrics, readiness: () => checkReadiness({ active, store, draining: () => draining }), logger });
+    try {
+      admin = await startAdminListener({ admin: config.source.admin, portOffset: options.worker?.index ?? 0, app: adminApp });
+    } catch (error) {
+      await running.stop();
+      config.verification.remoteKeySource?.stop();
+      await store.close();
+      throw error;
+    }
+  }
+  const adminListener = admin;
+  if (deliversFromOutbox) engine.start();
   const listener = running;
   return {
     port: listener.port,
     hostname: listener.hostname,
     store,
+    ...(adminListener ? { adminPort: adminListener.port } : {}),
+    metrics,
+    get config() {
+      return active.config;
+    },
+    replaceConfig: (next) => active.replace(next),
     async stop() {
+      // /readyz answers 503 from now on, so that a load balancer stops sending calls.
+      draining = true;
       const deadline = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), server.shutdown_timeout).unref?.());
       const result = await Promise.race([listener.stop().then(() => "stopped" as const), deadline]);
       if (result === "timeout") logger.warn("shutdown deadline reached with calls still in flight", { shutdown_timeout_ms: server.shutdown_timeout });
       await engine.stop();
-      await config.close();
+      await active.closeAll();
+      await adminListener?.stop();
       await store.close();
     },
   };

@@ -7,6 +7,7 @@ import type { ParsedCall } from "../payload/parse.ts";
 import type { CompiledRoute } from "../routing/route.ts";
 import type { OutboxStore } from "../store/types.ts";
 import type { Logger } from "../log/logger.ts";
+import type { GatewayMetrics } from "../metrics/metrics.ts";
 import { parseCustomAction } from "../payload/parse.ts";
 import type { Router } from "../routing/router.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
@@ -21,6 +22,7 @@ export interface ActionHandlerDeps {
   /** Tells the delivery engine that an event was added, so it goes out without waiting for a poll. */
   readonly onEnqueued: () => void;
   readonly logger: Logger;
+  readonly metrics?: Pick<GatewayMetrics, "recordVerificationFailure">;
 }
 
 /** The request path of one call, after the body has been read within the size limit. */
@@ -36,6 +38,7 @@ export async function handleAction(
     { keySource: verification.keySource, hmacSecrets: verification.hmacSecrets, toleranceMs: verification.toleranceMs },
   );
   if (!verified.ok) {
+    deps.metrics?.recordVerificationFailure(verified.reason);
     const status = verified.reason === "key_unavailable" ? 503 : 401;
     const outcome = verified.reason === "key_unavailable" ? "key_unavailable" : "unauthorized";
     return { ...failure(status, outcome, `Signature check failed: ${verified.message}`, { reason: verified.reason }), log: { reason: verified.reason } };
@@ -43,7 +46,15 @@ export async function handleAction(
   const call = verified.call;
   const webhookId = call.webhookId;
 
-  if (!(await deps.replayGuard.claim(webhookId))) {
+  let firstTime: boolean;
+  try {
+    firstTime = await deps.replayGuard.claim(webhookId);
+  } catch (error) {
+    // Fail closed: without the shared replay guard a duplicate could go through; epilot retries a 503.
+    deps.logger.error("replay guard unavailable", { webhook_id: webhookId, error: (error as Error).message });
+    return { ...failure(503, "store_unavailable", "actiongate cannot check this webhook-id for replays right now; please retry"), webhookId };
+  }
+  if (!firstTime) {
     return { ...failure(409, "replayed", "This webhook-id was already received; the call is not processed twice", { webhook_id: webhookId }), webhookId };
   }
 
@@ -51,12 +62,21 @@ export async function handleAction(
   try {
     answer = await routeAndDeliver(call, routeName, deps);
   } catch (error) {
-    await deps.replayGuard.release(webhookId);
+    await releaseReplayGuard(webhookId, deps);
     throw error;
   }
   // A call that did not succeed may be retried by epilot with the same id; let the retry through.
-  if (answer.status >= 400) await deps.replayGuard.release(webhookId);
+  if (answer.status >= 400) await releaseReplayGuard(webhookId, deps);
   return { ...answer, webhookId };
+}
+
+/** Forgets the id; when the store is down that fails, and the answer epilot gets must not change for it. */
+async function releaseReplayGuard(webhookId: string, deps: ActionHandlerDeps): Promise<void> {
+  try {
+    await deps.replayGuard.release(webhookId);
+  } catch (error) {
+    deps.logger.error("replay guard release failed: a retry of this webhook-id within the window gets 409", { webhook_id: webhookId, error: (error as Error).message });
+  }
 }
 
 async function routeAndDeliver(

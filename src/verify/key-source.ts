@@ -26,6 +26,11 @@ export interface RemoteKeySource extends PublicKeySource {
   stop(): void;
   /** When the key in use was fetched (ms since epoch), for metrics and readiness. */
   fetchedAt(): number | undefined;
+  /**
+   * Takes over a key another source fetched from the same URL (a config reload), so that calls keep
+   * verifying while this source fetches its own. Ignored once this source has a key.
+   */
+  seed(key: KeyObject | undefined, fetchedAt: number | undefined): void;
 }
 
 const RETRY_BACKOFF_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000] as const;
@@ -87,6 +92,11 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
   return {
     current: () => key,
     fetchedAt: () => keyFetchedAt,
+    seed(seededKey, seededAt) {
+      if (key || !seededKey) return;
+      key = seededKey;
+      keyFetchedAt = seededAt;
+    },
     async refreshAfterFailure() {
       if (inFlight) return inFlight;
       if (Date.now() - lastAttemptAt < failureRefetchIntervalMs) return undefined;

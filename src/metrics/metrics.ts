@@ -1,0 +1,166 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { CallOutcome } from "../delivery/answer.ts";
+import type { BreakerState } from "../delivery/circuit-breaker.ts";
+import type { Store } from "../store/types.ts";
+import type { VerificationFailureReason } from "../verify/signature.ts";
+
+/** What the scrape-time gauges read: the routes in force now, the store and the key's age. */
+export interface MetricSources {
+  /** Names and breakers of the routes in force now (a reload changes them). */
+  routes(): readonly { readonly name: string; readonly breaker: { readonly state: BreakerState } }[];
+  readonly store: Pick<Store, "outbox" | "deadLetters">;
+  /** Where the Ed25519 key comes from, and when the one in use was loaded or fetched (ms since epoch; undefined while there is none). */
+  verificationKey(): { readonly source: "url" | "config"; readonly loadedAt: number | undefined };
+}
+
+export type ReloadResult = "success" | "failure";
+
+/** The label of calls that named no configured route: unknown names must not grow the label set. */
+export const NO_ROUTE_LABEL = "_none";
+
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+/** Latency buckets (seconds) for legacy systems: from a fast LAN service to a SOAP call near its timeout. */
+const TARGET_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The gateway's Prometheus metrics, on a registry of its own (never prom-client's global one, so two
+ * gateways in one process, as in tests, do not share counters). Record calls are cheap: label
+ * children are cached per route and outcome, nothing is awaited and no string is built per call.
+ *
+ * @example
+ * const metrics = new GatewayMetrics();
+ * metrics.recordCall("erp-contract", "delivered");
+ * metrics.observeTarget("erp-contract", 0.042);
+ * metrics.attach({ routes: () => config.routes, store, verificationKey: () => ({ source: "config", loadedAt: Date.now() }) });
+ * const text = await metrics.render(); // Prometheus text format
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private sources: MetricSources | undefined;
+  private readonly calls: Counter<"route" | "outcome">;
+  private readonly callChildren = new Map<string, Map<string, Counter.Internal>>();
+  private readonly verificationFailures: Counter<"reason">;
+  private readonly targetDuration: Histogram<"route">;
+  private readonly targetChildren = new Map<string, Histogram.Internal<"route">>();
+  private readonly reloads: Counter<"result">;
+  private readonly lastReloadSuccess: Gauge;
+  private readonly lastReloadTime: Gauge;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    // Arrow functions below read `this.sources` at scrape time; prom-client calls collect() per scrape.
+    const metrics = this;
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+
+    this.calls = new Counter({ name: "actiongate_calls_total", help: "Calls answered, by route and outcome", labelNames: ["route", "outcome"], registers });
+    this.verificationFailures = new Counter({
+      name: "actiongate_verification_failures_total",
+      help: "Calls refused by the signature check, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.targetDuration = new Histogram({
+      name: "actiongate_target_duration_seconds",
+      help: "Time the target took per delivery attempt (sync and async), by route",
+      labelNames: ["route"],
+      buckets: TARGET_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: "actiongate_outbox_depth",
+      help: "Events waiting in the outbox, by route",
+      labelNames: ["route"],
+      registers,
+      async collect() {
+        this.reset();
+        const depth = await metrics.sources?.store.outbox.depth().catch(() => undefined);
+        for (const [route, count] of Object.entries(depth ?? {})) this.set({ route }, count);
+      },
+    });
+    new Gauge({
+      name: "actiongate_dead_letters",
+      help: "Events in the dead letters now, by route",
+      labelNames: ["route"],
+      registers,
+      async collect() {
+        this.reset();
+        const dead = await metrics.sources?.store.deadLetters.list().catch(() => undefined);
+        const perRoute = new Map<string, number>();
+        for (const letter of dead ?? []) perRoute.set(letter.route, (perRoute.get(letter.route) ?? 0) + 1);
+        for (const [route, count] of perRoute) this.set({ route }, count);
+      },
+    });
+    new Gauge({
+      name: "actiongate_circuit_breaker_state",
+      help: "Circuit breaker of each route's target: 0 closed, 1 half-open, 2 open",
+      labelNames: ["route"],
+      registers,
+      collect() {
+        this.reset();
+        for (const route of metrics.sources?.routes() ?? []) this.set({ route: route.name }, BREAKER_VALUE[route.breaker.state]);
+      },
+    });
+    new Gauge({
+      name: "actiongate_verification_key_age_seconds",
+      help: "Seconds since the Ed25519 verification key in use was fetched (source url) or loaded (source config); absent while there is none",
+      // A label, so that the series is absent rather than 0 while there is no key.
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        const key = metrics.sources?.verificationKey();
+        if (key?.loadedAt !== undefined) this.set({ source: key.source }, (Date.now() - key.loadedAt) / 1000);
+      },
+    });
+    this.reloads = new Counter({ name: "actiongate_config_reloads_total", help: "Configuration reloads, by result", labelNames: ["result"], registers });
+    this.lastReloadSuccess = new Gauge({ name: "actiongate_config_last_reload_success", help: "1 when the last reload succeeded (or none was tried), 0 when it was refused", registers });
+    this.lastReloadTime = new Gauge({
+      name: "actiongate_config_last_reload_timestamp_seconds",
+      help: "When the configuration in force was loaded (start or last successful reload), seconds since the epoch",
+      registers,
+    });
+    this.lastReloadSuccess.set(1);
+    this.lastReloadTime.set(Date.now() / 1000);
+  }
+
+  /** Connects the scrape-time gauges to what they read; until then they are empty. */
+  attach(sources: MetricSources): void {
+    this.sources = sources;
+  }
+
+  /** One answered call. `route` must be a configured route's name or {@link NO_ROUTE_LABEL}. */
+  recordCall(route: string, outcome: CallOutcome): void {
+    let byOutcome = this.callChildren.get(route);
+    if (!byOutcome) this.callChildren.set(route, (byOutcome = new Map()));
+    let child = byOutcome.get(outcome);
+    if (!child) byOutcome.set(outcome, (child = this.calls.labels(route, outcome)));
+    child.inc();
+  }
+
+  recordVerificationFailure(reason: VerificationFailureReason): void {
+    this.verificationFailures.labels(reason).inc();
+  }
+
+  /** One delivery attempt's time at the target, in seconds. */
+  observeTarget(route: string, seconds: number): void {
+    let child = this.targetChildren.get(route);
+    if (!child) this.targetChildren.set(route, (child = this.targetDuration.labels(route)));
+    child.observe(seconds);
+  }
+
+  recordReload(result: ReloadResult): void {
+    this.reloads.labels(result).inc();
+    this.lastReloadSuccess.set(result === "success" ? 1 : 0);
+    if (result === "success") this.lastReloadTime.set(Date.now() / 1000);
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,186 @@
+import { readFileSync } from "node:fs";
+import { compileConfig, type CompiledConfig } from "../config/compile.ts";
+import { ConfigError, formatPath, formatProblem, type ConfigProblem } from "../config/errors.ts";
+import { loadConfigText, type LoadedConfig } from "../config/load.ts";
+import type { GatewayConfig } from "../config/schema.ts";
+import type { Logger } from "../log/logger.ts";
+import { onReloadSignal } from "../runtime/process.ts";
+import { watchFile } from "../runtime/watch.ts";
+
+/** Sections read once at start (listeners, store, logger): a reload keeps their old values. */
+export const RESTART_ONLY_SECTIONS = ["server", "admin", "store", "log"] as const satisfies readonly (keyof GatewayConfig)[];
+
+export type ReloadTrigger = "SIGHUP" | "watch";
+
+export type ReloadOutcome =
+  | { readonly kind: "reloaded"; readonly routes: readonly string[]; readonly restartOnly: readonly string[] }
+  /** `watch` saw no change of the file's content (an editor touching it, a neighbour file). */
+  | { readonly kind: "unchanged" }
+  | { readonly kind: "refused"; readonly problems: readonly string[] };
+
+/** What the reloader swaps configs in: the running gateway. */
+export interface ReloadTarget {
+  /** The config in force. */
+  readonly config: CompiledConfig;
+  /** Serves `next` from now on; calls in flight finish on the config they started with. */
+  replaceConfig(next: CompiledConfig): void;
+}
+
+export interface ConfigReloaderOptions {
+  readonly file: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly gateway: ReloadTarget;
+  readonly logger: Logger;
+  readonly userAgent: string;
+  /** Told the result of every reload that was tried (metrics). */
+  readonly onResult?: (result: "success" | "failure") => void;
+}
+
+export interface ConfigReloader {
+  /** Loads, checks and compiles the file in full, then swaps it in; a broken file changes nothing. Reloads run one at a time. */
+  reload(trigger: ReloadTrigger): Promise<ReloadOutcome>;
+}
+
+/**
+ * Reloads the config file on SIGHUP or a file change. The new file is loaded and compiled in full
+ * before anything changes; a file with problems is refused, each problem logged, and the old config
+ * keeps serving. Keys that need a restart (server, admin, store, log) keep their old values, with a
+ * warning naming the ones that changed.
+ *
+ * @example
+ * const reloader = createConfigReloader({ file, env: process.env, gateway, logger, userAgent: USER_AGENT });
+ * onReloadSignal(() => void reloader.reload("SIGHUP"));
+ */
+export function createConfigReloader(options: ConfigReloaderOptions): ConfigReloader {
+  const { file, logger } = options;
+  let lastText = readText(file);
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const run = (trigger: ReloadTrigger): ReloadOutcome => {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      return refuse(trigger, [`${file}: cannot read the file (${(error as { code?: string }).code ?? "error"})`]);
+    }
+    if (trigger === "watch" && text === lastText) return { kind: "unchanged" };
+
+    const current = options.gateway.config;
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfigText(file, text, options.env);
+    } catch (error) {
+      return refuse(trigger, problemsOf(error));
+    }
+    const restartOnly = changedRestartOnlyKeys(current.source, loaded.config);
+    const kept: GatewayConfig = { ...loaded.config, ...pick(current.source, RESTART_ONLY_SECTIONS) };
+    const keptProblems = problemsWithKeptSections(kept, loaded);
+    if (keptProblems.length > 0) return refuse(trigger, keptProblems);
+
+    let compiled: CompiledConfig;
+    try {
+      compiled = compileConfig({ ...loaded, config: kept }, { logger, userAgent: options.userAgent });
+    } catch (error) {
+      return refuse(trigger, problemsOf(error));
+    }
+    options.gateway.replaceConfig(compiled);
+    lastText = text;
+    if (restartOnly.length > 0) logger.warn("config reload: these keys need a restart; their old values stay in force", { keys: restartOnly });
+    const routes = compiled.routes.map((route) => route.name);
+    logger.info("config reloaded", { trigger, config: file, routes });
+    options.onResult?.("success");
+    return { kind: "reloaded", routes, restartOnly };
+  };
+
+  const refuse = (trigger: ReloadTrigger, problems: string[]): ReloadOutcome => {
+    logger.error("config reload refused; the previous config keeps serving", { trigger, config: file, problems });
+    options.onResult?.("failure");
+    return { kind: "refused", problems };
+  };
+
+  return {
+    reload(trigger) {
+      const next = queue.then(() => run(trigger));
+      queue = next.catch(() => undefined);
+      return next;
+    },
+  };
+}
+
+/**
+ * Dot paths of restart-only keys whose value differs between two configs (`server.port`, `store`).
+ *
+ * @example
+ * changedRestartOnlyKeys(old, { ...old, server: { ...old.server, port: 9000 } }); // ["server.port"]
+ */
+export function changedRestartOnlyKeys(before: GatewayConfig, after: GatewayConfig): string[] {
+  return RESTART_ONLY_SECTIONS.flatMap((section) => differingPaths(before[section], after[section], [section]));
+}
+
+function differingPaths(a: unknown, b: unknown, path: PropertyKey[]): string[] {
+  if (isRecord(a) && isRecord(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((key) => differingPaths(a[key], b[key], [...path, key]));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [formatPath(path)];
+}
+
+/** What the schema would have said of the file with the old restart-only sections (async routes need a store). */
+function problemsWithKeptSections(config: GatewayConfig, loaded: LoadedConfig): string[] {
+  if (config.store) return [];
+  return config.routes.flatMap((route, index) => {
+    if (route.delivery.mode !== "async") return [];
+    const path = ["routes", index, "delivery", "mode"];
+    return [formatProblem(loaded.file, { path, message: "async delivery needs a store, and adding one needs a restart", ...loaded.locate(path) })];
+  });
+}
+
+function problemsOf(error: unknown): string[] {
+  if (error instanceof ConfigError) return error.problems.map((problem: ConfigProblem) => formatProblem(error.file, problem));
+  // Not a config problem but a bug or an environment failure: still refused, never a crash of the running gateway.
+  return [`${(error as Error).name ?? "Error"}: ${(error as Error).message ?? String(error)}`];
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((key) => [key, source[key]])) as Pick<T, K>;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export interface ReloadTriggersOptions extends Omit<ConfigReloaderOptions, "gateway" | "onResult"> {
+  readonly gateway: ReloadTarget & { readonly metrics?: { recordReload(result: "success" | "failure"): void } };
+  /** Also reload when the file changes (`serve --watch`). */
+  readonly watch: boolean;
+}
+
+/**
+ * Reloads on SIGHUP and, with `watch`, on changes of the file (debounced); counts reloads in the
+ * gateway's metrics. Returns a function that stops both.
+ *
+ * @example
+ * const stopReloading = startReloadTriggers({ file, env, gateway, logger, userAgent: USER_AGENT, watch: true });
+ */
+export function startReloadTriggers(options: ReloadTriggersOptions): () => void {
+  const metrics = options.gateway.metrics;
+  const reloader = createConfigReloader({ ...options, ...(metrics ? { onResult: (result) => metrics.recordReload(result) } : {}) });
+  const stopSignal = onReloadSignal(() => void reloader.reload("SIGHUP"));
+  const stopWatch = options.watch
+    ? watchFile(options.file, () => void reloader.reload("watch"), {
+        onError: (error) => options.logger.warn("config file watch failed; SIGHUP still reloads", { config: options.file, error: error.message }),
+      })
+    : () => {};
+  return () => {
+    stopSignal();
+    stopWatch();
+  };
+}
