@@ -218,7 +218,7 @@ describe("dlq failures", () => {
     expect(await dlq("list")).toEqual({
       code: 1,
       stdout: "",
-      stderr: `actiongate dlq: ${configFile} has no store.path; dead letters exist only with a store\n`,
+      stderr: `actiongate dlq: ${configFile} has no store (store.path or store.url); dead letters exist only with a store\n`,
     });
   });
 

@@ -4,8 +4,10 @@ import { parseArgs } from "node:util";
 import { loadConfigFile } from "../config/load.ts";
 import { reportConfigError } from "./report-config-error.ts";
 import { parseDuration } from "../config/units.ts";
-import { openSqliteStore, StoreOpenError, type SqliteStore } from "../store/sqlite-store.ts";
-import type { DeadLetter } from "../store/types.ts";
+import { createLogger } from "../log/logger.ts";
+import { openStore } from "../store/open.ts";
+import { StoreOpenError } from "../store/store-open-error.ts";
+import type { DeadLetter, Store } from "../store/types.ts";
 
 const USAGE = `Usage:
   actiongate dlq list
@@ -26,9 +28,10 @@ class DlqUsageError extends Error {
 }
 
 /**
- * `actiongate dlq ...`: looks at and acts on the dead letters of the store named in the config.
- * Safe beside a running gateway: SQLite's WAL lets both open the file, and the gateway's workers
- * pick replayed events up from the outbox. Resolves with the exit code (0 ok, 1 failure or unknown
+ * `actiongate dlq ...`: looks at and acts on the dead letters of the store named in the config
+ * (SQLite at store.path or PostgreSQL at store.url). Safe beside running gateways: SQLite's WAL lets
+ * both open the file, PostgreSQL is shared anyway, and the gateways' workers pick replayed events up
+ * from the outbox. Resolves with the exit code (0 ok, 1 failure or unknown
  * webhook-id, 2 wrong arguments).
  *
  * @example
@@ -48,30 +51,24 @@ export async function dlqCommand(args: readonly string[], configFile: string, en
   if (!loaded) return 1;
   const storeConfig = loaded.config.store;
   if (!storeConfig) {
-    process.stderr.write(`actiongate dlq: ${configFile} has no store.path; dead letters exist only with a store\n`);
+    process.stderr.write(`actiongate dlq: ${configFile} has no store (store.path or store.url); dead letters exist only with a store\n`);
     return 1;
   }
-  if (!storeConfig.path) {
-    process.stderr.write(`actiongate dlq: only the SQLite store (store.path) is supported here\n`);
-    return 1;
-  }
-  // Relative to the config file, like every other file the config names.
-  const path = resolve(dirname(resolve(configFile)), storeConfig.path);
-  if (!existsSync(path)) {
-    process.stderr.write(`actiongate dlq: no store at ${path} (store.path); the gateway creates it when it starts\n`);
-    return 1;
+  const configDir = dirname(resolve(configFile));
+  if (storeConfig.path) {
+    // Relative to the config file, like every other file the config names.
+    const path = resolve(configDir, storeConfig.path);
+    if (!existsSync(path)) {
+      process.stderr.write(`actiongate dlq: no store at ${path} (store.path); the gateway creates it when it starts\n`);
+      return 1;
+    }
   }
 
-  let store: SqliteStore;
+  let store: Store;
   try {
-    store = openSqliteStore({
-      path,
-      ...(storeConfig.encryption_key !== undefined ? { encryptionKey: storeConfig.encryption_key } : {}),
-      synchronous: storeConfig.synchronous,
-      replayWindowMs: 2 * loaded.config.verification.tolerance,
-      // The gateway may be running: its leases are its events in flight and must stay.
-      releaseLeases: false,
-    });
+    // The gateway may be running: its leases are its events in flight and must stay. The store's own
+    // warnings (database not reachable) surface as the error of the command below.
+    store = openStore(loaded.config, configDir, createLogger({ level: "error", sink: () => {} }), { releaseLeases: false });
   } catch (error) {
     if (!(error instanceof StoreOpenError)) throw error;
     process.stderr.write(`actiongate dlq: ${error.message}\n`);
@@ -79,12 +76,16 @@ export async function dlqCommand(args: readonly string[], configFile: string, en
   }
   try {
     return await run(action, store);
+  } catch (error) {
+    // The store failed during the command (PostgreSQL unreachable, a newer schema): say so, exit 1.
+    process.stderr.write(`actiongate dlq: the store failed: ${(error as Error).message}\n`);
+    return 1;
   } finally {
     await store.close();
   }
 }
 
-async function run(action: DlqAction, store: SqliteStore): Promise<number> {
+async function run(action: DlqAction, store: Store): Promise<number> {
   const out = (text: string) => process.stdout.write(`${text}\n`);
   const unknown = (id: string) => {
     process.stderr.write(`actiongate dlq: no dead letter with webhook-id "${id}"\n`);

@@ -28,6 +28,8 @@ export interface DeliveryEngineOptions {
 }
 
 const ORPHAN_CHECK_INTERVAL_MS = 60_000;
+/** The longest pause between polls while the store fails (a database restarting or unreachable). */
+const MAX_STORE_BACKOFF_MS = 5_000;
 
 type StepResult =
   | { kind: "done"; attempt: AttemptRecord; next?: OutboxStage; stageData?: string }
@@ -53,6 +55,9 @@ export class DeliveryEngine {
   private ticking: Promise<void> | undefined;
   private wakeRequested = false;
   private lastOrphanCheck = Number.NEGATIVE_INFINITY;
+  /** Polls in a row whose store calls failed: the poll loop backs off and logs once per outage. */
+  private storeFailures = 0;
+  private storeFailedThisTick = false;
   private readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly now: () => number;
@@ -96,12 +101,33 @@ export class DeliveryEngine {
         if (!this.running) return;
         const again = this.wakeRequested;
         this.wakeRequested = false;
-        this.schedule(again ? 0 : this.pollIntervalMs);
+        this.schedule(this.storeFailures > 0 ? this.storeBackoffMs() : again ? 0 : this.pollIntervalMs);
       });
     }, delayMs);
   }
 
+  private storeBackoffMs(): number {
+    return Math.min(MAX_STORE_BACKOFF_MS, this.pollIntervalMs * 2 ** Math.min(this.storeFailures, 10));
+  }
+
+  /** One poll; never rejects, so that a failing store slows the loop down instead of ending it. */
   private async tick(): Promise<void> {
+    this.storeFailedThisTick = false;
+    try {
+      await this.claimAndRun();
+    } catch (error) {
+      this.storeFailedThisTick = true;
+      this.options.logger.error("outbox poll failed", { error: (error as Error).message });
+    }
+    if (this.storeFailedThisTick) {
+      this.storeFailures++;
+    } else if (this.storeFailures > 0) {
+      this.options.logger.info("outbox store reachable again", { failed_polls: this.storeFailures });
+      this.storeFailures = 0;
+    }
+  }
+
+  private async claimAndRun(): Promise<void> {
     for (const route of this.options.routes()) {
       if (!this.running) return;
       const active = this.inFlight.get(route.name) ?? new Set<Promise<void>>();
@@ -112,7 +138,10 @@ export class DeliveryEngine {
       try {
         events = await this.options.outbox.claim(route.name, free, this.now(), this.leaseMs);
       } catch (error) {
-        this.options.logger.error("outbox claim failed", { route: route.name, error: (error as Error).message });
+        // Logged once per outage (then at debug), not on every backed-off poll.
+        if (this.storeFailures === 0 && !this.storeFailedThisTick) this.options.logger.error("outbox claim failed; backing off until the store answers", { route: route.name, error: (error as Error).message });
+        else this.options.logger.debug("outbox claim failed", { route: route.name, error: (error as Error).message });
+        this.storeFailedThisTick = true;
         continue;
       }
       for (const event of events) {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
 import { openSqliteStore, StoreOpenError, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.ts";
+import { describeStoreContract } from "../../test/support/store-contract.ts";
 import type { AttemptRecord, NewOutboxEvent } from "./types.ts";
 
 const T0 = 1_700_000_000_000;
@@ -43,6 +44,16 @@ afterEach(async () => {
 });
 
 // bun:sqlite is what Bun uses; node:sqlite is what Deno uses, and Bun has it too, so both run here.
+for (const name of ["bun:sqlite", "node:sqlite"] as SqliteDriver[]) {
+  describeStoreContract(name, {
+    reset: () => {
+      driver = name;
+    },
+    // A second handle is a second process beside the gateway: it keeps the first one's leases.
+    open: (now) => openStore({ now, releaseLeases: false }),
+  });
+}
+
 describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
   beforeEach(() => {
     driver = name;
@@ -92,127 +103,6 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
   });
 
   describe("outbox", () => {
-    test("add then claim returns the event with fresh attempts and empty history", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a", { stage: "resume" }));
-      const [claimed, ...rest] = await store.outbox.claim("erp", 10, clock, LEASE);
-      expect(rest).toEqual([]);
-      expect(claimed).toEqual({
-        id: "a",
-        route: "erp",
-        stage: "resume",
-        data: JSON.stringify({ body: { n: "a" } }),
-        createdAt: T0,
-        attempts: 0,
-        nextAttemptAt: T0,
-        history: [],
-      });
-    });
-
-    test("claim only takes its route, only due events, in due order, up to the limit", async () => {
-      const store = openStore();
-      await store.outbox.add(event("late", { createdAt: T0 + 5_000 }));
-      await store.outbox.add(event("first", { createdAt: T0 - 2_000 }));
-      await store.outbox.add(event("second", { createdAt: T0 - 1_000 }));
-      await store.outbox.add(event("other", { route: "crm" }));
-      expect((await store.outbox.claim("erp", 1, clock, LEASE)).map((e) => e.id)).toEqual(["first"]);
-      expect((await store.outbox.claim("erp", 10, clock, LEASE)).map((e) => e.id)).toEqual(["second"]);
-      expect(await store.outbox.claim("erp", 10, clock, LEASE)).toEqual([]);
-      expect((await store.outbox.claim("erp", 10, T0 + 5_000, LEASE)).map((e) => e.id)).toEqual(["late"]);
-      expect((await store.outbox.claim("crm", 10, clock, LEASE)).map((e) => e.id)).toEqual(["other"]);
-    });
-
-    test("a leased event is not claimed again until its lease runs out", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a"));
-      expect(await store.outbox.claim("erp", 10, T0, LEASE)).toHaveLength(1);
-      expect(await store.outbox.claim("erp", 10, T0 + LEASE - 1, LEASE)).toEqual([]);
-      // The worker died: after the lease the event is due again, with nothing counted.
-      const [again] = await store.outbox.claim("erp", 10, T0 + LEASE, LEASE);
-      expect(again?.id).toBe("a");
-      expect(again?.attempts).toBe(0);
-    });
-
-    test("adding an id twice keeps the first; an id already dead is not added again", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a", { data: "first" }));
-      await store.outbox.add(event("a", { data: "second" }));
-      expect((await store.outbox.claim("erp", 10, clock, LEASE)).map((e) => e.data)).toEqual(["first"]);
-      await store.outbox.bury("a", attempt("target_failed"), "gave up");
-      await store.outbox.add(event("a", { data: "third" }));
-      expect(await store.outbox.depth()).toEqual({});
-      expect((await store.deadLetters.get("a"))?.data).toBe("first");
-    });
-
-    test("retryLater counts the attempt, appends history, releases the lease and schedules", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a"));
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      const failed = attempt("target_failed", { status: 500, error: "HTTP 500" });
-      await store.outbox.retryLater("a", failed, T0 + 1_000);
-      expect(await store.outbox.claim("erp", 1, T0 + 999, LEASE)).toEqual([]);
-      const [claimed] = await store.outbox.claim("erp", 1, T0 + 1_000, LEASE);
-      expect(claimed).toMatchObject({ attempts: 1, nextAttemptAt: T0 + 1_000, history: [failed] });
-      const timeout = attempt("target_timeout");
-      await store.outbox.retryLater("a", timeout, T0 + 3_000);
-      const [third] = await store.outbox.claim("erp", 1, T0 + 3_000, LEASE);
-      expect(third).toMatchObject({ attempts: 2, history: [failed, timeout] });
-    });
-
-    test("advance moves to the next stage with fresh attempts and stage data, due at once", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a"));
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      await store.outbox.retryLater("a", attempt("target_failed"), T0);
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      clock = T0 + 500;
-      const delivered = attempt("delivered", { status: 200 });
-      await store.outbox.advance("a", delivered, "write_back", '{"status":200}');
-      const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
-      expect(claimed).toMatchObject({ stage: "write_back", attempts: 0, nextAttemptAt: T0 + 500, stageData: '{"status":200}' });
-      expect(claimed?.history.map((h) => h.outcome)).toEqual(["target_failed", "delivered"]);
-    });
-
-    test("postpone releases the lease without counting an attempt", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a"));
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      await store.outbox.postpone("a", T0 + 10_000);
-      expect(await store.outbox.claim("erp", 1, T0 + 9_999, LEASE)).toEqual([]);
-      expect(await store.outbox.claim("erp", 1, T0 + 10_000, LEASE)).toMatchObject([{ id: "a", attempts: 0, history: [] }]);
-    });
-
-    test("complete removes the event", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a"));
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      await store.outbox.complete("a", attempt("delivered"));
-      expect(await store.outbox.depth()).toEqual({});
-      expect(await store.outbox.claim("erp", 1, clock + LEASE, LEASE)).toEqual([]);
-    });
-
-    test("depth counts pending events per route, leased or not", async () => {
-      const store = openStore();
-      expect(await store.outbox.depth()).toEqual({});
-      await store.outbox.add(event("a"));
-      await store.outbox.add(event("b"));
-      await store.outbox.add(event("c", { route: "crm" }));
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      expect(await store.outbox.depth()).toEqual({ erp: 2, crm: 1 });
-    });
-
-    test("concurrent claims from two connections never overlap", async () => {
-      const a = openStore();
-      const b = openStore({ releaseLeases: false });
-      for (let i = 0; i < 200; i++) await a.outbox.add(event(`e${i}`, { createdAt: T0 - i }));
-      const seen: string[] = [];
-      for (let round = 0; round < 30; round++) {
-        const batches = await Promise.all([a.outbox.claim("erp", 7, clock, LEASE), b.outbox.claim("erp", 7, clock, LEASE)]);
-        seen.push(...batches.flat().map((e) => e.id));
-      }
-      expect(seen).toHaveLength(200);
-      expect(new Set(seen).size).toBe(200);
-    });
 
     test("concurrent claims from separate processes never overlap", async () => {
       const store = openStore();
@@ -327,14 +217,6 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       expect(second.outbox.secretOf(again!)).toBe(TOKEN);
     });
 
-    test("an event without a token has none", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a"));
-      const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
-      expect(claimed && "secret" in claimed).toBe(false);
-      expect(store.outbox.secretOf(claimed!)).toBeUndefined();
-    });
-
     test("with encryption_key, no key file is written; another key gives undefined, never an error", async () => {
       const key = Buffer.alloc(32, 7).toString("base64");
       const first = openStore({ encryptionKey: key });
@@ -353,13 +235,6 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       expect(other.outbox.secretOf({ ...again!, secret: "garbage" })).toBeUndefined();
     });
 
-    test("a ciphertext moved to another event does not decrypt there", async () => {
-      const store = openStore();
-      await store.outbox.add(event("a", { secret: TOKEN }));
-      const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
-      expect(store.outbox.secretOf({ ...claimed!, id: "b" })).toBeUndefined();
-    });
-
     test("a damaged key file is refused with its name", async () => {
       openStore();
       await open.pop()!.close();
@@ -368,123 +243,7 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
     });
   });
 
-  describe("dead letters", () => {
-    async function buryTwo(store: SqliteStore) {
-      await store.outbox.add(event("old", { secret: "tok" }));
-      await store.outbox.add(event("new", { route: "crm" }));
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      await store.outbox.retryLater("old", attempt("target_failed", { status: 500 }), clock);
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      await store.outbox.advance("old", attempt("delivered", { status: 200 }), "resume", '{"ok":true}');
-      await store.outbox.claim("erp", 1, clock, LEASE);
-      await store.outbox.bury("old", attempt("resume_failed", { stage: "resume", status: 400, error: "bad token" }), "resume refused");
-      clock += 1_000;
-      await store.outbox.claim("crm", 1, clock, LEASE);
-      await store.outbox.bury("new", attempt("target_failed", { status: 422 }), "target refused (422)");
-    }
-
-    test("bury moves the event with its history, stage and reason; list is newest first", async () => {
-      const store = openStore();
-      await buryTwo(store);
-      expect(await store.outbox.depth()).toEqual({});
-      const list = await store.deadLetters.list();
-      expect(list.map((d) => d.id)).toEqual(["new", "old"]);
-      const old = await store.deadLetters.get("old");
-      expect(old).toMatchObject({
-        id: "old",
-        route: "erp",
-        stage: "resume",
-        attempts: 1,
-        stageData: '{"ok":true}',
-        deadAt: T0,
-        reason: "resume refused",
-      });
-      expect(old?.history.map((h) => [h.stage, h.outcome, h.status])).toEqual([
-        ["deliver", "target_failed", 500],
-        ["deliver", "delivered", 200],
-        ["resume", "resume_failed", 400],
-      ]);
-      expect(store.outbox.secretOf(old!)).toBe("tok");
-      expect(await store.deadLetters.get("nope")).toBeUndefined();
-    });
-
-    test("replay puts one back at its stage with fresh attempts, due now, history kept", async () => {
-      const store = openStore();
-      await buryTwo(store);
-      clock += 60_000;
-      expect(await store.deadLetters.replay("old", clock)).toBe(true);
-      expect(await store.deadLetters.replay("old", clock)).toBe(false);
-      expect(await store.deadLetters.replay("unknown", clock)).toBe(false);
-      expect((await store.deadLetters.list()).map((d) => d.id)).toEqual(["new"]);
-      const [replayed] = await store.outbox.claim("erp", 1, clock, LEASE);
-      expect(replayed).toMatchObject({ id: "old", stage: "resume", attempts: 0, nextAttemptAt: clock, stageData: '{"ok":true}' });
-      expect(replayed?.history).toHaveLength(3);
-      expect(store.outbox.secretOf(replayed!)).toBe("tok");
-    });
-
-    test("replayAll returns how many went back", async () => {
-      const store = openStore();
-      await buryTwo(store);
-      expect(await store.deadLetters.replayAll(clock)).toBe(2);
-      expect(await store.deadLetters.list()).toEqual([]);
-      expect(await store.outbox.depth()).toEqual({ erp: 1, crm: 1 });
-      expect(await store.deadLetters.replayAll(clock)).toBe(0);
-    });
-
-    test("purge and purgeOlderThan", async () => {
-      const store = openStore();
-      await buryTwo(store);
-      expect(await store.deadLetters.purgeOlderThan(T0)).toBe(0);
-      expect(await store.deadLetters.purgeOlderThan(T0 + 1)).toBe(1);
-      expect((await store.deadLetters.list()).map((d) => d.id)).toEqual(["new"]);
-      expect(await store.deadLetters.purge("new")).toBe(true);
-      expect(await store.deadLetters.purge("new")).toBe(false);
-      expect(await store.outbox.depth()).toEqual({});
-    });
-
-    test("dead letters survive reopening", async () => {
-      const first = openStore();
-      await buryTwo(first);
-      await first.close();
-      expect((await openStore().deadLetters.list()).map((d) => d.id)).toEqual(["new", "old"]);
-    });
-  });
-
   describe("replay guard", () => {
-    test("an id is accepted once within the window, again after it; release forgets it", async () => {
-      const { replayGuard } = openStore();
-      expect(await replayGuard.claim("msg_1", T0)).toBe(true);
-      expect(await replayGuard.claim("msg_1", T0 + 1)).toBe(false);
-      expect(await replayGuard.claim("msg_1", T0 + WINDOW - 1)).toBe(false);
-      expect(await replayGuard.claim("msg_1", T0 + WINDOW)).toBe(true);
-      // Refreshed: the window starts again from the new claim.
-      expect(await replayGuard.claim("msg_1", T0 + WINDOW + 1)).toBe(false);
-      await replayGuard.release("msg_1");
-      expect(await replayGuard.claim("msg_1", T0 + WINDOW + 2)).toBe(true);
-    });
-
-    test("uses the store clock when no time is given", async () => {
-      const { replayGuard } = openStore();
-      expect(await replayGuard.claim("msg_1")).toBe(true);
-      expect(await replayGuard.claim("msg_1")).toBe(false);
-      clock += WINDOW;
-      expect(await replayGuard.claim("msg_1")).toBe(true);
-    });
-
-    test("ids survive a restart", async () => {
-      const first = openStore();
-      expect(await first.replayGuard.claim("msg_1", T0)).toBe(true);
-      await first.close();
-      expect(await openStore().replayGuard.claim("msg_1", T0 + 10)).toBe(false);
-    });
-
-    test("two stores on one file agree (one wins)", async () => {
-      const a = openStore();
-      const b = openStore({ releaseLeases: false });
-      const results = await Promise.all([a.replayGuard.claim("msg_1", T0), b.replayGuard.claim("msg_1", T0)]);
-      expect(results.sort()).toEqual([false, true]);
-    });
-
     test("expired ids are pruned, at most once a minute", async () => {
       const store = openStore();
       const ids = () => {

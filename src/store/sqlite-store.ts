@@ -1,8 +1,7 @@
-import { Buffer } from "node:buffer";
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
 import { openSqliteDatabase, type SqliteDatabase, type SqliteDriver, type SqliteRow } from "../runtime/sqlite.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
+import { decryptSecret as decrypt, encryptSecret as encrypt, loadOrCreateKeyFile, parseKey } from "./secret-box.ts";
+import { StoreOpenError } from "./store-open-error.ts";
 import type { AttemptRecord, DeadLetter, DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStage, OutboxStore, Store } from "./types.ts";
 
 export interface SqliteStoreOptions {
@@ -33,17 +32,12 @@ export interface SqliteStore extends Store {
   releaseAllLeases(): Promise<number>;
 }
 
-/** The store cannot be opened as configured (bad key, key file unreadable, newer schema). */
-export class StoreOpenError extends Error {
-  override name = "StoreOpenError";
-}
+// Re-exported: callers that open a store catch it from here.
+export { StoreOpenError };
 
 const SCHEMA_VERSION = 1;
 const BUSY_TIMEOUT_MS = 5_000;
 const PRUNE_INTERVAL_MS = 60_000;
-const KEY_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 
 const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data";
 
@@ -323,59 +317,4 @@ function toEvent(row: SqliteRow): OutboxEvent {
 
 function toDeadLetter(row: SqliteRow): DeadLetter {
   return { ...toEvent(row), deadAt: Number(row.dead_at), reason: String(row.reason) };
-}
-
-function parseKey(text: string, source: string): Uint8Array {
-  const trimmed = text.trim();
-  const bytes = /^[A-Za-z0-9+/]*={0,2}$/.test(trimmed) && trimmed.length % 4 === 0 ? Buffer.from(trimmed, "base64") : undefined;
-  if (bytes?.length !== KEY_BYTES) {
-    throw new StoreOpenError(
-      `${source} must be base64 of ${KEY_BYTES} bytes (${bytes ? `got ${bytes.length} bytes` : "not base64"}); make one with: openssl rand -base64 32`,
-    );
-  }
-  return bytes;
-}
-
-/** Reads `<path>.key`, or creates it (32 random bytes, base64, mode 0600) on the first start. */
-function loadOrCreateKeyFile(file: string): Uint8Array {
-  try {
-    return parseKey(readFileSync(file, "utf8"), `the key file ${file}`);
-  } catch (error) {
-    if ((error as { code?: string }).code !== "ENOENT") {
-      if (error instanceof StoreOpenError) throw error;
-      throw new StoreOpenError(`cannot read the key file ${file}: ${(error as Error).message}`);
-    }
-  }
-  const key = randomBytes(KEY_BYTES);
-  try {
-    // wx: never overwrite a key another process has just written; its key wins and is read back.
-    writeFileSync(file, `${key.toString("base64")}\n`, { mode: 0o600, flag: "wx" });
-    return key;
-  } catch (error) {
-    if ((error as { code?: string }).code === "EEXIST") return parseKey(readFileSync(file, "utf8"), `the key file ${file}`);
-    throw new StoreOpenError(`cannot create the key file ${file}: ${(error as Error).message}`);
-  }
-}
-
-function encrypt(key: Uint8Array, id: string, plaintext: string): string {
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv("aes-256-gcm", key, iv);
-  // The id as associated data: a ciphertext copied onto another row does not decrypt there.
-  cipher.setAAD(Buffer.from(id, "utf8"));
-  const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString("base64");
-}
-
-/** undefined when the value cannot be decrypted (another key, damaged): a missing token, never a crash. */
-function decrypt(key: Uint8Array, id: string, stored: string): string | undefined {
-  try {
-    const bytes = Buffer.from(stored, "base64");
-    if (bytes.length < IV_BYTES + TAG_BYTES) return undefined;
-    const decipher = createDecipheriv("aes-256-gcm", key, bytes.subarray(0, IV_BYTES));
-    decipher.setAAD(Buffer.from(id, "utf8"));
-    decipher.setAuthTag(bytes.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-    return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
-  } catch {
-    return undefined;
-  }
 }

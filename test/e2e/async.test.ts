@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { runBinary, spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
+import { BINARY, runBinary, spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
+import { testPostgres } from "../support/postgres.ts";
 import { closedPort, startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../support/signing.ts";
 
@@ -10,6 +11,16 @@ import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } f
  * fails on command, and a local server standing in for epilot's resume and entity endpoints.
  */
 const keys = generateTestKeyPair();
+/** The PostgreSQL store needs a shared key; the SQLite config ignores the variable. */
+const STORE_ENV = { STORE_KEY: Buffer.alloc(32, 13).toString("base64") };
+const SQLITE_STORE = "store: { path: ./data/actiongate.db }";
+
+/** The store lines of the config for the store kind under test (a fresh PostgreSQL database each time). */
+async function storeFor(kind: "sqlite" | "postgres"): Promise<string> {
+  if (kind === "sqlite") return SQLITE_STORE;
+  const url = await (await testPostgres()).createDatabase("async");
+  return `store: { url: "${url}", encryption_key: "\${STORE_KEY}", lease: 2s }`;
+}
 
 /** A JWT-shaped x-epilot-token (epilot's is one); only its `exp` claim is read by the gateway. */
 function epilotToken(expiresInSeconds: number): string {
@@ -24,7 +35,7 @@ interface Setup {
   config: string;
 }
 
-async function setup(options: { legacyUrl?: string; maxAttempts?: number; callbackHosts?: string[]; extraRoutes?: string } = {}): Promise<Setup> {
+async function setup(options: { legacyUrl?: string; maxAttempts?: number; callbackHosts?: string[]; extraRoutes?: string; store?: string } = {}): Promise<Setup> {
   const legacy = await startRecordingServer();
   const epilot = await startRecordingServer({ status: 200, body: {} });
   const dir = tempDir();
@@ -33,7 +44,7 @@ async function setup(options: { legacyUrl?: string; maxAttempts?: number; callba
   const config = `
 server: { host: 127.0.0.1, port: 0, shutdown_timeout: 3s }
 verification: { public_key: "${keys.whpk}" }
-store: { path: ./data/actiongate.db }
+${options.store ?? SQLITE_STORE}
 epilot:
   callback_hosts: ${JSON.stringify(hosts)}
   entity_api_url: ${epilot.url}
@@ -71,21 +82,22 @@ async function send(gatewayUrl: string, route: string, payload: object, extra: R
 
 async function start(s: Setup, file = "config.yaml"): Promise<GatewayProcess> {
   await Bun.write(join(s.dir, file), s.config);
-  return spawnGateway(["--config", file], { cwd: s.dir });
+  return spawnGateway(["--config", file], { cwd: s.dir, env: STORE_ENV });
 }
 
 beforeAll(() => {
-  if (!existsSync(join(import.meta.dir, "..", "..", "dist", "actiongate"))) throw new Error("dist/actiongate is missing: run `npm run build`");
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`npm run build\``);
 });
 
-describe("async delivery", () => {
+// The core cases run on both durable stores: same config, same answers, same deliveries.
+describe.each(["sqlite", "postgres"] as const)("async delivery (%s store)", (kind) => {
   let s: Setup;
   let gateway: GatewayProcess;
 
   beforeAll(async () => {
-    s = await setup();
+    s = await setup({ store: await storeFor(kind) });
     gateway = await start(s);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await gateway.stop();
@@ -138,20 +150,20 @@ describe("async delivery", () => {
     await waitFor(() => gateway.logs().some((l) => l.msg === "dead letter" && l.webhook_id === id), 5_000, "dead letter");
     expect(s.legacy.requests).toHaveLength(1);
 
-    const list = await runBinary(["dlq", "list", "--config", "config.yaml"], { cwd: s.dir });
+    const list = await runBinary(["dlq", "list", "--config", "config.yaml"], { cwd: s.dir, env: STORE_ENV });
     expect(list.code).toBe(0);
     expect(list.stdout).toContain(id);
-    const show = await runBinary(["dlq", "show", id, "--config", "config.yaml"], { cwd: s.dir });
+    const show = await runBinary(["dlq", "show", id, "--config", "config.yaml"], { cwd: s.dir, env: STORE_ENV });
     expect(show.code).toBe(0);
     expect(show.stdout).toContain("HTTP 400");
     expect(show.stdout).not.toContain("signature-not-checked");
 
     s.legacy.respondWith({ status: 200, body: { erp_id: "ERP-78" } });
-    const replay = await runBinary(["dlq", "replay", id, "--config", "config.yaml"], { cwd: s.dir });
+    const replay = await runBinary(["dlq", "replay", id, "--config", "config.yaml"], { cwd: s.dir, env: STORE_ENV });
     expect(replay.code).toBe(0);
     await waitFor(() => s.legacy.requests.length === 2, 5_000, "replayed delivery");
     expect(s.legacy.requests[1]!.headers["idempotency-key"]).toBe(id);
-    const after = await runBinary(["dlq", "list", "--config", "config.yaml"], { cwd: s.dir });
+    const after = await runBinary(["dlq", "list", "--config", "config.yaml"], { cwd: s.dir, env: STORE_ENV });
     expect(after.stdout).not.toContain(id);
   });
 

@@ -1,0 +1,349 @@
+import { randomUUID } from "node:crypto";
+import postgres, { type Sql } from "postgres";
+import type { ReplayGuard } from "../verify/replay-guard.ts";
+import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
+import { decryptSecret, encryptSecret, parseKey } from "./secret-box.ts";
+import { StoreOpenError } from "./store-open-error.ts";
+import type { AttemptRecord, DeadLetter, DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStage, OutboxStore, Store } from "./types.ts";
+
+export interface PostgresStoreOptions {
+  /** postgres://user:password@host:5432/database */
+  readonly url: string;
+  /** base64 of 32 bytes, the same on every replica (a key file beside a shared database cannot work). */
+  readonly encryptionKey: string | undefined;
+  /** How long a webhook-id is remembered by the replay guard. */
+  readonly replayWindowMs: number;
+  /** Connections in the pool. */
+  readonly maxConnections: number;
+  /** A store call that takes longer fails (a partitioned network would otherwise hang callers for minutes). */
+  readonly operationTimeoutMs?: number;
+  /** This replica's lease owner id; random by default. */
+  readonly ownerId?: string;
+  /** The clock for what the interfaces do not pass a time to (advance, bury, replay guard default). */
+  readonly now?: () => number;
+  /** Told about what an operator should see in the log: the database unreachable at start, a lease taken over. */
+  readonly onWarning?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+/** The PostgreSQL store plus what tests and tools look at. */
+export interface PostgresStore extends Store {
+  /** The random id this replica writes into `lease_owner`. */
+  readonly ownerId: string;
+  /** Resolves with the schema version once migrated; rejects when the database cannot be reached (retried by the next call). */
+  ready(): Promise<number>;
+}
+
+const PRUNE_INTERVAL_MS = 60_000;
+const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
+
+const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data";
+
+type Row = Record<string, unknown>;
+
+/**
+ * Opens the PostgreSQL store shared by several replicas: outbox, dead letters and replay guard with
+ * the same guarantees as SQLite. Returns at once and connects lazily: an unreachable database does
+ * not stop the gateway from starting, it makes every store call fail (503 to epilot, `/readyz` not
+ * ready) until the database answers; the pool then reconnects by itself. Schema migrations run on the
+ * first call that reaches the database, under an advisory lock.
+ *
+ * Claims lease rows to this replica (`lease_owner`); every later update of the row checks the owner,
+ * so a replica whose lease ran out and was taken over cannot overwrite the new owner's progress.
+ *
+ * @example
+ * const store = openPostgresStore({ url: "postgres://actiongate:pw@db:5432/actiongate", encryptionKey: key, replayWindowMs: 600_000, maxConnections: 10 });
+ * await store.outbox.add({ id: "msg_1", route: "erp", stage: "deliver", data: "{}", createdAt: Date.now() });
+ * await store.close();
+ */
+export function openPostgresStore(options: PostgresStoreOptions): PostgresStore {
+  if (options.encryptionKey === undefined) {
+    throw new StoreOpenError(
+      "store.encryption_key is required with store.url (PostgreSQL): every replica must encrypt and decrypt with the same key; make one with: openssl rand -base64 32",
+    );
+  }
+  const key = parseKey(options.encryptionKey, "store.encryption_key");
+  const now = options.now ?? Date.now;
+  const owner = options.ownerId ?? randomUUID();
+  const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  const warn = options.onWarning ?? (() => {});
+  const sql = postgres(options.url, {
+    max: options.maxConnections,
+    connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+    idle_timeout: 60,
+    // Half-open connections (a partition, a database host that vanished) are noticed within seconds.
+    keep_alive: 10,
+    onnotice: () => {},
+    connection: { application_name: "actiongate" },
+  });
+
+  let schemaVersion: number | undefined;
+  let migrating: Promise<number> | undefined;
+  let refused: StoreOpenError | undefined;
+  let closed = false;
+
+  /** Migrates once; a failure to reach the database is retried by the next call, a newer schema is final. */
+  function ready(): Promise<number> {
+    if (schemaVersion !== undefined) return Promise.resolve(schemaVersion);
+    if (refused) return Promise.reject(refused);
+    migrating ??= migrate(sql).then(
+      (version) => (schemaVersion = version),
+      (error: unknown) => {
+        migrating = undefined;
+        if (error instanceof StoreOpenError) refused = error;
+        throw error;
+      },
+    );
+    return migrating;
+  }
+
+  /** Every call: the schema first, then the statement, within the time limit. */
+  async function run<T>(what: string, work: () => Promise<T>): Promise<T> {
+    if (closed) throw new Error("the store is closed");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer ${what} within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([ready().then(work), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const lostLease = (id: string, operation: string) =>
+    warn("lease lost: another replica took the event over; its outcome is not recorded here", { webhook_id: id, operation });
+
+  const outbox: OutboxStore = {
+    async add(event: NewOutboxEvent) {
+      const secret = event.secret === undefined ? null : encryptSecret(key, event.id, event.secret);
+      // One autocommitted statement: committed when it returns. The first of two adds with the same id
+      // wins, also against a dead letter of that id (replay protection is earlier; this is the safety net).
+      await run("add", () => sql`
+        INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history)
+        SELECT ${event.id}, ${event.route}, ${event.stage}, ${event.data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]'
+        WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
+        ON CONFLICT (id) DO NOTHING`);
+    },
+
+    async claim(route, limit, claimNow, leaseMs) {
+      if (limit <= 0) return [];
+      // SKIP LOCKED: replicas polling at once take disjoint rows instead of waiting on each other.
+      const rows = await run("claim", () => sql<Row[]>`
+        UPDATE outbox SET lease_until = ${claimNow + leaseMs}, lease_owner = ${owner}
+        WHERE id IN (
+          SELECT id FROM outbox
+          WHERE route = ${route} AND next_attempt_at <= ${claimNow} AND (lease_until IS NULL OR lease_until <= ${claimNow})
+          ORDER BY next_attempt_at, created_at
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING ${sql.unsafe(EVENT_COLUMNS)}`);
+      return rows.map(toEvent).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
+    },
+
+    async retryLater(id, attempt, nextAttemptAt) {
+      // `::text::jsonb`: a parameter typed jsonb would be serialised again, appending a JSON string, not the array.
+      const result = await run("retryLater", () => sql`
+        UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ${nextAttemptAt}, lease_until = NULL, lease_owner = NULL,
+          history = history || ${JSON.stringify([attempt])}::text::jsonb
+        WHERE id = ${id} AND lease_owner = ${owner}`);
+      if (result.count === 0) lostLease(id, "retry");
+    },
+
+    async advance(id, attempt, stage, stageData) {
+      const result = await run("advance", () => sql`
+        UPDATE outbox SET stage = ${stage}, stage_data = ${stageData ?? null}, attempts = 0, next_attempt_at = ${now()},
+          lease_until = NULL, lease_owner = NULL, history = history || ${JSON.stringify([attempt])}::text::jsonb
+        WHERE id = ${id} AND lease_owner = ${owner}`);
+      if (result.count === 0) lostLease(id, "advance");
+    },
+
+    async postpone(id, nextAttemptAt) {
+      const result = await run("postpone", () => sql`
+        UPDATE outbox SET next_attempt_at = ${nextAttemptAt}, lease_until = NULL, lease_owner = NULL
+        WHERE id = ${id} AND lease_owner = ${owner}`);
+      if (result.count === 0) lostLease(id, "postpone");
+    },
+
+    async complete(id, _attempt) {
+      const result = await run("complete", () => sql`DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner}`);
+      if (result.count === 0) lostLease(id, "complete");
+    },
+
+    async bury(id, attempt, reason) {
+      // One statement moves the row, so a crash between the delete and the insert cannot lose it.
+      const result = await run("bury", () => sql`
+        WITH moved AS (DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING *)
+        INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason)
+        SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, history || ${JSON.stringify([attempt])}::text::jsonb, stage_data, ${now()}, ${reason}
+        FROM moved
+        ON CONFLICT (id) DO UPDATE SET route = excluded.route, stage = excluded.stage, data = excluded.data, secret = excluded.secret,
+          created_at = excluded.created_at, attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
+          history = excluded.history, stage_data = excluded.stage_data, dead_at = excluded.dead_at, reason = excluded.reason`);
+      if (result.count === 0) lostLease(id, "bury");
+    },
+
+    async depth() {
+      const rows = await run("depth", () => sql<{ route: string; n: number }[]>`SELECT route, count(*)::int AS n FROM outbox GROUP BY route`);
+      return Object.fromEntries(rows.map((row) => [row.route, Number(row.n)]));
+    },
+
+    secretOf(event: OutboxEvent) {
+      return event.secret === undefined ? undefined : decryptSecret(key, event.id, event.secret);
+    },
+  };
+
+  // Back into the outbox at the stage it died in, with fresh attempts and its history; one statement
+  // each, so a dead letter is never lost nor doubled. ON CONFLICT: should the id somehow be pending
+  // already, that pending event is the one that runs.
+  const replayMoved = (replayNow: number) => sql`
+    INSERT INTO outbox (${sql.unsafe(EVENT_COLUMNS)}, lease_until, lease_owner)
+    SELECT id, route, stage, data, secret, created_at, 0, ${replayNow}, history, stage_data, NULL, NULL FROM moved
+    ON CONFLICT (id) DO NOTHING`;
+
+  const deadLetters: DeadLetterStore = {
+    async list() {
+      const rows = await run("list", () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`);
+      return rows.map(toDeadLetter);
+    },
+
+    async get(id) {
+      const [row] = await run("get", () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters WHERE id = ${id}`);
+      return row ? toDeadLetter(row) : undefined;
+    },
+
+    async replay(id, replayNow) {
+      const [row] = await run("replay", () => sql<{ n: number }[]>`
+        WITH moved AS (DELETE FROM dead_letters WHERE id = ${id} RETURNING *), inserted AS (${replayMoved(replayNow)})
+        SELECT count(*)::int AS n FROM moved`);
+      return Number(row?.n ?? 0) > 0;
+    },
+
+    async replayAll(replayNow) {
+      const [row] = await run("replayAll", () => sql<{ n: number }[]>`
+        WITH moved AS (DELETE FROM dead_letters RETURNING *), inserted AS (${replayMoved(replayNow)})
+        SELECT count(*)::int AS n FROM moved`);
+      return Number(row?.n ?? 0);
+    },
+
+    async purge(id) {
+      return (await run("purge", () => sql`DELETE FROM dead_letters WHERE id = ${id}`)).count > 0;
+    },
+
+    async purgeOlderThan(cutoff) {
+      return (await run("purgeOlderThan", () => sql`DELETE FROM dead_letters WHERE dead_at < ${cutoff}`)).count;
+    },
+  };
+
+  // Ids whose release failed (the database went away mid-call). epilot retries such a call; it must
+  // not meet a 409, so the release is retried in the background and before any claim of that id.
+  const pendingReleases = new Set<string>();
+  let releaseTimer: ReturnType<typeof setInterval> | undefined;
+  const releaseNow = (webhookId: string) => run("replay guard release", () => sql`DELETE FROM replay_guard WHERE id = ${webhookId}`);
+  const retryReleases = async () => {
+    for (const webhookId of [...pendingReleases]) {
+      try {
+        await releaseNow(webhookId);
+        pendingReleases.delete(webhookId);
+      } catch {
+        return; // still down: the next tick tries again
+      }
+    }
+    if (pendingReleases.size === 0 && releaseTimer) {
+      clearInterval(releaseTimer);
+      releaseTimer = undefined;
+    }
+  };
+
+  let lastPruneAt = Number.NEGATIVE_INFINITY;
+  const replayGuard: ReplayGuard = {
+    async claim(webhookId, nowMs = now()) {
+      const expiredBefore = nowMs - options.replayWindowMs;
+      if (pendingReleases.has(webhookId)) {
+        await releaseNow(webhookId);
+        pendingReleases.delete(webhookId);
+      }
+      if (Math.abs(nowMs - lastPruneAt) >= PRUNE_INTERVAL_MS) {
+        lastPruneAt = nowMs;
+        await run("replay guard prune", () => sql`DELETE FROM replay_guard WHERE seen_at <= ${expiredBefore}`);
+      }
+      // Atomic across replicas: a new id is inserted; a known id counts as new (and is refreshed) only
+      // once its window has passed. No row changed exactly when it is a replay.
+      const result = await run("replay guard", () => sql`
+        INSERT INTO replay_guard (id, seen_at) VALUES (${webhookId}, ${nowMs})
+        ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at WHERE replay_guard.seen_at <= ${expiredBefore}`);
+      return result.count > 0;
+    },
+
+    async release(webhookId) {
+      try {
+        await releaseNow(webhookId);
+      } catch (error) {
+        pendingReleases.add(webhookId);
+        releaseTimer ??= setInterval(() => void retryReleases(), 1_000);
+        (releaseTimer as { unref?: () => void }).unref?.();
+        warn("replay guard release failed; retrying in the background", { webhook_id: webhookId, error: safeMessage(error, options.url) });
+      }
+    },
+  };
+
+  // Migrate at start when the database is there; when it is not, say so once and serve not-ready.
+  ready().catch((error: unknown) =>
+    warn("PostgreSQL is not ready at start; store calls fail (503) until it is", { error: safeMessage(error, options.url) }),
+  );
+
+  return {
+    ownerId: owner,
+    outbox,
+    deadLetters,
+    replayGuard,
+    ready,
+    async status() {
+      if (closed) return { kind: "postgres", writable: false, error: "closed" };
+      try {
+        const [row] = await run("status", () => sql<{ writable: boolean }[]>`SELECT current_setting('transaction_read_only') = 'off' AS writable`);
+        const writable = row?.writable === true;
+        return { kind: "postgres", writable, schemaVersion: schemaVersion ?? POSTGRES_SCHEMA_VERSION, ...(writable ? {} : { error: "the database is read-only (a standby?)" }) };
+      } catch (error) {
+        return { kind: "postgres", writable: false, ...(schemaVersion !== undefined ? { schemaVersion } : {}), error: safeMessage(error, options.url) };
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (releaseTimer) clearInterval(releaseTimer);
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/** An error as safe text: never the password of the URL. */
+function safeMessage(error: unknown, url: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  let password = "";
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    // An unparsable URL fails in the driver with its own message.
+  }
+  return password ? message.split(password).join("***") : message;
+}
+
+function toEvent(row: Row): OutboxEvent {
+  return {
+    id: String(row.id),
+    route: String(row.route),
+    stage: String(row.stage) as OutboxStage,
+    data: String(row.data),
+    ...(row.secret === null ? {} : { secret: String(row.secret) }),
+    createdAt: Number(row.created_at),
+    attempts: Number(row.attempts),
+    nextAttemptAt: Number(row.next_attempt_at),
+    // jsonb comes back parsed; a text value would be a driver configured otherwise.
+    history: (typeof row.history === "string" ? JSON.parse(row.history) : row.history) as AttemptRecord[],
+    ...(row.stage_data === null ? {} : { stageData: String(row.stage_data) }),
+  };
+}
+
+function toDeadLetter(row: Row): DeadLetter {
+  return { ...toEvent(row), deadAt: Number(row.dead_at), reason: String(row.reason) };
+}
