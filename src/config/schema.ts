@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { InvalidCidrError, parseCidr } from "../server/allowed-ips.ts";
 import { targetSchema } from "../targets/registry.ts";
 import { duration, durationAtLeast, envBoolean, envNumber, size } from "./units.ts";
 
@@ -29,7 +30,7 @@ const serverSchema = z
     max_header_size: size.prefault("16kb").describe("larger request headers (names and values together) are refused with 431"),
     max_header_count: envNumber(z.number().int().min(8).max(1000)).prefault(100).describe("calls with more request headers are refused with 431"),
     allowed_ips: z
-      .array(z.string().min(1))
+      .array(z.string().min(1).superRefine(checkCidr))
       .default([])
       .describe("CIDRs (IPv4 or IPv6) allowed to call; others get 403 before anything is read. Empty: every address"),
     tls: z
@@ -157,7 +158,7 @@ const storeSchema = z
     encryption_key: z
       .string()
       .optional()
-      .describe("base64 of 32 bytes that encrypts x-epilot-token at rest; without it a key file `<path>.key` (mode 0600) is created beside the database"),
+      .describe("base64 of 32 bytes that encrypts x-epilot-token at rest; required with store.url (the same key on every replica); with store.path and no key, a key file `<path>.key` (mode 0600) is created beside the database"),
     synchronous: z
       .enum(["full", "normal"])
       .default("full")
@@ -222,6 +223,16 @@ export const configSchema = z
     });
   })
   .describe("actiongate configuration");
+
+/** A bad CIDR in `server.allowed_ips` is a config problem at its own line, not a surprise 403 later. */
+function checkCidr(value: string, ctx: z.RefinementCtx<string>): void {
+  try {
+    parseCidr(value);
+  } catch (error) {
+    if (!(error instanceof InvalidCidrError)) throw error;
+    ctx.addIssue({ code: "custom", message: error.message });
+  }
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
