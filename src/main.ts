@@ -1,6 +1,9 @@
 #!/usr/bin/env bun
 import { HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
 import { dlqCommand } from "./cli/dlq.ts";
+import { keygenCommand } from "./cli/keygen.ts";
+import { routesCommand } from "./cli/routes.ts";
+import { sendCommand } from "./cli/send.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { validateCommand } from "./cli/validate.ts";
 import { VERSION } from "./version.ts";
@@ -24,9 +27,15 @@ async function main(argv: readonly string[]): Promise<number> {
     case "validate":
       return validateCommand(args.configFile, process.env);
     case "serve":
-      return serveCommand(args.configFile, process.env);
+      return serveCommand(args.configFile, process.env, { watch: args.watch ?? false });
     case "dlq":
       return dlqCommand(args.commandArguments ?? [], args.configFile, process.env);
+    case "keygen":
+      return keygenCommand({ json: args.json ?? false });
+    case "routes":
+      return routesCommand(args.configFile, process.env);
+    case "send":
+      return sendCommand(args.send!, args.configFile, process.env);
   }
 }
 

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 
-export type Command = "serve" | "validate" | "dlq" | "help" | "version";
+export type Command = "serve" | "validate" | "dlq" | "keygen" | "send" | "routes" | "help" | "version";
 const COMMANDS: readonly Command[] = ["serve", "validate", "dlq"];
 
 export interface CliArguments {
@@ -8,6 +8,24 @@ export interface CliArguments {
   readonly configFile: string;
   /** For `dlq`: what follows the command (`replay --all`), checked by the dlq command itself. */
   readonly commandArguments?: readonly string[];
+  /** For `serve`: reload when the config file changes (`--watch`). */
+  readonly watch?: boolean;
+  /** For `keygen`: print JSON instead of text (`--json`). */
+  readonly json?: boolean;
+  /** For `send`: what to sign and where to send it. */
+  readonly send?: SendArguments;
+}
+
+/** `actiongate send --route <name> --payload <file> --key <whsk_|file> | --secret <whsec_> [--url <base>]` */
+export interface SendArguments {
+  readonly route: string;
+  readonly payloadFile: string;
+  /** whsk_... or a file holding it (or a PEM private key): signs v1a. */
+  readonly key?: string;
+  /** whsec_...: signs v1. */
+  readonly secret?: string;
+  /** The gateway's base URL; from the config's server.host/port when absent. */
+  readonly url?: string;
 }
 
 /** Wrong arguments; `main` prints the message with a pointer to --help and exits 2. */
@@ -24,6 +42,8 @@ export class UsageError extends Error {
  * parseCliArguments(["dlq", "replay", "--all"], {}); // { command: "dlq", configFile: "config.yaml", commandArguments: ["replay", "--all"] }
  */
 export function parseCliArguments(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliArguments {
+  const tool = toolCommand(argv);
+  if (tool) return parseToolArguments(tool, argv, env);
   // Only `dlq` knows --all and --older-than; every other command keeps refusing them as unknown options.
   const dlq = isDlq(argv);
   let parsed: ParsedOptions;
@@ -36,6 +56,7 @@ export function parseCliArguments(argv: readonly string[], env: Readonly<Record<
   const configFile = values.config ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
   if (values.help) return { command: "help", configFile };
   if (values.version) return { command: "version", configFile };
+  if (values.watch && (dlq || (positionals[0] ?? "serve") !== "serve")) throw new UsageError("--watch works only with serve");
   if (dlq) {
     if (values.config === "") throw new UsageError("--config needs a file name");
     const commandArguments = [
@@ -49,13 +70,14 @@ export function parseCliArguments(argv: readonly string[], env: Readonly<Record<
   const command = positionals[0] ?? "serve";
   if (!COMMANDS.includes(command as Command)) throw new UsageError(`unknown command "${command}"`);
   if (values.config === "") throw new UsageError("--config needs a file name");
-  return { command: command as Command, configFile };
+  return { command: command as Command, configFile, ...(values.watch ? { watch: true } : {}) };
 }
 
 const GLOBAL_OPTIONS = {
   config: { type: "string", short: "c" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
+  watch: { type: "boolean" },
 } as const;
 
 const DLQ_OPTIONS = {
@@ -64,7 +86,7 @@ const DLQ_OPTIONS = {
 } as const;
 
 interface ParsedOptions {
-  readonly values: { config?: string; help?: boolean; version?: boolean; all?: boolean; "older-than"?: string };
+  readonly values: { config?: string; help?: boolean; version?: boolean; watch?: boolean; all?: boolean; "older-than"?: string };
   readonly positionals: string[];
 }
 
@@ -83,7 +105,9 @@ function isDlq(argv: readonly string[]): boolean {
 export const HELP_TEXT = `actiongate: verifies epilot custom actions and delivers them to legacy HTTP and SOAP systems
 
 Usage:
-  actiongate [serve] [--config <file>]   start the gateway (the default command)
+  actiongate [serve] [--config <file>] [--watch]
+                                         start the gateway (the default command); SIGHUP reloads the config,
+                                         --watch also reloads it when the file changes
   actiongate validate [--config <file>]  check a config file: exit 0 if valid, 1 with every problem otherwise
   actiongate dlq list                    dead letters of the store (store.path): webhook-id, route, stage, reason
   actiongate dlq show <webhook-id>       one dead letter as JSON with its attempt history (never the token)
@@ -91,12 +115,70 @@ Usage:
   actiongate dlq replay --all            put every dead letter back
   actiongate dlq purge <webhook-id>      delete one dead letter
   actiongate dlq purge --older-than <d>  delete dead letters that died more than <d> ago (30d, 12h)
+  actiongate routes [--config <file>]    list the routes: match, target (credentials hidden), delivery mode
+  actiongate keygen [--json]             print a new Ed25519 pair: whsk_ (for send --key), whpk_ and PEM (for
+                                         verification.public_key)
+  actiongate send --route <name> --payload <file.json> (--key <whsk_...|file> | --secret <whsec_...>)
+                  [--url <http://host:port>] [--config <file>]
+                                         sign the payload as epilot does and call the running gateway; prints the
+                                         status and the answer; exit 0 on 2xx, 1 otherwise. The URL defaults to
+                                         the config's server.host and server.port
   actiongate --help | --version
 
 Options:
   -c, --config <file>   config file (default: $ACTIONGATE_CONFIG, then ./config.yaml)
   -h, --help            show this help
   -v, --version         print the version
+      --watch           serve: reload the config when its file changes
 
-Exit codes: 0 ok, 1 invalid config, failure to start or unknown webhook-id, 2 wrong arguments.
+Exit codes: 0 ok, 1 invalid config, failure to start, unknown webhook-id or a non-2xx answer to send,
+2 wrong arguments.
 Docs: docs/configuration.md (every config key), docs/operations.md`;
+
+/** Commands for trying routes by hand; each takes its own options besides --config/--help. */
+type ToolCommand = "keygen" | "send" | "routes";
+
+const TOOL_OPTIONS = {
+  keygen: { json: { type: "boolean" } },
+  send: { route: { type: "string" }, payload: { type: "string" }, key: { type: "string" }, secret: { type: "string" }, url: { type: "string" } },
+  routes: {},
+} as const;
+
+/** The tool command named by the first positional argument, if any. */
+function toolCommand(argv: readonly string[]): ToolCommand | undefined {
+  const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { config: { type: "string", short: "c" } } });
+  const first = positionals[0];
+  return first === "keygen" || first === "send" || first === "routes" ? first : undefined;
+}
+
+function parseToolArguments(tool: ToolCommand, argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliArguments {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { config: GLOBAL_OPTIONS.config, help: GLOBAL_OPTIONS.help, ...TOOL_OPTIONS[tool] } });
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const configFile = (values.config as string | undefined) ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
+  if (values.help) return { command: "help", configFile };
+  if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}"`);
+  if (values.config === "") throw new UsageError("--config needs a file name");
+  if (tool === "keygen") return { command: tool, configFile, ...(values.json ? { json: true } : {}) };
+  if (tool === "routes") return { command: tool, configFile };
+  const text = (name: string): string | undefined => {
+    const value = values[name] as string | undefined;
+    if (value === "") throw new UsageError(`--${name} needs a value`);
+    return value;
+  };
+  const route = text("route");
+  const payloadFile = text("payload");
+  if (!route) throw new UsageError("send needs --route <name>");
+  if (!payloadFile) throw new UsageError("send needs --payload <file.json>");
+  const key = text("key");
+  const secret = text("secret");
+  if (!key && !secret) throw new UsageError("send needs --key <whsk_...|file> (Ed25519, as epilot signs) or --secret <whsec_...> (HMAC)");
+  const url = text("url");
+  if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) throw new UsageError("--url must be an http(s) URL such as http://127.0.0.1:8080");
+  const send: SendArguments = { route, payloadFile, ...(key ? { key } : {}), ...(secret ? { secret } : {}), ...(url ? { url } : {}) };
+  return { command: tool, configFile, send };
+}

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { compileConfig } from "../../src/config/compile.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { startGateway } from "../../src/server/gateway.ts";
+import { startGateway, type RunningGateway } from "../../src/server/gateway.ts";
 
 /**
  * The compiled binary that `npm run build` writes; end-to-end tests run exactly this file.
@@ -26,6 +26,12 @@ export interface InProcessGateway {
   logs: Record<string, any>[];
   /** The raw log text, for "never contains" assertions. */
   logText(): string;
+  /** The admin listener's base URL, when the config has `admin`. */
+  adminUrl?: string;
+  /** The running gateway itself (reload, metrics). */
+  gateway: RunningGateway;
+  /** The config file the gateway was started from (in a temp folder). */
+  file: string;
   stop(): Promise<void>;
 }
 
@@ -43,6 +49,9 @@ export async function startInProcessGateway(yaml: string, env: Record<string, st
       return lines.map((line) => JSON.parse(line));
     },
     logText: () => lines.join("\n"),
+    ...(gateway.adminPort !== undefined ? { adminUrl: `http://127.0.0.1:${gateway.adminPort}` } : {}),
+    gateway,
+    file,
     stop: () => gateway.stop(),
   };
 }
@@ -62,11 +71,13 @@ export interface GatewayProcess {
 
 /**
  * Runs the compiled binary (`dist/actiongate`) from `cwd`, a folder with no node_modules, and
- * waits until it logs that it listens.
+ * waits until it logs that it listens. `executable` runs another program instead (`deno`, with
+ * `run -A src/main.ts` at the start of `args`).
  */
-export async function spawnGateway(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<GatewayProcess> {
-  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run npm run build first`);
-  const child = spawn(BINARY, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+export async function spawnGateway(args: string[], options: { cwd: string; env?: Record<string, string>; executable?: string }): Promise<GatewayProcess> {
+  const executable = options.executable ?? BINARY;
+  if (!existsSync(executable)) throw new Error(`${executable} is missing: run npm run build first`);
+  const child = spawn(executable, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (chunk) => (out += chunk));
@@ -108,8 +119,8 @@ export async function spawnGateway(args: string[], options: { cwd: string; env?:
 }
 
 /** Runs the binary to completion (validate, --help, ...) and returns what it printed. */
-export async function runBinary(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(BINARY, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+export async function runBinary(args: string[], options: { cwd: string; env?: Record<string, string>; executable?: string }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(options.executable ?? BINARY, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk) => (stdout += chunk));

@@ -1,0 +1,66 @@
+import { loadConfigFile } from "../config/load.ts";
+import type { RouteConfig } from "../config/schema.ts";
+import { reportConfigError } from "./report-config-error.ts";
+
+/**
+ * `actiongate routes`: one line per route of a config, in the order `POST /actions` tries them:
+ * its name, when it matches, where it delivers (credentials in URLs hidden) and how.
+ * Exit 0, or 1 with the config's problems.
+ *
+ * @example
+ * routesCommand("config.yaml", process.env);
+ * // ROUTE         MATCH                            TARGET                                      DELIVERY
+ * // erp-contract  component_id=erp-contract-sync   http POST http://erp.internal:8081/api/...   sync
+ */
+export function routesCommand(configFile: string, env: Readonly<Record<string, string | undefined>>, write: (text: string) => void = (text) => process.stdout.write(text)): number {
+  const loaded = reportConfigError(() => loadConfigFile(configFile, env));
+  if (!loaded) return 1;
+  write(formatRouteTable(loaded.config.routes));
+  return 0;
+}
+
+/** The table `routes` prints: a header row, then one row per route, columns padded to line up. */
+export function formatRouteTable(routes: readonly RouteConfig[]): string {
+  const rows = [["ROUTE", "MATCH", "TARGET", "DELIVERY"], ...routes.map((route) => [route.name, describeMatch(route), describeTarget(route), describeDelivery(route)])];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ")).join("\n") + "\n";
+}
+
+function describeMatch(route: RouteConfig): string {
+  if (!route.match) return `only POST /actions/${route.name}`;
+  return Object.entries(route.match)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join("|") : String(value)}`)
+    .join(" ");
+}
+
+function describeTarget(route: RouteConfig): string {
+  const target = route.target;
+  if (target.type === "http") return `http ${target.method} ${redactUrl(target.url)}`;
+  const where = target.url ? redactUrl(target.url) : target.wsdl ? `(address from ${target.wsdl})` : "(no url)";
+  return `soap ${target.operation ?? ""} ${where}`.replace(/\s+/g, " ");
+}
+
+function describeDelivery(route: RouteConfig): string {
+  return route.delivery.mode === "async" ? `async (max ${route.delivery.max_attempts} attempts)` : "sync";
+}
+
+/** Query parameters whose values are credentials by their name. */
+const SECRET_PARAMETER = /(token|secret|password|passwd|apikey|api_key|key|signature|sig|auth)/i;
+
+/**
+ * A URL with its credentials hidden: the password of `user:password@` and the values of query
+ * parameters named like secrets become `***`. Works on URLs with `{{ }}` placeholders too, which
+ * `new URL` may not parse.
+ *
+ * @example
+ * redactUrl("https://svc:pa55@erp/api?api_key=abc&page=2"); // "https://svc:***@erp/api?api_key=***&page=2"
+ */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@/i, (_all, scheme: string, userInfo: string) => {
+      const colon = userInfo.indexOf(":");
+      return `${scheme}${colon === -1 ? "***" : `${userInfo.slice(0, colon)}:***`}@`;
+    })
+    .replace(/([?&])([^=&#]+)=([^&#]*)/g, (all, separator: string, name: string) => (SECRET_PARAMETER.test(name) ? `${separator}${name}=***` : all));
+}
