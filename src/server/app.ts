@@ -58,7 +58,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: C
         read.reason === "too_large"
           ? failure(413, "too_large", `The body is larger than the limit of ${maxBodySize} bytes`)
           : failure(408, "body_timeout", `The body did not arrive within ${server.body_timeout} ms`);
-      const detail = read.reason === "too_large" ? { declared_length: read.declared } : { received_bytes: read.receivedBytes };
+      const detail = read.reason === "too_large" ? { declared_length: read.declared } : { received_bytes: read.receivedBytes, expected_bytes: read.expectedBytes };
       logCall(calls, answer, { route: routeName, ...detail }, performance.now() - started);
       return Response.json(answer.body, { status: answer.status, headers: { connection: "close" } });
     }

@@ -150,7 +150,33 @@ describe("header and body limits", () => {
     expect(elapsed).toBeLessThan(2_000);
     expect(legacy.requests).toHaveLength(0);
     const line = gateway.logs.find((log) => log.msg === "call" && log.status === 408);
+    expect(line).toMatchObject({ outcome: "body_timeout", expected_bytes: 1000, route: "erp" });
+  });
+
+  test("a chunked sender that stalls gets 408 too, and the log says how much arrived", async () => {
+    const result = await rawExchange(
+      Number(new URL(gateway.url).port),
+      `POST /actions/erp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\ne\r\n{"type":"exter\r\n`,
+      3_000,
+    );
+    expect(result.text).toStartWith("HTTP/1.1 408");
+    expect(result.closed).toBe(true);
+    expect(legacy.requests).toHaveLength(0);
+    const line = gateway.logs.findLast((log) => log.msg === "call" && log.status === 408);
     expect(line).toMatchObject({ outcome: "body_timeout", received_bytes: 14, route: "erp" });
+  });
+
+  test("a chunked body that grows past max_body_size gets 413 once the limit is passed", async () => {
+    const chunk = "x".repeat(40_000);
+    const size = chunk.length.toString(16);
+    const result = await rawExchange(
+      Number(new URL(gateway.url).port),
+      `POST /actions/erp HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\n${chunk}\r\n${size}\r\n${chunk}\r\n`,
+      3_000,
+    );
+    expect(result.text).toStartWith("HTTP/1.1 413");
+    expect(errorReason(result.text)).toBe("The body is larger than the limit of 65536 bytes");
+    expect(legacy.requests).toHaveLength(0);
   });
 });
 
