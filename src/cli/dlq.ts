@@ -68,7 +68,7 @@ export async function dlqCommand(args: readonly string[], configFile: string, en
   try {
     // The gateway may be running: its leases are its events in flight and must stay. The store's own
     // warnings (database not reachable) surface as the error of the command below.
-    store = openStore(loaded.config, configDir, createLogger({ level: "error", sink: () => {} }), { releaseLeases: false });
+    store = await openStore(loaded.config, configDir, createLogger({ level: "error", sink: () => {} }), { releaseLeases: false });
   } catch (error) {
     if (!(error instanceof StoreOpenError)) throw error;
     process.stderr.write(`actiongate dlq: ${error.message}\n`);

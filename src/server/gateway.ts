@@ -52,7 +52,7 @@ export interface StartGatewayOptions {
  */
 export async function startGateway(config: CompiledConfig, logger: Logger, options: StartGatewayOptions): Promise<RunningGateway> {
   const deliversFromOutbox = (options.worker?.index ?? 0) === 0;
-  const store = options.store ?? openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox });
+  const store = options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
   const metrics = new GatewayMetrics();
   let draining = false;
   // Built once per config (at start and at each reload); the engine and the listener read the one in force.

@@ -2,7 +2,6 @@ import { resolve } from "node:path";
 import type { GatewayConfig } from "../config/schema.ts";
 import type { Logger } from "../log/logger.ts";
 import { openMemoryStore } from "./memory-store.ts";
-import { openPostgresStore } from "./postgres-store.ts";
 import { openSqliteStore } from "./sqlite-store.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import type { Store } from "./types.ts";
@@ -20,12 +19,13 @@ export interface OpenStoreOptions {
 /**
  * Opens the store the config asks for: SQLite at `store.path`, PostgreSQL at `store.url`, or memory
  * without `store` (sync routes only; follow-ups and the replay guard do not survive a restart). The
- * one place that knows which store is behind the interfaces.
+ * one place that knows which store is behind the interfaces. The PostgreSQL client is loaded only
+ * when `store.url` asks for it (it costs about 10 MB of memory otherwise).
  *
  * @example
- * const store = openStore(config, dirname(configFile), logger);
+ * const store = await openStore(config, dirname(configFile), logger);
  */
-export function openStore(config: GatewayConfig, configDir: string, logger: Logger, options: OpenStoreOptions = {}): Store {
+export async function openStore(config: GatewayConfig, configDir: string, logger: Logger, options: OpenStoreOptions = {}): Promise<Store> {
   // A timestamp may be up to `tolerance` in the future, so an id stays replayable for twice that.
   const replayWindowMs = 2 * config.verification.tolerance;
   if (!config.store) {
@@ -33,6 +33,7 @@ export function openStore(config: GatewayConfig, configDir: string, logger: Logg
   }
   const store = config.store;
   if (store.url) {
+    const { openPostgresStore } = await import("./postgres-store.ts");
     return openPostgresStore({
       url: store.url,
       encryptionKey: store.encryption_key,

@@ -1,4 +1,5 @@
 import jsonata from "jsonata";
+import { compileDirectEvaluator, NOT_DIRECT } from "./direct-evaluation.ts";
 
 /**
  * Guards against a transform that never ends (`$f := function(){ $f() }`): JSONata checks these
@@ -58,9 +59,15 @@ export function compileExpression(source: string): CompiledExpression {
     const shape = error as JsonataErrorShape;
     throw new ExpressionSyntaxError(shape.message ?? String(error), shape.position);
   }
+  // Plain field picks skip JSONata's evaluator; the result is the same (see direct-evaluation.ts).
+  const direct = compileDirectEvaluator(compiled.ast());
   return {
     source,
     async evaluate(input, bindings) {
+      if (direct) {
+        const value = direct(input);
+        if (value !== NOT_DIRECT) return value;
+      }
       try {
         return await compiled.evaluate(input, bindings);
       } catch (error) {
