@@ -131,7 +131,7 @@ routes:
     const failing = { status: async () => ({ kind: "sqlite" as const, writable: false, schemaVersion: 3, error: "disk I/O error" }) };
     const report = await checkReadiness({ active: { config: active.config, adoptedAt: Date.now(), verificationKey: { source: "config", loadedAt: Date.now() } }, store: failing, draining: () => false });
     expect(report.ready).toBe(false);
-    expect(report.checks.store).toEqual({ ok: false, kind: "sqlite", writable: false, schemaVersion: 3, error: "disk I/O error" });
+    expect(report.checks.store).toEqual({ ok: false, kind: "sqlite", writable: false, schema_version: 3, error: "disk I/O error" });
 
     const throwing = { status: () => Promise.reject(new Error("connection refused")) };
     const thrown = await checkReadiness({ active: { config: active.config, adoptedAt: Date.now(), verificationKey: { source: "config", loadedAt: Date.now() } }, store: throwing, draining: () => false });
@@ -150,7 +150,7 @@ routes:
 `);
     try {
       const report = await (await fetch(`${sqlite.adminUrl}/readyz`)).json();
-      expect(report.checks.store).toEqual({ ok: true, kind: "sqlite", writable: true, schemaVersion: expect.any(Number) });
+      expect(report.checks.store).toEqual({ ok: true, kind: "sqlite", writable: true, schema_version: expect.any(Number) });
     } finally {
       await sqlite.stop();
     }

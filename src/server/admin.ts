@@ -24,12 +24,21 @@ export interface ReadinessReport {
     readonly config: { readonly ok: boolean; readonly routes: number; readonly loaded_at: string };
     readonly verification_key: { readonly ok: boolean; readonly source: "url" | "config"; readonly age_s?: number };
     /** The store's own status; `kind` is missing when the store did not answer at all. */
-    readonly store: { readonly ok: boolean } & StoreCheck;
+    readonly store: StoreReport;
     readonly draining: { readonly ok: boolean };
   };
 }
 
 type StoreCheck = Omit<StoreStatus, "kind"> & { readonly kind?: StoreStatus["kind"] };
+
+/** The store check as /readyz shows it, snake_case like the rest of the report. */
+interface StoreReport {
+  readonly ok: boolean;
+  readonly kind?: StoreStatus["kind"];
+  readonly writable: boolean;
+  readonly schema_version?: number;
+  readonly error?: string;
+}
 
 /** A store that has not answered by then counts as not writable: /readyz must answer in time for the probe. */
 const STORE_CHECK_TIMEOUT_MS = 2_000;
@@ -54,7 +63,13 @@ export async function checkReadiness(sources: ReadinessSources): Promise<Readine
       source: verificationKey.source,
       ...(hasKey && verificationKey.loadedAt !== undefined ? { age_s: Math.round((Date.now() - verificationKey.loadedAt) / 1000) } : {}),
     },
-    store: { ok: store.writable, ...store },
+    store: {
+      ok: store.writable,
+      ...(store.kind ? { kind: store.kind } : {}),
+      writable: store.writable,
+      ...(store.schemaVersion !== undefined ? { schema_version: store.schemaVersion } : {}),
+      ...(store.error !== undefined ? { error: store.error } : {}),
+    },
     draining: { ok: !draining },
   };
   return { ready: Object.values(checks).every((check) => check.ok), checks };

@@ -50,7 +50,7 @@ describe("admin listener (binary)", () => {
       expect((await fetch(`${admin}/healthz`)).status).toBe(200);
       const ready = await fetch(`${admin}/readyz`);
       expect(ready.status).toBe(200);
-      expect((await ready.json()).checks.store).toEqual({ ok: true, kind: "sqlite", writable: true, schemaVersion: expect.any(Number) });
+      expect((await ready.json()).checks.store).toEqual({ ok: true, kind: "sqlite", writable: true, schema_version: expect.any(Number) });
 
       expect((await signedCall(gateway, "erp")).status).toBe(200);
       expect((await signedCall(gateway, "erp")).status).toBe(200);
