@@ -1,5 +1,5 @@
-import { Agent } from "undici/index.js";
-import { describeNetworkError, flattenHeaders, readBodyBytes, ResponseTooLargeError } from "./http-response.ts";
+import { createHttpClient, type HttpClient, ResponseTooLargeError } from "../runtime/http-client.ts";
+import { describeNetworkError } from "./http-response.ts";
 import type { TargetTlsOptions } from "./tls.ts";
 import type { TargetOutcome } from "./types.ts";
 
@@ -10,7 +10,7 @@ export interface ExchangeRequest {
   /** Lower-case names. */
   readonly headers: Record<string, string>;
   readonly body?: string;
-  /** One deadline for the whole exchange: connect, send, answer. */
+  /** One deadline for the whole exchange: waiting for a free connection, connect, send, answer. */
   readonly timeoutMs: number;
   readonly maxResponseSize: number;
 }
@@ -22,44 +22,41 @@ export type ExchangeResult =
   | Extract<TargetOutcome, { kind: "timeout" | "unreachable" }>;
 
 /**
- * The connection pool of one target: keep-alive connections per origin, connect timeout bounded by
- * the target's deadline, and the target's TLS options (private CA, client certificate) for https.
+ * The HTTP client of one target: at most `connections` calls in flight (kept-alive connections),
+ * a connect timeout bounded by the target's deadline, and the target's TLS options (private CA,
+ * client certificate) for https. Which runtime client is behind it is src/runtime's business.
  *
  * @example
- * const agent = createTargetAgent({ connections: 32, timeoutMs: 10_000, tls: loadTargetTls(config.tls, configDir) });
+ * const client = createTargetClient({ connections: 32, timeoutMs: 10_000, tls: loadTargetTls(config.tls, configDir) });
  */
-export function createTargetAgent(options: { connections: number; timeoutMs: number; tls?: TargetTlsOptions }): Agent {
-  return new Agent({
+export function createTargetClient(options: { connections: number; timeoutMs: number; tls?: TargetTlsOptions }): HttpClient {
+  return createHttpClient({
     connections: options.connections,
-    keepAliveTimeout: 4_000,
-    connect: { timeout: Math.min(options.timeoutMs, 10_000), ...options.tls },
+    connectTimeoutMs: Math.min(options.timeoutMs, 10_000),
+    ...(options.tls ? { tls: options.tls } : {}),
   });
 }
 
 /**
- * Sends one request through `agent` and reads the answer up to `maxResponseSize` bytes. A missed
+ * Sends one request through `client` and reads the answer up to `maxResponseSize` bytes. A missed
  * deadline becomes `timeout`, a network failure `unreachable` with a reason that never names the host.
  *
  * @example
- * const result = await exchange(agent, { url, method: "POST", headers, body, timeoutMs: 10_000, maxResponseSize: 1 << 20 });
+ * const result = await exchange(client, { url, method: "POST", headers, body, timeoutMs: 10_000, maxResponseSize: 1 << 20 });
  * if (result.kind === "answered") console.log(result.status, result.body.toString("utf8"));
  */
-export async function exchange(agent: Agent, request: ExchangeRequest): Promise<ExchangeResult> {
+export async function exchange(client: HttpClient, request: ExchangeRequest): Promise<ExchangeResult> {
   const deadline = AbortSignal.timeout(request.timeoutMs);
   try {
-    const response = await agent.request({
-      origin: request.url.origin,
-      path: request.url.pathname + request.url.search,
-      method: request.method as "POST",
+    const response = await client.request({
+      url: request.url,
+      method: request.method,
       headers: request.headers,
-      body: request.body,
+      ...(request.body !== undefined ? { body: request.body } : {}),
       signal: deadline,
-      headersTimeout: request.timeoutMs,
-      bodyTimeout: request.timeoutMs,
+      maxResponseSize: request.maxResponseSize,
     });
-    const headers = flattenHeaders(response.headers);
-    const body = await readBodyBytes(response.body, request.maxResponseSize);
-    return { kind: "answered", status: response.statusCode, headers, body };
+    return { kind: "answered", status: response.status, headers: response.headers, body: response.body };
   } catch (error) {
     if (deadline.aborted) return { kind: "timeout", timeoutMs: request.timeoutMs };
     if (error instanceof ResponseTooLargeError) return { kind: "unreachable", reason: error.message, code: "RESPONSE_TOO_LARGE" };

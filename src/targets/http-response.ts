@@ -1,43 +1,5 @@
-import type { Dispatcher } from "undici/index.js";
-
-/** The legacy system sent more than this target's `max_response_size`. */
-export class ResponseTooLargeError extends Error {
-  override name = "ResponseTooLargeError";
-}
-
-/**
- * Reads an undici response body up to `limit` bytes, so that a runaway legacy answer cannot fill
- * the gateway's memory. Stops reading (and drops the connection) as soon as the limit is passed.
- */
-export async function readBodyBytes(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    total += buffer.length;
-    if (total > limit) {
-      body.destroy();
-      throw new ResponseTooLargeError(`answer is larger than ${limit} bytes`);
-    }
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** {@link readBodyBytes}, decoded as UTF-8. */
-export async function readBodyText(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
-  return (await readBodyBytes(body, limit)).toString("utf8");
-}
-
-/** undici's headers (string | string[]) flattened, lower-cased names as undici gives them. */
-export function flattenHeaders(headers: Dispatcher.ResponseData["headers"]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    out[name] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return out;
-}
+/** Thrown by the HTTP client when an answer passes the target's `max_response_size`. */
+export { ResponseTooLargeError } from "../runtime/http-client.ts";
 
 /** `body` for `response.*` expressions: parsed when the answer says (or looks like) JSON, text otherwise. */
 export function parseResponseBody(text: string, contentType: string | undefined): unknown {
@@ -60,14 +22,17 @@ export function describeNetworkError(error: unknown): { reason: string; code?: s
   const code = findErrorCode(error);
   switch (code) {
     case "ECONNREFUSED":
+    case "ConnectionRefused": // Bun's fetch before it took Node's codes
       return { reason: "connection refused", code, isTimeout: false };
     case "ECONNRESET":
     case "EPIPE":
     case "UND_ERR_SOCKET":
     case "UND_ERR_CLOSED":
+    case "ConnectionClosed": // Bun's fetch before it took Node's codes
       return { reason: "connection closed by the target", code, isTimeout: false };
     case "ENOTFOUND":
     case "EAI_AGAIN":
+    case "DNSException": // Bun, when the resolver itself fails
       return { reason: "host not found", code, isTimeout: false };
     case "EHOSTUNREACH":
     case "ENETUNREACH":
@@ -77,8 +42,20 @@ export function describeNetworkError(error: unknown): { reason: string; code?: s
     case "UND_ERR_HEADERS_TIMEOUT":
     case "UND_ERR_BODY_TIMEOUT":
       return { reason: "timed out", code, isTimeout: true };
+    // Bun's fetch: the peer broke off the handshake (e.g. it wants a client certificate) or speaks no TLS.
+    case "EPROTO":
+    // OpenSSL verify results without CERT/TLS/SSL in their name (Bun's fetch and node:tls alike).
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "HOSTNAME_MISMATCH":
+      return { reason: "TLS handshake failed", code, isTimeout: false };
+    case "Malformed_HTTP_Response": // Bun's fetch
+      return { reason: "invalid HTTP answer", code, isTimeout: false };
     default:
       if (code && /CERT|TLS|SSL/i.test(code)) return { reason: "TLS handshake failed", code, isTimeout: false };
+      // undici's HTTPParserError often carries no code, only its name.
+      if (code?.startsWith("HPE_") || hasErrorName(error, "HTTPParserError")) {
+        return { reason: "invalid HTTP answer", ...(code ? { code } : {}), isTimeout: false };
+      }
       return { reason: "request failed", ...(code ? { code } : {}), isTimeout: false };
   }
 }
@@ -91,4 +68,13 @@ function findErrorCode(error: unknown): string | undefined {
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+function hasErrorName(error: unknown, name: string): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current && typeof current === "object"; depth++) {
+    if ((current as { name?: unknown }).name === name) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration, envNumber, size } from "../config/units.ts";
-import { createTargetAgent, exchange } from "./exchange.ts";
+import { createTargetClient, exchange } from "./exchange.ts";
 import { parseResponseBody } from "./http-response.ts";
 import { compileRequestLine, HEADER_NAME } from "./request-templates.ts";
 import { loadTargetTls, targetTlsSchema } from "./tls.ts";
@@ -27,13 +27,13 @@ export const httpTargetSchema = z
     max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
     tls: targetTlsSchema.optional(),
   })
-  .describe("An HTTP(S) endpoint, called with JSON (undici, pooled keep-alive connections).");
+  .describe("An HTTP(S) endpoint, called with JSON over pooled keep-alive connections.");
 
 export type HttpTargetConfig = z.output<typeof httpTargetSchema>;
 
 /**
- * Delivers to an HTTP endpoint through an undici Agent (one keep-alive pool per origin), with one
- * deadline for the whole exchange and the answer's size capped.
+ * Delivers to an HTTP endpoint through the target's HTTP client (keep-alive connections, at most
+ * `connections` calls in flight), with one deadline for the whole exchange and the answer's size capped.
  *
  * @example
  * const target = createHttpTarget({ type: "http", url: "http://erp/api", ... }, context);
@@ -42,7 +42,7 @@ export type HttpTargetConfig = z.output<typeof httpTargetSchema>;
 export function createHttpTarget(config: HttpTargetConfig, context: TargetContext): Target {
   const requestLine = compileRequestLine(config.url, config.headers);
   const tls = config.tls && loadTargetTls(config.tls, context.configDir);
-  const agent = createTargetAgent({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
+  const client = createTargetClient({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
   const sendsBody = config.method !== "GET";
 
   return {
@@ -62,7 +62,7 @@ export function createHttpTarget(config: HttpTargetConfig, context: TargetContex
         requestHeaders["content-type"] ??= "application/json";
       }
 
-      const result = await exchange(agent, {
+      const result = await exchange(client, {
         url: rendered.value.url,
         method: config.method,
         headers: requestHeaders,
@@ -76,7 +76,7 @@ export function createHttpTarget(config: HttpTargetConfig, context: TargetContex
       if (result.status >= 200 && result.status < 300) return { kind: "delivered", response: answer };
       return { kind: "rejected", response: answer, reason: `target answered HTTP ${result.status}`, info: { target_status: result.status } };
     },
-    close: () => agent.close(),
+    close: () => client.close(),
   };
 }
 

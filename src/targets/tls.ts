@@ -17,11 +17,11 @@ export const targetTlsSchema = z
       .describe("check the target's certificate; false is logged as a warning at start and is meant for test rigs only"),
   })
   .refine((tls) => Boolean(tls.cert_file) === Boolean(tls.key_file), { message: "cert_file and key_file go together", path: ["key_file"] })
-  .describe("TLS options for https targets (undici connect options).");
+  .describe("TLS options for https targets.");
 
 export type TargetTlsConfig = z.output<typeof targetTlsSchema>;
 
-/** The TLS material of a target, read at load; handed to undici as connect options. */
+/** The TLS material of a target, read at load; handed to the target's HTTP client (src/runtime/http-client.ts). */
 export interface TargetTlsOptions {
   readonly ca?: string;
   readonly cert?: string;
@@ -36,7 +36,7 @@ export interface TargetTlsOptions {
  *
  * @example
  * const tls = loadTargetTls({ ca_file: "./certs/erp-ca.pem", reject_unauthorized: true }, configDir);
- * createTargetAgent({ connections: 32, timeoutMs: 10_000, tls });
+ * createTargetClient({ connections: 32, timeoutMs: 10_000, tls });
  */
 export function loadTargetTls(config: TargetTlsConfig, configDir: string): TargetTlsOptions {
   const ca = config.ca_file !== undefined ? readPemFile(config.ca_file, configDir, "certificate", ["tls", "ca_file"]).text : undefined;

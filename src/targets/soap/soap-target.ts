@@ -5,7 +5,7 @@ import { InvalidConfigValue } from "../../config/errors.ts";
 import { duration, envBoolean, envNumber, size } from "../../config/units.ts";
 import { ExpressionEvaluationError, ExpressionSyntaxError } from "../../transform/expression.ts";
 import { TemplateValueError } from "../../transform/template.ts";
-import { createTargetAgent, exchange } from "../exchange.ts";
+import { createTargetClient, exchange } from "../exchange.ts";
 import { compileRequestLine, HEADER_NAME, type CompiledRequestLine } from "../request-templates.ts";
 import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "../types.ts";
 import { compileEnvelopeTemplate, type EnvelopeTemplate } from "./envelope-template.ts";
@@ -119,7 +119,7 @@ interface ResolvedSoapCall {
 
 /**
  * Calls a SOAP service: builds the envelope (or fills the operator's template), adds header blocks
- * and WS-Security, sends it through a pooled undici Agent with one deadline, and reads the answer:
+ * and WS-Security, sends it through the target's HTTP client with one deadline, and reads the answer:
  * the Body as JSON for `response.*`, a SOAP Fault (1.1 or 1.2, on any HTTP status) as a rejection
  * whose reason carries the fault code and string.
  *
@@ -133,7 +133,7 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
   const requestLine = compileUrl(config, call.url, config.headers);
   const renderEnvelope = compileEnvelope(config, call);
   const tls = config.tls && loadTargetTls(config.tls, context.configDir);
-  const agent = createTargetAgent({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
+  const client = createTargetClient({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
 
   return {
     type: "soap",
@@ -143,7 +143,7 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
       const envelope = await renderEnvelope(message);
       if (!envelope.ok) return { kind: "invalid_message", reason: envelope.reason };
 
-      const result = await exchange(agent, {
+      const result = await exchange(client, {
         url: rendered.value.url,
         method: "POST",
         headers: {
@@ -160,7 +160,7 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
       if (result.kind !== "answered") return result;
       return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]));
     },
-    close: () => agent.close(),
+    close: () => client.close(),
   };
 }
 
