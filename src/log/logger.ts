@@ -43,6 +43,12 @@ export function createLogger(options: { level?: LogLevel; sink?: LogSink; base?:
 }
 
 /**
+ * A pipe takes a write of up to PIPE_BUF bytes in one piece. Workers share one stdout, so each write
+ * stays within it and ends at a line's end: lines of two processes never interleave mid-line.
+ */
+const ATOMIC_WRITE_BYTES = 4096;
+
+/**
  * Batches lines and writes them once per tick: a call on the request path never waits on the
  * terminal or pipe behind stdout. Pending lines are flushed on exit.
  */
@@ -50,8 +56,20 @@ function stdoutSink(): LogSink {
   let pending: string[] = [];
   const flush = (): void => {
     if (pending.length === 0) return;
-    const chunk = pending.join("\n") + "\n";
+    const lines = pending;
     pending = [];
+    let chunk = "";
+    let chunkBytes = 0;
+    for (const line of lines) {
+      const bytes = Buffer.byteLength(line) + 1;
+      if (chunkBytes > 0 && chunkBytes + bytes > ATOMIC_WRITE_BYTES) {
+        process.stdout.write(chunk);
+        chunk = "";
+        chunkBytes = 0;
+      }
+      chunk += line + "\n";
+      chunkBytes += bytes;
+    }
     process.stdout.write(chunk);
   };
   process.on("exit", flush);
