@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
-import postgres, { type Sql } from "postgres";
+import postgres from "postgres";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
 import { decryptSecret, encryptSecret, parseKey } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
-import type { AttemptRecord, DeadLetter, DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStage, OutboxStore, Store } from "./types.ts";
+import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
+import { deadLetterFromRow, eventFromRow } from "./event-row.ts";
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:5432/database */
@@ -137,7 +138,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
           LIMIT ${limit}
           FOR UPDATE SKIP LOCKED)
         RETURNING ${sql.unsafe(EVENT_COLUMNS)}`);
-      return rows.map(toEvent).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
+      return rows.map(eventFromRow).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
     },
 
     async retryLater(id, attempt, nextAttemptAt) {
@@ -203,12 +204,12 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   const deadLetters: DeadLetterStore = {
     async list() {
       const rows = await run("list", () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`);
-      return rows.map(toDeadLetter);
+      return rows.map(deadLetterFromRow);
     },
 
     async get(id) {
       const [row] = await run("get", () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters WHERE id = ${id}`);
-      return row ? toDeadLetter(row) : undefined;
+      return row ? deadLetterFromRow(row) : undefined;
     },
 
     async replay(id, replayNow) {
@@ -328,22 +329,3 @@ function safeMessage(error: unknown, url: string): string {
   return password ? message.split(password).join("***") : message;
 }
 
-function toEvent(row: Row): OutboxEvent {
-  return {
-    id: String(row.id),
-    route: String(row.route),
-    stage: String(row.stage) as OutboxStage,
-    data: String(row.data),
-    ...(row.secret === null ? {} : { secret: String(row.secret) }),
-    createdAt: Number(row.created_at),
-    attempts: Number(row.attempts),
-    nextAttemptAt: Number(row.next_attempt_at),
-    // jsonb comes back parsed; a text value would be a driver configured otherwise.
-    history: (typeof row.history === "string" ? JSON.parse(row.history) : row.history) as AttemptRecord[],
-    ...(row.stage_data === null ? {} : { stageData: String(row.stage_data) }),
-  };
-}
-
-function toDeadLetter(row: Row): DeadLetter {
-  return { ...toEvent(row), deadAt: Number(row.dead_at), reason: String(row.reason) };
-}

@@ -1,8 +1,9 @@
-import { openSqliteDatabase, type SqliteDatabase, type SqliteDriver, type SqliteRow } from "../runtime/sqlite.ts";
+import { openSqliteDatabase, type SqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { decryptSecret as decrypt, encryptSecret as encrypt, loadOrCreateKeyFile, parseKey } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
-import type { AttemptRecord, DeadLetter, DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStage, OutboxStore, Store } from "./types.ts";
+import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
+import { deadLetterFromRow, eventFromRow } from "./event-row.ts";
 
 export interface SqliteStoreOptions {
   /** The database file; created with its folder if missing. */
@@ -161,7 +162,7 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
            RETURNING ${EVENT_COLUMNS}`,
         )
         .all(claimNow + leaseMs, route, claimNow, claimNow, limit);
-      return rows.map(toEvent).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
+      return rows.map(eventFromRow).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
     },
 
     async retryLater(id, attempt, nextAttemptAt) {
@@ -211,12 +212,12 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
 
   const deadLetters: DeadLetterStore = {
     async list() {
-      return db.prepare(`SELECT ${EVENT_COLUMNS}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`).all().map(toDeadLetter);
+      return db.prepare(`SELECT ${EVENT_COLUMNS}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`).all().map(deadLetterFromRow);
     },
 
     async get(id) {
       const row = db.prepare(`SELECT ${EVENT_COLUMNS}, dead_at, reason FROM dead_letters WHERE id = ?`).get(id);
-      return row ? toDeadLetter(row) : undefined;
+      return row ? deadLetterFromRow(row) : undefined;
     },
 
     async replay(id, replayNow) {
@@ -300,21 +301,3 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
   };
 }
 
-function toEvent(row: SqliteRow): OutboxEvent {
-  return {
-    id: String(row.id),
-    route: String(row.route),
-    stage: String(row.stage) as OutboxStage,
-    data: String(row.data),
-    ...(row.secret === null ? {} : { secret: String(row.secret) }),
-    createdAt: Number(row.created_at),
-    attempts: Number(row.attempts),
-    nextAttemptAt: Number(row.next_attempt_at),
-    history: JSON.parse(String(row.history)) as AttemptRecord[],
-    ...(row.stage_data === null ? {} : { stageData: String(row.stage_data) }),
-  };
-}
-
-function toDeadLetter(row: SqliteRow): DeadLetter {
-  return { ...toEvent(row), deadAt: Number(row.dead_at), reason: String(row.reason) };
-}
