@@ -1,4 +1,4 @@
-import { Agent } from "undici/index.js";
+import { createHttpClient } from "../runtime/http-client.ts";
 import { isCallbackAllowed } from "./callback-hosts.ts";
 import { classifyAnswer, classifyNoAnswer, describeEndpoint } from "./outcome.ts";
 import type { EpilotCallOutcome } from "./types.ts";
@@ -19,10 +19,13 @@ export interface ResumeOptions {
 }
 
 /**
- * One keep-alive pool for every resume call: they all go to the same few epilot hosts. The
+ * One keep-alive client for every resume call: they all go to the same few epilot hosts. The
  * per-call deadline (an AbortSignal) bounds each call; the connect timeout only caps a hung dial.
  */
-const resumeAgent = new Agent({ keepAliveTimeout: 4_000, connect: { timeout: 10_000 } });
+const resumeClient = createHttpClient({ connections: 32, connectTimeoutMs: 10_000 });
+
+/** Only the status matters; epilot's answer (the execution) is small, and anything larger is not an answer we expect. */
+const MAX_RESUME_ANSWER_BYTES = 256 * 1024;
 
 /**
  * Resumes a paused epilot workflow: POSTs `{"resume_token": ...}` to the payload's
@@ -48,20 +51,15 @@ export async function resumeWorkflow(input: ResumeInput, options: ResumeOptions)
 
   const deadline = AbortSignal.timeout(options.timeoutMs);
   try {
-    const response = await resumeAgent.request({
-      origin: url.origin,
-      path: url.pathname + url.search,
+    const response = await resumeClient.request({
+      url,
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json", "user-agent": options.userAgent },
       body: JSON.stringify({ resume_token: input.resumeToken }),
       signal: deadline,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      maxResponseSize: MAX_RESUME_ANSWER_BYTES,
     });
-    // Only the status matters; the body (the execution) is read and dropped so the connection can be reused.
-    await response.body.dump({ limit: 256 * 1024 }).catch(() => undefined);
-    const retryAfter = response.headers["retry-after"];
-    return classifyAnswer(response.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, what);
+    return classifyAnswer(response.status, response.headers["retry-after"], what);
   } catch (error) {
     return classifyNoAnswer(error, deadline.aborted, options.timeoutMs, what);
   }

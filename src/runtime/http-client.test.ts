@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
-import { createFetchClient, createHttpClient, createUndiciClient, type HttpClient, type HttpClientOptions, RequestSlots, ResponseTooLargeError } from "./http-client.ts";
+import { createFetchClient, createHttpClient, createUndiciClient, ignoreProxyEnvironment, type HttpClient, type HttpClientOptions, RequestSlots, ResponseTooLargeError } from "./http-client.ts";
 
 /**
  * The outbound HTTP client against a real node:http server on 127.0.0.1: the same contract for
@@ -199,5 +199,36 @@ describe("RequestSlots", () => {
     slots.tryAcquire();
     await expect(slots.acquire(AbortSignal.abort(new Error("gone")))).rejects.toThrow("gone");
     expect(slots.queued).toBe(0);
+  });
+});
+
+describe("proxy variables", () => {
+  test("under Bun they are removed, so a call to a target never goes through the proxy they name", async () => {
+    const proxy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("via proxy") });
+    const target = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("direct") });
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, https_proxy: process.env.https_proxy };
+    process.env.HTTP_PROXY = `http://127.0.0.1:${proxy.port}`;
+    process.env.https_proxy = `http://127.0.0.1:${proxy.port}`;
+    try {
+      expect(ignoreProxyEnvironment()).toEqual(["HTTP_PROXY", "https_proxy"]);
+      expect(process.env.HTTP_PROXY).toBeUndefined();
+      const client = createFetchClient({ connections: 1, connectTimeoutMs: 1_000 });
+      const answer = await client.request({
+        url: new URL(`http://127.0.0.1:${target.port}/`),
+        method: "GET",
+        headers: {},
+        signal: AbortSignal.timeout(2_000),
+        maxResponseSize: 1024,
+      });
+      expect(answer.body.toString()).toBe("direct");
+      expect(ignoreProxyEnvironment()).toEqual([]);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      proxy.stop(true);
+      target.stop(true);
+    }
   });
 });

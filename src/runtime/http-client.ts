@@ -68,6 +68,25 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   return typeof Bun !== "undefined" ? createFetchClient(options) : createUndiciClient(options);
 }
 
+/** Variables through which Bun's fetch would send every call to a proxy, even calls to 127.0.0.1. */
+const PROXY_VARIABLES = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] as const;
+
+/**
+ * actiongate talks to on-prem systems and to epilot directly and never through a proxy from the
+ * environment (undici and the epilot SDK ignore those variables too). Bun's fetch would honour them
+ * and has no per-request way out, so under Bun they are removed from this process's environment.
+ * Returns the names removed, for a warning in the log.
+ *
+ * @example
+ * const ignored = ignoreProxyEnvironment(); // ["HTTPS_PROXY"]
+ */
+export function ignoreProxyEnvironment(): string[] {
+  if (typeof Bun === "undefined") return [];
+  const removed = PROXY_VARIABLES.filter((name) => process.env[name] !== undefined && process.env[name] !== "");
+  for (const name of PROXY_VARIABLES) delete process.env[name];
+  return removed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bun: native fetch
 

@@ -9,6 +9,7 @@ import { createGatewayApp } from "./app.ts";
 import { GatewayMetrics } from "../metrics/metrics.ts";
 import { ActiveConfig } from "./active-config.ts";
 import { checkReadiness, createAdminApp, startAdminListener } from "./admin.ts";
+import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -52,6 +53,10 @@ export interface StartGatewayOptions {
  */
 export async function startGateway(config: CompiledConfig, logger: Logger, options: StartGatewayOptions): Promise<RunningGateway> {
   const deliversFromOutbox = (options.worker?.index ?? 0) === 0;
+  const ignoredProxies = ignoreProxyEnvironment();
+  if (ignoredProxies.length > 0) {
+    logger.warn("proxy variables ignored: legacy systems and epilot are called directly", { variables: ignoredProxies });
+  }
   const store = options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
   const metrics = new GatewayMetrics();
   let draining = false;
