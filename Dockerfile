@@ -14,6 +14,7 @@ COPY stubs ./stubs
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY scripts/build.ts ./scripts/build.ts
 RUN npm run build && ./dist/actiongate --version
 
 # --- run: glibc (the binary needs it), CA certificates for on-prem TLS, no shell tools beyond Debian's ---

@@ -1,0 +1,18 @@
+/**
+ * `npm run build`: the standalone binary `dist/actiongate` (Bun's runtime included).
+ *
+ * `--splitting` keeps what is loaded on first use (the epilot SDK for write-back, the PostgreSQL
+ * client) in chunks inside the binary that are evaluated only when needed: about 20 MB less memory
+ * for a gateway that never writes back (`npm run bench` measured peak RSS 165 → 145 MB). The
+ * chunks' source maps that the bundler leaves beside the binary are dropped; the binary keeps its own.
+ */
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+const dist = join(import.meta.dir, "..", "dist");
+const build = Bun.spawnSync(
+  [process.execPath, "build", "src/main.ts", "--compile", "--splitting", "--minify", "--sourcemap", "--outfile", join(dist, "actiongate")],
+  { cwd: join(import.meta.dir, ".."), stdout: "inherit", stderr: "inherit" },
+);
+if (build.exitCode !== 0) process.exit(build.exitCode ?? 1);
+for (const file of readdirSync(dist)) if (file.endsWith(".js.map")) rmSync(join(dist, file));
