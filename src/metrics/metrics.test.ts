@@ -67,7 +67,7 @@ describe("GatewayMetrics", () => {
 
   test("without a key the key age is absent, not zero; a failing store does not break the scrape", async () => {
     const metrics = new GatewayMetrics({ defaultMetrics: false });
-    const broken = { outbox: { depth: () => Promise.reject(new Error("disk gone")) }, deadLetters: { list: () => Promise.reject(new Error("disk gone")) } };
+    const broken = { outbox: { depth: () => Promise.reject(new Error("disk gone")) }, deadLetters: { countByRoute: () => Promise.reject(new Error("disk gone")) } };
     metrics.attach({ routes: () => [], store: broken as never, verificationKey: () => ({ source: "url", loadedAt: undefined }) });
     const text = await metrics.render();
     expect(text).not.toContain("actiongate_verification_key_age_seconds{");

@@ -85,10 +85,8 @@ export class GatewayMetrics {
       registers,
       async collect() {
         this.reset();
-        const dead = await metrics.sources?.store.deadLetters.list().catch(() => undefined);
-        const perRoute = new Map<string, number>();
-        for (const letter of dead ?? []) perRoute.set(letter.route, (perRoute.get(letter.route) ?? 0) + 1);
-        for (const [route, count] of perRoute) this.set({ route }, count);
+        const perRoute = await metrics.sources?.store.deadLetters.countByRoute().catch(() => undefined);
+        for (const [route, count] of Object.entries(perRoute ?? {})) this.set({ route }, count);
       },
     });
     new Gauge({

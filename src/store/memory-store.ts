@@ -86,6 +86,11 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: (id
         for (const [id, letter] of dead) if (letter.deadAt < cutoff && dead.delete(id)) count++;
         return count;
       },
+      async countByRoute() {
+        const out: Record<string, number> = {};
+        for (const letter of dead.values()) out[letter.route] = (out[letter.route] ?? 0) + 1;
+        return out;
+      },
     },
     status: async () => ({ kind: "memory", writable: true }),
     close: async () => {},

@@ -233,6 +233,10 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     async purgeOlderThan(cutoff) {
       return (await run("purgeOlderThan", () => sql`DELETE FROM dead_letters WHERE dead_at < ${cutoff}`)).count;
     },
+    async countByRoute() {
+      const rows = await run("countByRoute", () => sql<{ route: string; n: number }[]>`SELECT route, count(*)::int AS n FROM dead_letters GROUP BY route`);
+      return Object.fromEntries(rows.map((row) => [row.route, Number(row.n)]));
+    },
   };
 
   // Ids whose release failed (the database went away mid-call). epilot retries such a call; it must

@@ -244,6 +244,10 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
     async purgeOlderThan(cutoff) {
       return db.prepare("DELETE FROM dead_letters WHERE dead_at < ?").run(cutoff).changes;
     },
+    async countByRoute() {
+      const rows = db.prepare("SELECT route, COUNT(*) AS n FROM dead_letters GROUP BY route").all();
+      return Object.fromEntries(rows.map((row) => [String(row.route), Number(row.n)]));
+    },
   };
 
   let lastPruneAt = Number.NEGATIVE_INFINITY;

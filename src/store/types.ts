@@ -89,6 +89,8 @@ export interface DeadLetterStore {
   purge(id: string): Promise<boolean>;
   /** Removes dead letters that died before `cutoff` (ms since epoch); returns how many. */
   purgeOlderThan(cutoff: number): Promise<number>;
+  /** Dead letters per route, counted by the store (metrics scrape this; no rows are read). */
+  countByRoute(): Promise<Record<string, number>>;
 }
 
 /** What `/readyz` and the metrics report about a store. */

@@ -274,14 +274,17 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(await store.deadLetters.replayAll(clock)).toBe(0);
       });
 
-      test("purge and purgeOlderThan", async () => {
+      test("purge and purgeOlderThan, with the count per route following", async () => {
         const store = await openStore();
+        expect(await store.deadLetters.countByRoute()).toEqual({});
         await buryTwo(store);
+        expect(await store.deadLetters.countByRoute()).toEqual({ erp: 1, crm: 1 });
         expect(await store.deadLetters.purgeOlderThan(T0)).toBe(0);
         expect(await store.deadLetters.purgeOlderThan(T0 + 1)).toBe(1);
         expect((await store.deadLetters.list()).map((d) => d.id)).toEqual(["new"]);
         expect(await store.deadLetters.purge("new")).toBe(true);
         expect(await store.deadLetters.purge("new")).toBe(false);
+        expect(await store.deadLetters.countByRoute()).toEqual({});
         expect(await store.outbox.depth()).toEqual({});
       });
 
