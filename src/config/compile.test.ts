@@ -3,9 +3,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixturePayload } from "../../test/support/signing.ts";
 import { silentLogger } from "../log/logger.ts";
-import { customActionPayloadSchema } from "../payload/schema.ts";
+import { checkedFixture } from "../../test/support/payloads.ts";
 import { stripPaths } from "../transform/strip.ts";
 import { compileConfig, type CompiledConfig } from "./compile.ts";
 import { ConfigError } from "./errors.ts";
@@ -25,7 +24,7 @@ writeFileSync(join(dir, "rsa.pem"), generateKeyPairSync("rsa", { modulusLength: 
 mkdirSync(join(dir, "a-folder.pem"));
 
 const SECRET = `whsec_${Buffer.from("0123456789abcdef0123456789abcdef").toString("base64")}`;
-const payload = customActionPayloadSchema.parse(fixturePayload());
+const payload = checkedFixture();
 
 const ROUTE = `routes:
   - name: erp

@@ -1,5 +1,5 @@
 import type { VerifiedCall } from "../verify/verified-call.ts";
-import { customActionPayloadSchema, describePayloadIssues, type CustomActionPayload } from "./schema.ts";
+import { checkCustomActionPayload, describePayloadIssues, type CustomActionPayload } from "./schema.ts";
 
 /** A verified call whose body is a custom action payload; the only input routing and delivery take. */
 export interface ParsedCall {
@@ -31,7 +31,7 @@ export function parseCustomAction(call: VerifiedCall): ParseResult {
   } catch (error) {
     return { ok: false, message: `body is not JSON: ${(error as Error).message}` };
   }
-  const result = customActionPayloadSchema.safeParse(json);
-  if (!result.success) return { ok: false, message: `not a custom action payload: ${describePayloadIssues(result.error)}` };
-  return { ok: true, parsed: { call, payload: result.data } };
+  const checked = checkCustomActionPayload(json);
+  if (!checked.ok) return { ok: false, message: `not a custom action payload: ${describePayloadIssues(checked.error)}` };
+  return { ok: true, parsed: { call, payload: checked.payload } };
 }

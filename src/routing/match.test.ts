@@ -1,14 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { fixturePayload } from "../../test/support/signing.ts";
-import { customActionPayloadSchema, type CustomActionPayload } from "../payload/schema.ts";
+import { checkedFixture } from "../../test/support/payloads.ts";
 import { compileMatch } from "./match.ts";
 
-/** The fixture, changed by `edit`, then parsed as the gateway would. */
-function payload(edit: (raw: Record<string, any>) => void = () => {}): CustomActionPayload {
-  const raw = fixturePayload();
-  edit(raw);
-  return customActionPayloadSchema.parse(raw);
-}
+const payload = checkedFixture;
 
 describe("compileMatch", () => {
   const cases: [string, string, string, (raw: Record<string, any>) => void][] = [

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { fixturePayload } from "../../test/support/signing.ts";
-import { customActionPayloadSchema, type CustomActionPayload } from "../payload/schema.ts";
+import { checkedFixture } from "../../test/support/payloads.ts";
 import type { OutboundMessage, Target, TargetOutcome } from "../targets/types.ts";
 import { compileMatch, type MatchRules } from "./match.ts";
 import type { CompiledRoute } from "./route.ts";
@@ -31,11 +30,7 @@ function route(name: string, match?: MatchRules): CompiledRoute {
   return partial as CompiledRoute;
 }
 
-function payload(edit: (raw: Record<string, any>) => void = () => {}): CustomActionPayload {
-  const raw = fixturePayload();
-  edit(raw);
-  return customActionPayloadSchema.parse(raw);
-}
+const payload = checkedFixture;
 
 describe("createRouter", () => {
   const byNameOnly = route("by-name-only");
