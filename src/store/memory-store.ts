@@ -9,7 +9,7 @@ interface Row extends OutboxEvent {
  * The store used without `store.path`: the replay guard and the follow-ups of sync calls (resume,
  * write-back) live in memory. Nothing survives a restart; async routes therefore require a real store.
  */
-export function openMemoryStore(options: { replayWindowMs: number; onEvict?: (id: string) => void }): Store {
+export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () => void }): Store {
   const rows = new Map<string, Row>();
   const dead = new Map<string, DeadLetter>();
   const take = (id: string): Row => {
