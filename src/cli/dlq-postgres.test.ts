@@ -6,6 +6,7 @@ import { testPostgres, type TestPostgres } from "../../test/support/postgres.ts"
 import { closedPort } from "../../test/support/recording-server.ts";
 import { openPostgresStore } from "../store/postgres-store.ts";
 import { dlqCommand } from "./dlq.ts";
+import { captureOutput } from "../../test/support/capture-output.ts";
 
 /** `actiongate dlq` against the shared PostgreSQL store, as an operator beside running replicas uses it. */
 
@@ -33,19 +34,8 @@ ${withKey ? `  encryption_key: "\${STORE_KEY}"\n` : ""}routes:
 }
 
 async function dlq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdoutWrite = process.stdout.write;
-  const stderrWrite = process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await dlqCommand(args, configFile, { STORE_KEY });
-    return { code, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-  }
+  const { result: code, stdout, stderr } = await captureOutput(() => dlqCommand(args, configFile, { STORE_KEY }));
+  return { code, stdout, stderr };
 }
 
 beforeAll(async () => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.ts";
 import { parseCliArguments, UsageError } from "./args.ts";
 import { dlqCommand } from "./dlq.ts";
+import { captureOutput } from "../../test/support/capture-output.ts";
 
 const DAY = 86_400_000;
 const TOKEN = "x-epilot-token-never-printed-0815";
@@ -57,19 +58,8 @@ async function bury(id: string, options: { route?: string; diedAt?: number; reas
 
 /** Runs the command in-process and captures what it prints. */
 async function dlq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdoutWrite = process.stdout.write;
-  const stderrWrite = process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await dlqCommand(args, configFile, ENV);
-    return { code, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-  }
+  const { result: code, stdout, stderr } = await captureOutput(() => dlqCommand(args, configFile, ENV));
+  return { code, stdout, stderr };
 }
 
 beforeEach(() => {
