@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
 import { request } from "node:http";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
 import { startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
@@ -73,12 +74,13 @@ function workersThatAnswered(gateway: GatewayProcess, webhookId: string, status:
 describe("server.workers: 2 (compiled binary)", () => {
   let legacy: RecordingServer;
   let gateway: GatewayProcess;
+  let dir: string;
   const url = () => `${gateway.url}/actions/erp-contract`;
   const listeningWorkers = () => gateway.logs().filter((line) => line.msg === "listening");
 
   beforeAll(async () => {
     legacy = await startRecordingServer();
-    const dir = tempDir({ "config.yaml": configYaml(legacy.url) });
+    dir = tempDir({ "config.yaml": configYaml(legacy.url) });
     gateway = await spawnGateway(["serve", "--config", join(dir, "config.yaml")], { cwd: dir });
     await waitFor(() => listeningWorkers().length === 2, 10_000, "both workers listening");
   });
@@ -124,6 +126,27 @@ describe("server.workers: 2 (compiled binary)", () => {
     const firstWorker = workersThatAnswered(gateway, id, 200)[0];
     // At least one replay landed on the worker that did not see the first call, and it refused it too.
     expect(workersThatAnswered(gateway, id, 409).some((worker) => worker !== firstWorker)).toBe(true);
+  });
+
+  test("SIGHUP to the supervisor reloads the config in every worker (systemctl reload)", async () => {
+    const withNotes = `${configYaml(legacy.url)}  - name: crm-note
+    target: { type: http, url: ${legacy.url}/api/notes, timeout: 2s }
+`;
+    writeFileSync(join(dir, "config.yaml"), withNotes);
+    process.kill(gateway.child.pid!, "SIGHUP");
+    await waitFor(() => gateway.logs().filter((line) => line.msg === "config reloaded").length === 2, 10_000, "both workers reloaded");
+    const reloadedBy = gateway.logs().filter((line) => line.msg === "config reloaded").map((line) => line.worker);
+    expect(reloadedBy.sort()).toEqual([0, 1]);
+    const before = legacy.requests.length;
+    const ids = Array.from({ length: 16 }, () => uniqueWebhookId());
+    const answers = await Promise.all(
+      ids.map((id) => postOnNewConnection(`${gateway.url}/actions/crm-note`, signedHeaders(payloadText, { id, privateKey: keys.privateKey }))),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(ids.map(() => 200));
+    expect(legacy.requests.slice(before).map((seen) => seen.url)).toEqual(ids.map(() => "/api/notes"));
+    // Both workers serve the new route: neither kept the old config.
+    await waitFor(() => ids.every((id) => workersThatAnswered(gateway, id, 200).length === 1), 5_000, "call log lines");
+    expect(new Set(ids.flatMap((id) => workersThatAnswered(gateway, id, 200)))).toEqual(new Set([0, 1]));
   });
 
   test("a crashed worker is restarted (logged) and the port keeps answering", async () => {
