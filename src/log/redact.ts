@@ -10,8 +10,23 @@ const REDACTED_SUBTREES = new Set(["caller", "app_options", "trigger_event"]);
 
 export const REDACTED = "[redacted]";
 
+/** Key names already judged; they repeat on every line (route, status, ...). Bounded, since a key may come from data. */
+const judgedKeys = new Map<string, boolean>();
+const MAX_JUDGED_KEYS = 2_048;
+
+function isSecretKey(key: string): boolean {
+  let secret = judgedKeys.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEY_PATTERN.test(key.replace(/[-_]/g, "")) || REDACTED_SUBTREES.has(key);
+    if (judgedKeys.size < MAX_JUDGED_KEYS) judgedKeys.set(key, secret);
+  }
+  return secret;
+}
+
 /**
- * Returns a copy of `value` with secrets replaced by `[redacted]`.
+ * Returns `value` with secrets replaced by `[redacted]`. Objects and arrays are copied only where
+ * something is replaced (one log line per call goes through here): the caller's objects are never
+ * changed either way.
  *
  * @example
  * redact({ route: "erp", headers: { authorization: "Bearer x" } })
@@ -19,13 +34,26 @@ export const REDACTED = "[redacted]";
  */
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 8) return REDACTED;
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
   if (value === null || typeof value !== "object") return value;
   if (value instanceof Error) return { name: value.name, message: value.message };
-  const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) {
-    const normalized = key.replace(/[-_]/g, "");
-    out[key] = SECRET_KEY_PATTERN.test(normalized) || REDACTED_SUBTREES.has(key) ? REDACTED : redact(inner, depth + 1);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const redacted = redact(item, depth + 1);
+      if (redacted !== item) (copy ??= value.slice())[i] = redacted;
+    }
+    return copy ?? value;
   }
-  return out;
+  // Anything but a plain object (a URL, a class instance) becomes a plain copy of its own fields, so
+  // that no toJSON() of its own (a URL's href with its password) reaches the line.
+  const proto: unknown = Object.getPrototypeOf(value);
+  let copy: Record<string, unknown> | undefined = proto === Object.prototype || proto === null ? undefined : {};
+  for (const key of Object.keys(value)) {
+    const inner = (value as Record<string, unknown>)[key];
+    const redacted = isSecretKey(key) ? REDACTED : redact(inner, depth + 1);
+    if (copy) copy[key] = redacted;
+    else if (redacted !== inner) (copy = { ...(value as Record<string, unknown>) })[key] = redacted;
+  }
+  return copy ?? value;
 }
