@@ -569,3 +569,26 @@ routes:
     expect(target.headers["X-Client-Id"]).toBe("007");
   });
 });
+
+describe("loadConfigText: a lease outlasts every outbox attempt", () => {
+  const asyncRoute = (timeout: string) => `routes:
+  - name: erp
+    target: { type: http, url: http://127.0.0.1:8081/api, timeout: ${timeout} }
+    delivery: { mode: async }
+`;
+
+  test("an async route's target timeout or epilot.timeout as long as store.lease is refused, each at its own line", () => {
+    const problems = problemsOf(`store: { path: ./s.db, lease: 10s }
+epilot: { timeout: 10s }
+${asyncRoute("15s")}`);
+    expect(problems).toEqual([
+      expect.stringMatching(/^config\.yaml:2:\d+ epilot\.timeout: epilot\.timeout \(resume and write-back\) must be shorter than store\.lease \(10s\)/),
+      expect.stringMatching(/^config\.yaml:\d+:\d+ routes\[0\]\.target\.timeout: the target's timeout of an async route must be shorter than store\.lease \(10s\)/),
+    ]);
+  });
+
+  test("shorter timeouts, and sync routes with any timeout, are fine", () => {
+    expect(load(`store: { path: ./s.db, lease: 30s }\n${asyncRoute("29s")}`).config.store?.lease).toBe(30_000);
+    expect(load(`store: { path: ./s.db, lease: 30s }\n${ROUTE.replace("url: http://127.0.0.1:8081/api", "url: http://127.0.0.1:8081/api\n      timeout: 60s")}`).config.routes).toHaveLength(1);
+  });
+});

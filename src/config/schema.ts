@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { InvalidCidrError, parseCidr } from "../server/allowed-ips.ts";
 import { targetSchema } from "../targets/registry.ts";
-import { duration, durationAtLeast, envBoolean, envNumber, size } from "./units.ts";
+import { duration, durationAtLeast, envBoolean, envNumber, formatDuration, size } from "./units.ts";
 
 /** epilot's public key document (`{"public_key": "<PEM>"}`), the default source of the Ed25519 key. */
 export const EPILOT_PUBLIC_KEY_URL = "https://cdn.app.sls.epilot.io/v1/.well-known/public-key";
@@ -153,7 +153,7 @@ const storeSchema = z
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
       .optional()
       .describe("PostgreSQL shared by several replicas (postgres://user:password@host:5432/db); instead of path"),
-    lease: durationAtLeast(1_000).prefault("30s").describe("how long a replica holds a claimed event; when it dies, another replica takes the event over after this"),
+    lease: durationAtLeast(1_000).prefault("30s").describe("how long a worker or replica holds a claimed event; when it dies, another takes the event over after this. Must be longer than the target timeout of every async route and than epilot.timeout"),
     max_connections: envNumber(z.number().int().min(1).max(100)).prefault(10).describe("PostgreSQL: connections in the pool"),
     encryption_key: z
       .string()
@@ -215,7 +215,10 @@ export const configSchema = z
     if (!config.store && config.server.workers > 1) {
       ctx.addIssue({ code: "custom", message: "more than one worker needs a store, so that the replay guard is shared", path: ["server", "workers"] });
     }
-    if (config.store) return;
+    if (config.store) {
+      checkLeaseOutlastsAttempts(config, ctx);
+      return;
+    }
     config.routes.forEach((route, index) => {
       if (route.delivery.mode === "async") {
         ctx.addIssue({ code: "custom", message: "async delivery needs a store (set store.path or store.url)", path: ["routes", index, "delivery", "mode"] });
@@ -223,6 +226,23 @@ export const configSchema = z
     });
   })
   .describe("actiongate configuration");
+
+/**
+ * An outbox attempt runs under a lease of `store.lease`; when the lease runs out first, another worker
+ * or replica takes the event over while the first attempt may still succeed, and the target gets it twice.
+ */
+function checkLeaseOutlastsAttempts(config: { store?: { lease: number }; epilot: { timeout: number }; routes: readonly RouteConfig[] }, ctx: z.RefinementCtx<unknown>): void {
+  const lease = config.store?.lease;
+  if (lease === undefined) return;
+  const tooLong = (timeout: number) => timeout >= lease;
+  const message = (what: string) => `${what} must be shorter than store.lease (${formatDuration(lease)}): an attempt still running when its lease runs out may be taken over and sent twice`;
+  config.routes.forEach((route, index) => {
+    if (route.delivery.mode === "async" && tooLong(route.target.timeout)) {
+      ctx.addIssue({ code: "custom", message: message("the target's timeout of an async route"), path: ["routes", index, "target", "timeout"] });
+    }
+  });
+  if (tooLong(config.epilot.timeout)) ctx.addIssue({ code: "custom", message: message("epilot.timeout (resume and write-back)"), path: ["epilot", "timeout"] });
+}
 
 /** A bad CIDR in `server.allowed_ips` is a config problem at its own line, not a surprise 403 later. */
 function checkCidr(value: string, ctx: z.RefinementCtx<string>): void {

@@ -19,7 +19,7 @@ const SQLITE_STORE = "store: { path: ./data/actiongate.db }";
 async function storeFor(kind: "sqlite" | "postgres"): Promise<string> {
   if (kind === "sqlite") return SQLITE_STORE;
   const url = await (await testPostgres()).createDatabase("async");
-  return `store: { url: "${url}", encryption_key: "\${STORE_KEY}", lease: 2s }`;
+  return `store: { url: "${url}", encryption_key: "\${STORE_KEY}", lease: 3s }`;
 }
 
 /** A JWT-shaped x-epilot-token (epilot's is one); only its `exp` claim is read by the gateway. */

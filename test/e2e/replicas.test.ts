@@ -26,12 +26,13 @@ verification: { public_key: "${keys.whpk}" }
 store:
   url: ${storeUrl}
   encryption_key: "\${STORE_KEY}"
-  lease: 2s
+  lease: 3s
   max_connections: 4
+epilot: { timeout: 1s }
 routes:
   - name: erp-async
     transform: '{ "contract": data.entity.contract_number }'
-    target: { type: http, url: "${legacy.url}/api/contracts", timeout: 2s }
+    target: { type: http, url: "${legacy.url}/api/contracts", timeout: 1s }
     delivery:
       mode: async
       max_attempts: 1000
