@@ -5,6 +5,7 @@ import { serve, type RunningServer } from "../runtime/serve.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GatewayMetrics } from "../metrics/metrics.ts";
 import type { Store, StoreStatus } from "../store/types.ts";
+import { startDeadline } from "../runtime/deadline.ts";
 
 export interface ReadinessSources {
   /** The config in force, when it began to serve and when its key was loaded (ms since epoch). */
@@ -76,17 +77,15 @@ export async function checkReadiness(sources: ReadinessSources): Promise<Readine
 }
 
 async function storeStatus(store: Pick<Store, "status">): Promise<StoreCheck> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<StoreCheck>((resolve) => {
-    timer = setTimeout(() => resolve({ writable: false, error: `no answer within ${STORE_CHECK_TIMEOUT_MS}ms` }), STORE_CHECK_TIMEOUT_MS);
-  });
+  const deadline = startDeadline(STORE_CHECK_TIMEOUT_MS);
   try {
-    return await Promise.race<StoreCheck>([
+    const status = await Promise.race([
       store.status().catch((error: unknown): StoreCheck => ({ writable: false, error: (error as Error).message })),
-      timeout,
+      deadline.expired,
     ]);
+    return status === "timeout" ? { writable: false, error: `no answer within ${STORE_CHECK_TIMEOUT_MS}ms` } : status;
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 

@@ -10,6 +10,7 @@ import { GatewayMetrics } from "../metrics/metrics.ts";
 import { ActiveConfig } from "./active-config.ts";
 import { checkReadiness, createAdminApp, startAdminListener } from "./admin.ts";
 import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
+import { startDeadline } from "../runtime/deadline.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -121,8 +122,9 @@ export async function startGateway(config: CompiledConfig, logger: Logger, optio
     async stop() {
       // /readyz answers 503 from now on, so that a load balancer stops sending calls.
       draining = true;
-      const deadline = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), server.shutdown_timeout).unref?.());
-      const result = await Promise.race([listener.stop().then(() => "stopped" as const), deadline]);
+      const deadline = startDeadline(server.shutdown_timeout);
+      const result = await Promise.race([listener.stop().then(() => "stopped" as const), deadline.expired]);
+      deadline.clear();
       if (result === "timeout") logger.warn("shutdown deadline reached with calls still in flight", { shutdown_timeout_ms: server.shutdown_timeout });
       await engine.stop();
       await active.closeAll();

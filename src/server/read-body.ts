@@ -1,3 +1,5 @@
+import { startDeadline } from "../runtime/deadline.ts";
+
 /** Limits on reading one request body. */
 export interface BodyLimits {
   /** More bytes than this end the read with `too_large`. */
@@ -25,24 +27,20 @@ export type BodyReadResult =
  */
 export async function readBodyWithin(request: Request, limits: BodyLimits): Promise<BodyReadResult> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limits.maxBytes) {
-    return { ok: false, reason: "too_large", declared: true };
-  }
+  const declaredBytes = declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
+  if (declaredBytes !== undefined && declaredBytes > limits.maxBytes) return { ok: false, reason: "too_large", declared: true };
   if (!request.body) return { ok: true, body: new Uint8Array(0) };
   // With a Content-Length within the limit the runtime reads exactly that many bytes: its native
   // arrayBuffer() skips the JS stream machinery, which cost about 20 µs of CPU per call under load.
-  if (declared !== null && /^\d+$/.test(declared)) return readDeclared(request, Number(declared), limits.timeoutMs);
+  if (declaredBytes !== undefined) return readDeclared(request, declaredBytes, limits.timeoutMs);
 
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let received = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), limits.timeoutMs);
-  });
+  const deadline = startDeadline(limits.timeoutMs);
   try {
     for (;;) {
-      const next = await Promise.race([reader.read(), deadline]);
+      const next = await Promise.race([reader.read(), deadline.expired]);
       if (next === "timeout") {
         void reader.cancel().catch(() => {});
         return { ok: false, reason: "timeout", receivedBytes: received };
@@ -56,7 +54,7 @@ export async function readBodyWithin(request: Request, limits: BodyLimits): Prom
       chunks.push(next.value);
     }
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
   if (chunks.length === 1) return { ok: true, body: chunks[0]! };
   const body = new Uint8Array(received);
@@ -70,13 +68,10 @@ export async function readBodyWithin(request: Request, limits: BodyLimits): Prom
 
 /** Reads a body of known length whole, within the deadline. */
 async function readDeclared(request: Request, expectedBytes: number, timeoutMs: number): Promise<BodyReadResult> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
-  });
+  const deadline = startDeadline(timeoutMs);
   const reading = request.arrayBuffer();
   try {
-    const read = await Promise.race([reading, deadline]);
+    const read = await Promise.race([reading, deadline.expired]);
     if (read === "timeout") {
       // The read fails once the connection closes; nobody waits for it any more.
       reading.catch(() => {});
@@ -84,6 +79,6 @@ async function readDeclared(request: Request, expectedBytes: number, timeoutMs: 
     }
     return { ok: true, body: new Uint8Array(read) };
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }

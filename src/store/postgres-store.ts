@@ -6,6 +6,7 @@ import { decryptSecret, encryptSecret, parseKey } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
 import { deadLetterFromRow, eventFromRow } from "./event-row.ts";
+import { startDeadline } from "../runtime/deadline.ts";
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:5432/database */
@@ -100,14 +101,13 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   /** Every call: the schema first, then the statement, within the time limit. */
   async function run<T>(what: string, work: () => Promise<T>): Promise<T> {
     if (closed) throw new Error("the store is closed");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer ${what} within ${timeoutMs} ms`)), timeoutMs);
-    });
+    const deadline = startDeadline(timeoutMs);
     try {
-      return await Promise.race([ready().then(work), deadline]);
+      const result = await Promise.race([ready().then(work), deadline.expired]);
+      if (result === "timeout") throw new Error(`PostgreSQL did not answer ${what} within ${timeoutMs} ms`);
+      return result;
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 
