@@ -67,28 +67,22 @@ export class GatewayMetrics {
       buckets: TARGET_BUCKETS,
       registers,
     });
-    new Gauge({
-      name: "actiongate_outbox_depth",
-      help: "Events waiting in the outbox, by route",
-      labelNames: ["route"],
-      registers,
-      async collect() {
-        this.reset();
-        const depth = await metrics.sources?.store.outbox.depth().catch(() => undefined);
-        for (const [route, count] of Object.entries(depth ?? {})) this.set({ route }, count);
-      },
-    });
-    new Gauge({
-      name: "actiongate_dead_letters",
-      help: "Events in the dead letters now, by route",
-      labelNames: ["route"],
-      registers,
-      async collect() {
-        this.reset();
-        const perRoute = await metrics.sources?.store.deadLetters.countByRoute().catch(() => undefined);
-        for (const [route, count] of Object.entries(perRoute ?? {})) this.set({ route }, count);
-      },
-    });
+    // Counted by the store at scrape; a store that fails leaves the gauge empty instead of failing the scrape.
+    const countPerRoute = (name: string, help: string, count: (store: MetricSources["store"]) => Promise<Record<string, number>>) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["route"],
+        registers,
+        async collect() {
+          this.reset();
+          const sources = metrics.sources;
+          const perRoute = sources ? await count(sources.store).catch(() => undefined) : undefined;
+          for (const [route, value] of Object.entries(perRoute ?? {})) this.set({ route }, value);
+        },
+      });
+    countPerRoute("actiongate_outbox_depth", "Events waiting in the outbox, by route", (store) => store.outbox.depth());
+    countPerRoute("actiongate_dead_letters", "Events in the dead letters now, by route", (store) => store.deadLetters.countByRoute());
     new Gauge({
       name: "actiongate_circuit_breaker_state",
       help: "Circuit breaker of each route's target: 0 closed, 1 half-open, 2 open",
