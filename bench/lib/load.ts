@@ -1,6 +1,7 @@
-import { sign, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { signWebhook } from "../../src/verify/sign.ts";
 import { run } from "./processes.ts";
 
 /** What one wrk run measured (from bench/wrk/signed-pool.lua's done()). */
@@ -35,12 +36,11 @@ export interface LoadOptions {
  * writeSignedPool("/tmp/pool.txt", "r1_ag", 50_000, body, privateKey);
  */
 export function writeSignedPool(file: string, prefix: string, size: number, body: Buffer, privateKey: KeyObject): void {
-  const timestamp = String(Math.floor(Date.now() / 1000));
+  const timestamp = Math.floor(Date.now() / 1000);
   const lines: string[] = new Array(size);
   for (let i = 0; i < size; i++) {
     const id = `msg_${prefix}_${i}`;
-    const signature = sign(null, Buffer.concat([Buffer.from(`${id}.${timestamp}.`), body]), privateKey).toString("base64");
-    lines[i] = `${id} ${timestamp} v1a,${signature}`;
+    lines[i] = `${id} ${timestamp} ${signWebhook(body, { id, timestamp, privateKey })["webhook-signature"]}`;
   }
   writeFileSync(file, lines.join("\n") + "\n");
 }

@@ -1,5 +1,6 @@
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { KeyFormatError, parseHmacSecret } from "./keys.ts";
+import { signedContentOf } from "./signature.ts";
 
 /**
  * The sending side of Standard Webhooks, the counterpart of `verifySignature`: what epilot does
@@ -87,7 +88,7 @@ export function signWebhook(body: string | Uint8Array, options: WebhookSigningOp
   if (!options.privateKey && !options.hmacSecret) throw new KeyFormatError("signing needs an Ed25519 key or an HMAC secret");
   const id = options.id ?? newWebhookId();
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-  const content = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), typeof body === "string" ? Buffer.from(body) : body]);
+  const content = signedContentOf(id, timestamp, body);
   const signatures: string[] = [];
   if (options.privateKey) signatures.push(`v1a,${sign(null, content, options.privateKey).toString("base64")}`);
   if (options.hmacSecret) signatures.push(`v1,${createHmac("sha256", parseHmacSecret(options.hmacSecret)).update(content).digest("base64")}`);

@@ -59,7 +59,7 @@ export async function verifySignature(incoming: IncomingCall, options: Signature
   if (timestamp > nowSeconds + toleranceSeconds) return fail("timestamp_in_future", "webhook-timestamp is too far in the future");
 
   const signatures = parseSignatureHeader(signatureHeader);
-  const signedContent = Buffer.concat([Buffer.from(`${webhookId}.${timestampText}.`), incoming.body]);
+  const signedContent = signedContentOf(webhookId, timestampText, incoming.body);
   const accept = (scheme: "v1" | "v1a"): VerificationResult => ({
     ok: true,
     call: { headers: incoming.headers, body: incoming.body, webhookId, timestamp, scheme } as VerifiedCall,
@@ -116,4 +116,12 @@ function matchesEd25519(candidates: SignatureCandidate[], content: Buffer, key: 
 
 function fail(reason: VerificationFailureReason, message: string): VerificationResult {
   return { ok: false, reason, message };
+}
+
+/**
+ * What a Standard Webhooks signature covers: `${id}.${timestamp}.` followed by the body's exact bytes.
+ * The one definition for verifying and for signing (`signWebhook`).
+ */
+export function signedContentOf(webhookId: string, timestamp: string, body: string | Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`${webhookId}.${timestamp}.`), typeof body === "string" ? Buffer.from(body) : body]);
 }

@@ -1,6 +1,7 @@
-import { createHmac, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { signWebhook } from "../../src/verify/sign.ts";
 
 /** The shared fixtures folder (`../shared/fixtures` from the project root). */
 export const FIXTURES_DIR = join(import.meta.dir, "..", "..", "..", "shared", "fixtures");
@@ -37,14 +38,6 @@ export function generateTestKeyPair(): TestKeyPair {
   };
 }
 
-/** Rebuilds a private key from a Standard Webhooks `whsk_` (32-byte seed + 32-byte public key). */
-export function privateKeyFromWhsk(whsk: string): KeyObject {
-  const bytes = Buffer.from(whsk.replace(/^whsk_/, ""), "base64");
-  const seed = bytes.subarray(0, 32);
-  const publicKey = bytes.subarray(32, 64);
-  return createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: seed.toString("base64url"), x: publicKey.toString("base64url") }, format: "jwk" });
-}
-
 export interface SignOptions {
   id?: string;
   /** Seconds since the epoch; now by default. */
@@ -59,22 +52,19 @@ export function uniqueWebhookId(): string {
   return `msg_test_${process.pid}_${Date.now()}_${counter++}`;
 }
 
-/** Headers epilot would send for `body`: webhook-id, webhook-timestamp and a v1a and/or v1 signature. */
+/**
+ * Headers epilot would send for `body`: webhook-id, webhook-timestamp and a v1a and/or v1 signature,
+ * signed by the gateway's own `signWebhook` (which the fixture's known-answer vectors pin down).
+ */
 export function signedHeaders(body: string | Uint8Array, options: SignOptions): Record<string, string> {
-  const id = options.id ?? uniqueWebhookId();
-  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-  const content = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), Buffer.from(body)]);
-  const signatures: string[] = [];
-  if (options.privateKey) signatures.push(`v1a,${sign(null, content, options.privateKey).toString("base64")}`);
-  if (options.hmacSecret) {
-    const secret = Buffer.from(options.hmacSecret.replace(/^whsec_/, ""), "base64");
-    signatures.push(`v1,${createHmac("sha256", secret).update(content).digest("base64")}`);
-  }
   return {
     "content-type": "application/json",
-    "webhook-id": id,
-    "webhook-timestamp": timestamp,
-    "webhook-signature": signatures.join(" "),
+    ...signWebhook(body, {
+      id: options.id ?? uniqueWebhookId(),
+      ...(options.timestamp !== undefined ? { timestamp: options.timestamp } : {}),
+      ...(options.privateKey ? { privateKey: options.privateKey } : {}),
+      ...(options.hmacSecret ? { hmacSecret: options.hmacSecret } : {}),
+    }),
     ...options.extraHeaders,
   };
 }
