@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
 import { openSqliteStore, StoreOpenError, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.ts";
-import { describeStoreContract } from "../../test/support/store-contract.ts";
+import { attemptAt, describeStoreContract, newEvent } from "../../test/support/store-contract.ts";
 import type { AttemptRecord, NewOutboxEvent } from "./types.ts";
 
 const T0 = 1_700_000_000_000;
@@ -24,13 +24,8 @@ function openStore(options: Partial<SqliteStoreOptions> = {}): SqliteStore {
   return store;
 }
 
-function event(id: string, overrides: Partial<NewOutboxEvent> = {}): NewOutboxEvent {
-  return { id, route: "erp", stage: "deliver", data: JSON.stringify({ body: { n: id } }), createdAt: clock, ...overrides };
-}
-
-function attempt(outcome: string, extra: Partial<AttemptRecord> = {}): AttemptRecord {
-  return { at: clock, stage: "deliver", outcome, ...extra };
-}
+const event = (id: string, overrides: Partial<NewOutboxEvent> = {}) => newEvent(id, clock, overrides);
+const attempt = (outcome: string, extra: Partial<AttemptRecord> = {}) => attemptAt(outcome, clock, extra);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "actiongate-store-"));

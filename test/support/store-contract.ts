@@ -12,6 +12,16 @@ export const LEASE = 30_000;
 export const WINDOW = 600_000;
 
 /** How a store's test file hands the suite a fresh store. */
+/** A new outbox event of route `erp` created at `at`, as the gateway would add it. */
+export function newEvent(id: string, at: number, overrides: Partial<NewOutboxEvent> = {}): NewOutboxEvent {
+  return { id, route: "erp", stage: "deliver", data: JSON.stringify({ body: { n: id } }), createdAt: at, ...overrides };
+}
+
+/** One attempt at the deliver stage made at `at`. */
+export function attemptAt(outcome: string, at: number, extra: Partial<AttemptRecord> = {}): AttemptRecord {
+  return { at, stage: "deliver", outcome, ...extra };
+}
+
 export interface StoreHarness {
   /**
    * Opens a handle on the current fresh store (a second call: another connection to the same data,
@@ -38,13 +48,8 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     return store;
   }
 
-  function event(id: string, overrides: Partial<NewOutboxEvent> = {}): NewOutboxEvent {
-    return { id, route: "erp", stage: "deliver", data: JSON.stringify({ body: { n: id } }), createdAt: clock, ...overrides };
-  }
-
-  function attempt(outcome: string, extra: Partial<AttemptRecord> = {}): AttemptRecord {
-    return { at: clock, stage: "deliver", outcome, ...extra };
-  }
+  const event = (id: string, overrides: Partial<NewOutboxEvent> = {}) => newEvent(id, clock, overrides);
+  const attempt = (outcome: string, extra: Partial<AttemptRecord> = {}) => attemptAt(outcome, clock, extra);
 
   describe(`store contract: ${name}`, () => {
     beforeEach(async () => {
