@@ -141,21 +141,7 @@ async function readFetchBody(response: Response, headers: Record<string, string>
     throw new ResponseTooLargeError(`answer is larger than ${limit} bytes`);
   }
   if (!response.body) return Buffer.alloc(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      // Stops the download and drops the connection: the rest of a runaway answer is never read.
-      await reader.cancel();
-      throw new ResponseTooLargeError(`answer is larger than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
+  return readCapped(response.body, limit);
 }
 
 /** Lower-case names (as Headers gives them); repeated `set-cookie` joined like any other header. */
@@ -272,7 +258,7 @@ export function createUndiciClient(options: HttpClientOptions): HttpClient {
       });
       const response = await settleOnAbort(pending, request.signal);
       const headers = flattenUndiciHeaders(response.headers);
-      const body = await readUndiciBody(response.body, request.maxResponseSize);
+      const body = await readCapped(response.body, request.maxResponseSize);
       return { status: response.statusCode, headers, body };
     },
     async close() {
@@ -312,20 +298,20 @@ function settleOnAbort<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> 
   });
 }
 
-/** Reads an undici body up to `limit` bytes; past it, destroys the body (and drops the connection). */
-async function readUndiciBody(body: Dispatcher.ResponseData["body"], limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+/**
+ * Collects an answer body (a web stream under fetch, a Node stream under undici) up to `limit` bytes.
+ * Past the limit it throws; leaving the loop cancels the stream and drops the connection, so the rest of
+ * a runaway answer is never read.
+ */
+async function readCapped(chunks: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    total += buffer.length;
-    if (total > limit) {
-      body.destroy();
-      throw new ResponseTooLargeError(`answer is larger than ${limit} bytes`);
-    }
-    chunks.push(buffer);
+  for await (const chunk of chunks) {
+    total += chunk.byteLength;
+    if (total > limit) throw new ResponseTooLargeError(`answer is larger than ${limit} bytes`);
+    parts.push(chunk);
   }
-  return Buffer.concat(chunks, total);
+  return Buffer.concat(parts, total);
 }
 
 /** undici's headers (string | string[]) flattened; names are lower-case as undici gives them. */
