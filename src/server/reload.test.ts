@@ -34,8 +34,16 @@ function configWith(routes: string, extra = ""): string {
 }
 const routeTo = (name: string, url: string) => `  - name: ${name}\n    target: { type: http, url: "${url}", timeout: 5s }\n`;
 
-function reloaderFor(gateway: InProcessGateway) {
-  return createConfigReloader({ file: gateway.file, env: {}, gateway: gateway.gateway, logger: silentLogger, userAgent: "actiongate/test" });
+/** A reloader for `gateway`; its log lines land in `logs` when given, its results go to `onResult`. */
+function reloaderFor(gateway: InProcessGateway, logs?: Record<string, any>[], onResult?: (result: "success" | "failure") => void) {
+  return createConfigReloader({
+    file: gateway.file,
+    env: {},
+    gateway: gateway.gateway,
+    logger: logs ? createLogger({ sink: (line) => logs.push(JSON.parse(line)) }) : silentLogger,
+    userAgent: "actiongate/test",
+    ...(onResult ? { onResult } : {}),
+  });
 }
 
 describe("config reload", () => {
@@ -43,13 +51,7 @@ describe("config reload", () => {
     legacyA.respondWith({ delayMs: 600 });
     const gateway = await startInProcessGateway(configWith(routeTo("erp", `${legacyA.url}/erp`)));
     const logs: Record<string, any>[] = [];
-    const reloader = createConfigReloader({
-      file: gateway.file,
-      env: {},
-      gateway: gateway.gateway,
-      logger: createLogger({ sink: (line) => logs.push(JSON.parse(line)) }),
-      userAgent: "actiongate/test",
-    });
+    const reloader = reloaderFor(gateway, logs);
     try {
       const before = legacyA.requests.length;
       const inFlight = call(gateway, "erp");
@@ -81,14 +83,7 @@ describe("config reload", () => {
     const gateway = await startInProcessGateway(configWith(routeTo("erp", `${legacyA.url}/erp`)));
     const logs: Record<string, any>[] = [];
     const results: string[] = [];
-    const reloader = createConfigReloader({
-      file: gateway.file,
-      env: {},
-      gateway: gateway.gateway,
-      logger: createLogger({ sink: (line) => logs.push(JSON.parse(line)) }),
-      userAgent: "actiongate/test",
-      onResult: (result) => results.push(result),
-    });
+    const reloader = reloaderFor(gateway, logs, (result) => results.push(result));
     try {
       writeFileSync(gateway.file, configWith(`  - name: erp\n    transform: "{ broken"\n    target: { type: http, url: "not a url" }\n`));
       const outcome = await reloader.reload("SIGHUP");
@@ -117,7 +112,7 @@ describe("config reload", () => {
   test("restart-only keys keep their old values, with a warning naming them", async () => {
     const gateway = await startInProcessGateway(configWith(routeTo("erp", `${legacyA.url}/erp`)));
     const logs: Record<string, any>[] = [];
-    const reloader = createConfigReloader({ file: gateway.file, env: {}, gateway: gateway.gateway, logger: createLogger({ sink: (line) => logs.push(JSON.parse(line)) }), userAgent: "actiongate/test" });
+    const reloader = reloaderFor(gateway, logs);
     try {
       writeFileSync(
         gateway.file,
