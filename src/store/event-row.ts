@@ -26,3 +26,8 @@ export function eventFromRow(row: EventRow): OutboxEvent {
 export function deadLetterFromRow(row: EventRow): DeadLetter {
   return { ...eventFromRow(row), deadAt: Number(row.dead_at), reason: String(row.reason) };
 }
+
+/** `SELECT route, COUNT(*) AS n ... GROUP BY route` rows as counts per route (outbox depth, dead letters). */
+export function countsPerRoute(rows: readonly EventRow[]): Record<string, number> {
+  return Object.fromEntries(rows.map((row) => [String(row.route), Number(row.n)]));
+}

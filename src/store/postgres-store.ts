@@ -5,7 +5,7 @@ import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
 import { decryptSecret, encryptSecret, parseKey } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
-import { deadLetterFromRow, eventFromRow } from "./event-row.ts";
+import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
 import { startDeadline } from "../runtime/deadline.ts";
 
 export interface PostgresStoreOptions {
@@ -114,6 +114,9 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   const lostLease = (id: string, operation: string) =>
     warn("lease lost: another replica took the event over; its outcome is not recorded here", { webhook_id: id, operation });
 
+  const countRoutes = async (table: "outbox" | "dead_letters") =>
+    countsPerRoute(await run(`count of ${table}`, () => sql`SELECT route, count(*)::int AS n FROM ${sql(table)} GROUP BY route`));
+
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
       const secret = event.secret === undefined ? null : encryptSecret(key, event.id, event.secret);
@@ -183,10 +186,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
       if (result.count === 0) lostLease(id, "bury");
     },
 
-    async depth() {
-      const rows = await run("depth", () => sql<{ route: string; n: number }[]>`SELECT route, count(*)::int AS n FROM outbox GROUP BY route`);
-      return Object.fromEntries(rows.map((row) => [row.route, Number(row.n)]));
-    },
+    depth: () => countRoutes("outbox"),
 
     secretOf(event: OutboxEvent) {
       return event.secret === undefined ? undefined : decryptSecret(key, event.id, event.secret);
@@ -233,10 +233,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     async purgeOlderThan(cutoff) {
       return (await run("purgeOlderThan", () => sql`DELETE FROM dead_letters WHERE dead_at < ${cutoff}`)).count;
     },
-    async countByRoute() {
-      const rows = await run("countByRoute", () => sql<{ route: string; n: number }[]>`SELECT route, count(*)::int AS n FROM dead_letters GROUP BY route`);
-      return Object.fromEntries(rows.map((row) => [row.route, Number(row.n)]));
-    },
+    countByRoute: () => countRoutes("dead_letters"),
   };
 
   // Ids whose release failed (the database went away mid-call). epilot retries such a call; it must

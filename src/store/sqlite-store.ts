@@ -3,7 +3,7 @@ import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { decryptSecret as decrypt, encryptSecret as encrypt, loadOrCreateKeyFile, parseKey } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
-import { deadLetterFromRow, eventFromRow } from "./event-row.ts";
+import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
 
 export interface SqliteStoreOptions {
   /** The database file; created with its folder if missing. */
@@ -129,6 +129,9 @@ function releaseLeases(db: SqliteDatabase): number {
 function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number, now: () => number): SqliteStore {
   const appendHistory = "history = json_insert(history, '$[#]', json(?))";
 
+  // Table names come from this file only, never from data.
+  const countRoutes = (table: "outbox" | "dead_letters") => countsPerRoute(db.prepare(`SELECT route, COUNT(*) AS n FROM ${table} GROUP BY route`).all());
+
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
       // One autocommitted statement: durable when it returns. The first of two adds with the same id wins,
@@ -196,10 +199,7 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
       });
     },
 
-    async depth() {
-      const rows = db.prepare("SELECT route, COUNT(*) AS n FROM outbox GROUP BY route").all();
-      return Object.fromEntries(rows.map((row) => [String(row.route), Number(row.n)]));
-    },
+    depth: async () => countRoutes("outbox"),
 
     secretOf(event: OutboxEvent) {
       return event.secret === undefined ? undefined : decrypt(key, event.id, event.secret);
@@ -244,10 +244,7 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
     async purgeOlderThan(cutoff) {
       return db.prepare("DELETE FROM dead_letters WHERE dead_at < ?").run(cutoff).changes;
     },
-    async countByRoute() {
-      const rows = db.prepare("SELECT route, COUNT(*) AS n FROM dead_letters GROUP BY route").all();
-      return Object.fromEntries(rows.map((row) => [String(row.route), Number(row.n)]));
-    },
+    countByRoute: async () => countRoutes("dead_letters"),
   };
 
   let lastPruneAt = Number.NEGATIVE_INFINITY;
