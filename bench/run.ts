@@ -165,7 +165,7 @@ async function prepare(work: string, started: BenchProcess[]) {
 
 /** The fixture payload, without the callback fields: a call that does not wait, so nothing goes to epilot. */
 function benchPayload(): Buffer {
-  const payload = JSON.parse(readFileSync(join(ROOT, "..", "shared", "fixtures", "custom-action-payload.json"), "utf8"));
+  const payload = JSON.parse(readFileSync(join(ROOT, "examples", "payloads", "custom-action.json"), "utf8"));
   delete payload.data.resume_token;
   delete payload.data.callback_post_url;
   payload.data.app_config.wait_for_callback = false;

@@ -119,7 +119,7 @@ export function formatReport(input: ReportInput): { table: string; markdown: str
 Produced by \`npm run bench\` (bench/run.ts): ${input.settings.rounds} rounds of ${input.settings.durationSeconds} s per contender, the order
 rotating each round; wrk with ${input.settings.threads} threads and ${input.settings.connections} connections, loopback only. Every call carries a
 unique \`webhook-id\` and a valid Ed25519 (\`v1a\`) signature from a pre-signed pool, so actiongate's replay guard
-does real work. The body is the fixture payload (\`../shared/fixtures/custom-action-payload.json\`) without the
+does real work. The body is the fixture payload (\`examples/payloads/custom-action.json\`) without the
 callback fields. Requests per second and latencies are medians over the rounds; non-2xx is the total (plus
 socket errors); peak RSS is VmHWM over the whole run (summed over a supervisor and its workers).
 

@@ -3,12 +3,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startInProcessGateway, tempDir, type InProcessGateway } from "../../test/support/gateway.ts";
 import { closedPort, startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
-import { FIXTURES_DIR } from "../../test/support/signing.ts";
+import { EXAMPLE_PAYLOAD_FILE } from "../../test/support/signing.ts";
 import { generateSigningKeyPair } from "../verify/sign.ts";
 import { parseCliArguments, UsageError, type SendArguments } from "./args.ts";
 import { gatewayUrlFromConfig, sendCommand } from "./send.ts";
 
-const PAYLOAD_FILE = join(FIXTURES_DIR, "custom-action-payload.json");
+const PAYLOAD_FILE = EXAMPLE_PAYLOAD_FILE;
 const HMAC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const pair = generateSigningKeyPair();
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { fixturePayload, readFixture } from "../../test/support/signing.ts";
+import { readFileSync } from "node:fs";
+import { EXAMPLE_PAYLOAD_FILE, fixturePayload } from "../../test/support/signing.ts";
 import type { VerifiedCall } from "../verify/verified-call.ts";
 import { parseCustomAction, type ParseResult } from "./parse.ts";
 
@@ -34,7 +35,7 @@ const withChange = (edit: (raw: Record<string, any>) => void): string => {
 
 describe("parseCustomAction", () => {
   test("the fixture parses, and the result keeps the call it came from", () => {
-    const call = verifiedCall(readFixture("custom-action-payload.json"));
+    const call = verifiedCall(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
     const result = parseCustomAction(call);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -46,7 +47,7 @@ describe("parseCustomAction", () => {
   });
 
   test("unknown fields are kept as sent, at every level", () => {
-    const { payload } = parsed(readFixture("custom-action-payload.json"));
+    const { payload } = parsed(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
     const data = payload.data as Record<string, any>;
     expect(data.exection_action_id).toBe("a1b2c3d4e5");
     expect(data.execution_status).toBe("paused");

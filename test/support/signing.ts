@@ -3,16 +3,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { signWebhook } from "../../src/verify/sign.ts";
 
-/** The shared fixtures folder (`../shared/fixtures` from the project root). */
-export const FIXTURES_DIR = join(import.meta.dir, "..", "..", "..", "shared", "fixtures");
+/** The repository's root folder. */
+export const REPO_DIR = join(import.meta.dir, "..", "..");
+/** Test-only fixtures (known-answer vectors, key documents): `test/fixtures`. */
+export const FIXTURES_DIR = join(REPO_DIR, "test", "fixtures");
+/** The realistic custom action body that the README, the examples and the tests all use. */
+export const EXAMPLE_PAYLOAD_FILE = join(REPO_DIR, "examples", "payloads", "custom-action.json");
 
 export function readFixture(name: string): string {
   return readFileSync(join(FIXTURES_DIR, name), "utf8");
 }
 
-/** The realistic custom action body from the fixtures, as an object to modify per test. */
+/** The realistic custom action body from `examples/payloads/`, as an object to modify per test. */
 export function fixturePayload(): Record<string, any> {
-  return JSON.parse(readFixture("custom-action-payload.json"));
+  return JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
 }
 
 export interface TestKeyPair {
