@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runBinary, spawnGateway, tempDir, type GatewayProcess } from "../support/gateway.ts";
 import { startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
-import { FIXTURES_DIR } from "../support/signing.ts";
+import { EXAMPLE_PAYLOAD_FILE } from "../support/signing.ts";
 
 /**
  * The newcomer's path without an epilot account, through the compiled binary: keygen, put the
@@ -50,7 +50,7 @@ routes:
   // send reads the address from the config: write the port the gateway picked, as an operator would have it.
   writeFileSync(join(dir, "config.yaml"), config(gateway.port));
 
-  const payload = join(FIXTURES_DIR, "custom-action-payload.json");
+  const payload = EXAMPLE_PAYLOAD_FILE;
   const send = await runBinary(["send", "--config", "config.yaml", "--route", "erp-contract", "--payload", payload, "--key", keys.secret_key], { cwd: dir, env });
   expect(send).toEqual({
     code: 0,
