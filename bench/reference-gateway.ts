@@ -17,10 +17,19 @@ const server = Bun.serve({
     const signature = (request.headers.get("webhook-signature") ?? "").split(" ").find((s) => s.startsWith("v1a,"));
     if (!signature || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return new Response("{}", { status: 401 });
     const content = Buffer.concat([Buffer.from(`${id}.${ts}.`), body]);
-    if (!verify(null, content, key, Buffer.from(signature.slice(4), "base64"))) return new Response("{}", { status: 401 });
+    if (!verify(null, content, key, Buffer.from(signature.slice(4), "base64")))
+      return new Response("{}", { status: 401 });
     const { data } = JSON.parse(body.toString("utf8"));
-    const forwarded = { contract: data.entity.contract_number, status: data.entity.status, customer: data.entity.customer_number };
-    const answer = await fetch(upstream, { method: "POST", body: JSON.stringify(forwarded), headers: { "content-type": "application/json", "idempotency-key": id } });
+    const forwarded = {
+      contract: data.entity.contract_number,
+      status: data.entity.status,
+      customer: data.entity.customer_number,
+    };
+    const answer = await fetch(upstream, {
+      method: "POST",
+      body: JSON.stringify(forwarded),
+      headers: { "content-type": "application/json", "idempotency-key": id },
+    });
     await answer.arrayBuffer();
     return new Response("{}", { status: answer.ok ? 200 : 502, headers: { "content-type": "application/json" } });
   },

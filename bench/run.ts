@@ -14,9 +14,9 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { runLoad, writeSignedPool, type LoadResult } from "./lib/load.ts";
-import { freePort, peakRssBytes, run, sleep, startProcess, type BenchProcess } from "./lib/processes.ts";
-import { checkTargets, formatReport, type ContenderSummary } from "./lib/report.ts";
+import { type LoadResult, runLoad, writeSignedPool } from "./lib/load.ts";
+import { type BenchProcess, freePort, peakRssBytes, run, sleep, startProcess } from "./lib/processes.ts";
+import { type ContenderSummary, checkTargets, formatReport } from "./lib/report.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const args = parseArgs(process.argv.slice(2));
@@ -57,7 +57,12 @@ async function main(): Promise<number> {
       coldStartMs,
       binaryBytes: statSync(BINARY).size,
       machine,
-      settings: { rounds: args.rounds, durationSeconds: args.duration, connections: args.connections, threads: args.threads },
+      settings: {
+        rounds: args.rounds,
+        durationSeconds: args.duration,
+        connections: args.connections,
+        threads: args.threads,
+      },
     });
     process.stdout.write(`\n${report.table}\n`);
     writeFileSync(args.out, report.markdown);
@@ -78,7 +83,10 @@ async function ensureWrk(): Promise<void> {
   log("wrk is missing; installing it from Debian's packages (apt-get install wrk)");
   const apt = process.getuid?.() === 0 ? ["apt-get"] : ["sudo", "apt-get"];
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const step of [["update", "-qq"], ["install", "-y", "-qq", "wrk"]]) {
+  for (const step of [
+    ["update", "-qq"],
+    ["install", "-y", "-qq", "wrk"],
+  ]) {
     const result = await run(apt[0]!, [...apt.slice(1), ...step], env);
     if (result.code !== 0) throw new Error(`${apt.join(" ")} ${step.join(" ")} failed: ${result.stderr.slice(0, 500)}`);
   }
@@ -104,33 +112,54 @@ async function prepare(work: string, started: BenchProcess[]) {
     started.push(running);
     return running;
   };
-  const upstream = await keep(startProcess("upstream", BUN, [join(ROOT, "bench", "upstream.ts")], { logFile: join(work, "upstream.log") }));
-  const soapUpstream = await keep(startProcess("soap-upstream", BUN, [join(ROOT, "bench", "soap-upstream.ts")], { logFile: join(work, "soap-upstream.log") }));
+  const upstream = await keep(
+    startProcess("upstream", BUN, [join(ROOT, "bench", "upstream.ts")], { logFile: join(work, "upstream.log") }),
+  );
+  const soapUpstream = await keep(
+    startProcess("soap-upstream", BUN, [join(ROOT, "bench", "soap-upstream.ts")], {
+      logFile: join(work, "soap-upstream.log"),
+    }),
+  );
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
   const soapUrl = `http://127.0.0.1:${soapUpstream.port}/ws/CustomerService`;
   const env = { PUBLIC_KEY_PEM: publicKeyPem, UPSTREAM_URL: `${upstreamUrl}/api/contracts` };
 
-  const actiongate = (key: string, yaml: string, readyLines = 1) => () => {
-    const dir = mkdtempSync(join(work, `${key}-`));
-    writeFileSync(join(dir, "config.yaml"), yaml);
-    return keep(
-      startProcess(key, BINARY, ["serve", "--config", join(dir, "config.yaml")], {
-        cwd: dir,
-        logFile: join(dir, "stdout.log"),
-        readyLines,
-        portFromLine: (line) => (line.includes('"msg":"listening"') ? JSON.parse(line).port : undefined),
-      }),
-    );
-  };
+  const actiongate =
+    (key: string, yaml: string, readyLines = 1) =>
+    () => {
+      const dir = mkdtempSync(join(work, `${key}-`));
+      writeFileSync(join(dir, "config.yaml"), yaml);
+      return keep(
+        startProcess(key, BINARY, ["serve", "--config", join(dir, "config.yaml")], {
+          cwd: dir,
+          logFile: join(dir, "stdout.log"),
+          readyLines,
+          portFromLine: (line) => (line.includes('"msg":"listening"') ? JSON.parse(line).port : undefined),
+        }),
+      );
+    };
   const contenders: Contender[] = [
-    { key: "upstream", label: "(a) upstream alone", needsUniqueIds: false, process: upstream, path: "/api/contracts", start: async () => upstream },
+    {
+      key: "upstream",
+      label: "(a) upstream alone",
+      needsUniqueIds: false,
+      process: upstream,
+      path: "/api/contracts",
+      start: async () => upstream,
+    },
     {
       key: "reference",
       label: "(b) reference gateway (Bun, ~30 lines)",
       needsUniqueIds: true,
       process: undefined,
       path: "/actions",
-      start: () => keep(startProcess("reference", BUN, [join(ROOT, "bench", "reference-gateway.ts")], { logFile: join(work, "reference.log"), env })),
+      start: () =>
+        keep(
+          startProcess("reference", BUN, [join(ROOT, "bench", "reference-gateway.ts")], {
+            logFile: join(work, "reference.log"),
+            env,
+          }),
+        ),
     },
     {
       key: "node",
@@ -138,10 +167,30 @@ async function prepare(work: string, started: BenchProcess[]) {
       needsUniqueIds: true,
       process: undefined,
       path: "/actions",
-      start: () => keep(startProcess("node", "node", [join(ROOT, "bench", "node-receiver.mjs")], { logFile: join(work, "node.log"), env })),
+      start: () =>
+        keep(
+          startProcess("node", "node", [join(ROOT, "bench", "node-receiver.mjs")], {
+            logFile: join(work, "node.log"),
+            env,
+          }),
+        ),
     },
-    { key: "ag-http", label: "(d) actiongate, HTTP route", needsUniqueIds: true, process: undefined, path: "/actions", start: actiongate("ag-http", gatewayConfig(whpk, upstreamUrl, soapUrl)) },
-    { key: "ag-soap", label: "(e) actiongate, SOAP route", needsUniqueIds: true, process: undefined, path: "/actions/crm-customer", start: actiongate("ag-soap", gatewayConfig(whpk, upstreamUrl, soapUrl)) },
+    {
+      key: "ag-http",
+      label: "(d) actiongate, HTTP route",
+      needsUniqueIds: true,
+      process: undefined,
+      path: "/actions",
+      start: actiongate("ag-http", gatewayConfig(whpk, upstreamUrl, soapUrl)),
+    },
+    {
+      key: "ag-soap",
+      label: "(e) actiongate, SOAP route",
+      needsUniqueIds: true,
+      process: undefined,
+      path: "/actions/crm-customer",
+      start: actiongate("ag-soap", gatewayConfig(whpk, upstreamUrl, soapUrl)),
+    },
     {
       key: "ag-sqlite-w1",
       label: "(f) actiongate, HTTP route, SQLite store, 1 worker",
@@ -172,7 +221,12 @@ function benchPayload(): Buffer {
   return Buffer.from(JSON.stringify(payload));
 }
 
-function gatewayConfig(whpk: string, upstreamUrl: string, soapUrl: string, options: { store?: boolean; workers?: number } = {}): string {
+function gatewayConfig(
+  whpk: string,
+  upstreamUrl: string,
+  soapUrl: string,
+  options: { store?: boolean; workers?: number } = {},
+): string {
   return `
 server: { host: 127.0.0.1, port: 0, max_body_size: 1mb${options.workers ? `, workers: ${options.workers}` : ""} }
 verification: { public_key: "${whpk}", tolerance: 5m }
@@ -201,13 +255,25 @@ async function measure(contenders: Contender[], work: string, body: Buffer, priv
   const load = async (contender: Contender, tag: string, durationSeconds: number, record: boolean) => {
     // Sized from the fastest run so far with room to spare: wrk's threads each walk their own slice and
     // do not finish evenly. An undersized pool shows up as replays (409, non-2xx), flagged in the table.
-    const poolSize = contender.needsUniqueIds ? Math.ceil(Math.max(estimatedRps.get(contender.key) ?? 40_000, 2_000) * durationSeconds * 2.5) + args.connections : 1_000;
+    const poolSize = contender.needsUniqueIds
+      ? Math.ceil(Math.max(estimatedRps.get(contender.key) ?? 40_000, 2_000) * durationSeconds * 2.5) + args.connections
+      : 1_000;
     writeSignedPool(poolFile, `${tag}_${contender.key}`, poolSize, body, privateKey);
-    const measured = await runLoad({ url: `http://127.0.0.1:${contender.process!.port}${contender.path}`, durationSeconds, connections: args.connections, threads: args.threads, poolFile, poolSize, bodyFile });
+    const measured = await runLoad({
+      url: `http://127.0.0.1:${contender.process!.port}${contender.path}`,
+      durationSeconds,
+      connections: args.connections,
+      threads: args.threads,
+      poolFile,
+      poolSize,
+      bodyFile,
+    });
     const result = { ...measured, poolExhausted: measured.poolExhausted && contender.needsUniqueIds };
     if (record) results.set(contender.key, [...(results.get(contender.key) ?? []), result]);
     estimatedRps.set(contender.key, Math.max(estimatedRps.get(contender.key) ?? 0, result.rps));
-    log(`${tag.padEnd(8)} ${contender.key.padEnd(14)} ${result.rps.toFixed(0).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  non-2xx ${result.non2xx}${result.poolExhausted ? "  (pool exhausted!)" : ""}`);
+    log(
+      `${tag.padEnd(8)} ${contender.key.padEnd(14)} ${result.rps.toFixed(0).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  non-2xx ${result.non2xx}${result.poolExhausted ? "  (pool exhausted!)" : ""}`,
+    );
     await sleep(300); // let connections close and the gateway settle before the next contender
   };
   for (const contender of contenders) await load(contender, "warmup", Math.min(3, args.duration), false);
@@ -225,9 +291,16 @@ async function measureColdStart(work: string, upstreamUrl: string, whpk: string)
   for (let i = 0; i < 7; i++) {
     const port = await freePort();
     const dir = mkdtempSync(join(work, "cold-"));
-    writeFileSync(join(dir, "config.yaml"), gatewayConfig(whpk, upstreamUrl, "http://127.0.0.1:9/").replace("port: 0", `port: ${port}`));
+    writeFileSync(
+      join(dir, "config.yaml"),
+      gatewayConfig(whpk, upstreamUrl, "http://127.0.0.1:9/").replace("port: 0", `port: ${port}`),
+    );
     const startedAt = performance.now();
-    const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "config.yaml")], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+    const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "config.yaml")], {
+      cwd: dir,
+      stdout: "ignore",
+      stderr: "ignore",
+    });
     let answered: number | undefined;
     while (answered === undefined && performance.now() - startedAt < 10_000) {
       try {
@@ -246,7 +319,10 @@ async function measureColdStart(work: string, upstreamUrl: string, whpk: string)
 }
 
 function sumPeakRss(process: BenchProcess): number | undefined {
-  const values = process.pids().map(peakRssBytes).filter((v): v is number => v !== undefined);
+  const values = process
+    .pids()
+    .map(peakRssBytes)
+    .filter((v): v is number => v !== undefined);
   // A supervisor's own memory counts too; the total is what the box must hold.
   return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
 }
@@ -260,7 +336,9 @@ async function describeMachine() {
     bun: Bun.version,
     node: (await run("node", ["--version"])).stdout.trim(),
     wrk: ((await run("wrk", ["-v"])).stdout.split("\n")[0] ?? "").trim(),
-    loadAverage: loadavg().map((v) => v.toFixed(2)).join(" "),
+    loadAverage: loadavg()
+      .map((v) => v.toFixed(2))
+      .join(" "),
   };
 }
 

@@ -11,7 +11,17 @@ import { join } from "node:path";
 
 const dist = join(import.meta.dir, "..", "dist");
 const build = Bun.spawnSync(
-  [process.execPath, "build", "src/main.ts", "--compile", "--splitting", "--minify", "--sourcemap", "--outfile", join(dist, "actiongate")],
+  [
+    process.execPath,
+    "build",
+    "src/main.ts",
+    "--compile",
+    "--splitting",
+    "--minify",
+    "--sourcemap",
+    "--outfile",
+    join(dist, "actiongate"),
+  ],
   { cwd: join(import.meta.dir, ".."), stdout: "inherit", stderr: "inherit" },
 );
 if (build.exitCode !== 0) process.exit(build.exitCode ?? 1);

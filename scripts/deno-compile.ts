@@ -43,13 +43,23 @@ export const DENO_COMPILE_EXCLUDES = [
  * spawnSync(DENO, denoCompileArguments("/tmp/actiongate-deno"), { cwd: PROJECT_ROOT });
  */
 export function denoCompileArguments(output: string): string[] {
-  return ["compile", "--allow-all", "--no-check", ...DENO_COMPILE_EXCLUDES.flatMap((path) => ["--exclude", path]), "--output", output, "src/main.ts"];
+  return [
+    "compile",
+    "--allow-all",
+    "--no-check",
+    ...DENO_COMPILE_EXCLUDES.flatMap((path) => ["--exclude", path]),
+    "--output",
+    output,
+    "src/main.ts",
+  ];
 }
 
 if (import.meta.main) {
   const output = process.argv[2] ?? DENO_BINARY_PATH;
   if (!process.env.DENORT_BIN) {
-    process.stderr.write("DENORT_BIN is not set: deno compile will download denort from dl.deno.land (see scripts/deno-compile.ts)\n");
+    process.stderr.write(
+      "DENORT_BIN is not set: deno compile will download denort from dl.deno.land (see scripts/deno-compile.ts)\n",
+    );
   }
   const result = spawnSync(DENO, denoCompileArguments(output), { cwd: PROJECT_ROOT, stdio: "inherit" });
   process.exit(result.status ?? 1);

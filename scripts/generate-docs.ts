@@ -9,7 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
 import { configSchema } from "../src/config/schema.ts";
-import { DURATION_PATTERN, isDurationSchema, size, SIZE_PATTERN } from "../src/config/units.ts";
+import { DURATION_PATTERN, isDurationSchema, SIZE_PATTERN, size } from "../src/config/units.ts";
 
 export const MARKDOWN_PATH = "docs/configuration.md";
 export const JSON_SCHEMA_PATH = "docs/config.schema.json";
@@ -90,12 +90,21 @@ function editorSchema(schema: JsonSchema): JsonSchema {
  */
 function withInterpolation(schema: JsonSchema): JsonSchema {
   const out: JsonSchema = { ...schema };
-  if (out.properties) out.properties = Object.fromEntries(Object.entries(out.properties).map(([key, value]) => [key, withInterpolation(value)]));
+  if (out.properties)
+    out.properties = Object.fromEntries(
+      Object.entries(out.properties).map(([key, value]) => [key, withInterpolation(value)]),
+    );
   if (out.items) out.items = withInterpolation(out.items);
-  if (typeof out.additionalProperties === "object") out.additionalProperties = withInterpolation(out.additionalProperties);
+  if (typeof out.additionalProperties === "object")
+    out.additionalProperties = withInterpolation(out.additionalProperties);
   if (out.anyOf) out.anyOf = out.anyOf.map(withInterpolation);
   if (out.oneOf) out.oneOf = out.oneOf.map(withInterpolation);
-  const constrained = out.type === "integer" || out.type === "number" || out.type === "boolean" || out.enum !== undefined || out.pattern !== undefined;
+  const constrained =
+    out.type === "integer" ||
+    out.type === "number" ||
+    out.type === "boolean" ||
+    out.enum !== undefined ||
+    out.pattern !== undefined;
   if (!constrained || out.const !== undefined) return out;
   const { description, default: fallback, ...value } = out;
   return {
@@ -140,7 +149,8 @@ function keyPath(parent: string, key: string): string {
 function collectSections(section: Section, sections: Section[]): Section[] {
   sections.push(section);
   for (const [key, property] of Object.entries(section.schema.properties ?? {})) {
-    for (const child of childSections(property, keyPath(section.path, key), section.variant)) collectSections(child, sections);
+    for (const child of childSections(property, keyPath(section.path, key), section.variant))
+      collectSections(child, sections);
   }
   return sections;
 }
@@ -149,15 +159,23 @@ function collectSections(section: Section, sections: Section[]): Section[] {
 function childSections(property: JsonSchema, path: string, variant: Variant | undefined): Section[] {
   const inherited = variant ? { variant } : {};
   if (property.properties) return [{ path, ...inherited, schema: property }];
-  if (property.type === "array" && property.items?.properties) return [{ path: `${path}[]`, ...inherited, schema: property.items }];
-  return taggedVariants(property).map(({ tag, value, schema }) => ({ path, variant: { tag, value }, isVariantRoot: true, schema }));
+  if (property.type === "array" && property.items?.properties)
+    return [{ path: `${path}[]`, ...inherited, schema: property.items }];
+  return taggedVariants(property).map(({ tag, value, schema }) => ({
+    path,
+    variant: { tag, value },
+    isVariantRoot: true,
+    schema,
+  }));
 }
 
 /** The options of a discriminated union (`target`): each an object whose `tag` key is a constant. */
 function taggedVariants(property: JsonSchema): { tag: string; value: string; schema: JsonSchema }[] {
   const options = property.oneOf ?? property.anyOf;
-  if (!options || !options.every((option) => option.properties)) return [];
-  const tag = Object.keys(options[0]!.properties!).find((key) => options.every((option) => option.properties![key]?.const !== undefined));
+  if (!options?.every((option) => option.properties)) return [];
+  const tag = Object.keys(options[0]!.properties!).find((key) =>
+    options.every((option) => option.properties![key]?.const !== undefined),
+  );
   if (!tag) return [];
   return options.map((schema) => ({ tag, value: String(schema.properties![tag]!.const), schema }));
 }
@@ -213,7 +231,9 @@ function renderMarkdown(root: JsonSchema): string {
     const variant = section.variant;
     for (const [key, property] of Object.entries(section.schema.properties ?? {})) {
       const isTag = section.isVariantRoot && key === variant?.tag && !property.description;
-      const description = isTag ? `${code(`${key}: ${variant.value}`)} selects the keys of this section.` : descriptionOf(property);
+      const description = isTag
+        ? `${code(`${key}: ${variant.value}`)} selects the keys of this section.`
+        : descriptionOf(property);
       const type = typeOf(property, keyPath(section.path, key), variant);
       out.push(`| ${code(key)} | ${type} | ${defaultOf(property, required.has(key))} | ${description} |`);
     }
@@ -241,7 +261,9 @@ function typeOf(schema: JsonSchema, path: string, variant?: Variant): string {
   if (options) {
     const flat = flatten(options);
     // `"1.1"` and `1.1` are one choice to whoever writes the YAML.
-    const choices = flat.every((option) => option.enum || option.const !== undefined) ? flat.flatMap((option) => option.enum ?? [option.const]) : undefined;
+    const choices = flat.every((option) => option.enum || option.const !== undefined)
+      ? flat.flatMap((option) => option.enum ?? [option.const])
+      : undefined;
     if (choices) return `one of ${[...new Set(choices.map(String))].map(code).join(", ")}`;
     return either(flat.map((option) => typeOf(option, path, variant)));
   }
@@ -253,7 +275,10 @@ function typeOf(schema: JsonSchema, path: string, variant?: Variant): string {
       return `list of ${plural(schema.items ? typeOf(schema.items, `${path}[]`, variant) : "any")}`;
     }
     case "object": {
-      const values = typeof schema.additionalProperties === "object" ? typeOf(schema.additionalProperties, `${path}.*`, variant) : "any";
+      const values =
+        typeof schema.additionalProperties === "object"
+          ? typeOf(schema.additionalProperties, `${path}.*`, variant)
+          : "any";
       return `mapping of ${plural(values)}`;
     }
     case "integer":
@@ -302,7 +327,10 @@ function defaultOf(schema: JsonSchema, required: boolean): string {
 
 function descriptionOf(schema: JsonSchema): string {
   const variants = taggedVariants(schema);
-  const parts = [schema.description ?? (variants.length > 0 ? `chosen by \`${variants[0]!.tag}\`; each kind has its own keys, below` : "")];
+  const parts = [
+    schema.description ??
+      (variants.length > 0 ? `chosen by \`${variants[0]!.tag}\`; each kind has its own keys, below` : ""),
+  ];
   if (variants.length === 0 && !schema.properties) {
     const pattern = schema.pattern ?? schema.items?.pattern;
     if (pattern && pattern !== DURATION_PATTERN && pattern !== SIZE_PATTERN) parts.push(`Must match ${code(pattern)}.`);
@@ -320,7 +348,9 @@ function inline(text: string): string {
   return text
     .replace(/\s*\n\s*/g, " ")
     .split(/(``[\s\S]*?``|`[^`]*`)/)
-    .map((part, index) => (index % 2 === 1 ? part : part.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")))
+    .map((part, index) =>
+      index % 2 === 1 ? part : part.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"),
+    )
     .join("")
     .replace(/\|/g, "\\|");
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import { HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
+import { type CliArguments, HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
 import { dlqCommand } from "./cli/dlq.ts";
 import { keygenCommand } from "./cli/keygen.ts";
 import { routesCommand } from "./cli/routes.ts";
@@ -9,7 +9,7 @@ import { validateCommand } from "./cli/validate.ts";
 import { VERSION } from "./version.ts";
 
 async function main(argv: readonly string[]): Promise<number> {
-  let args;
+  let args: CliArguments;
   try {
     args = parseCliArguments(argv, process.env);
   } catch (error) {

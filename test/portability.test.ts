@@ -24,7 +24,9 @@ test("only src/runtime/ touches Bun or Deno APIs", () => {
       readFileSync(file, "utf8")
         .split("\n")
         .map((line, index) => ({ line, index }))
-        .filter(({ line }) => RUNTIME_SPECIFIC.test(line) && !line.trim().startsWith("*") && !line.trim().startsWith("//"))
+        .filter(
+          ({ line }) => RUNTIME_SPECIFIC.test(line) && !line.trim().startsWith("*") && !line.trim().startsWith("//"),
+        )
         .map(({ index }) => `${relative(SRC, file)}:${index + 1}`),
     );
   expect(offenders).toEqual([]);

@@ -42,7 +42,7 @@ export function writeSignedPool(file: string, prefix: string, size: number, body
     const id = `msg_${prefix}_${i}`;
     lines[i] = `${id} ${timestamp} ${signWebhook(body, { id, timestamp, privateKey })["webhook-signature"]}`;
   }
-  writeFileSync(file, lines.join("\n") + "\n");
+  writeFileSync(file, `${lines.join("\n")}\n`);
 }
 
 /**
@@ -56,8 +56,26 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const script = join(import.meta.dir, "..", "wrk", "signed-pool.lua");
   const { code, stdout, stderr } = await run(
     "wrk",
-    ["-t", String(options.threads), "-c", String(options.connections), "-d", `${options.durationSeconds}s`, "--timeout", "10s", "-s", script, `${url.protocol}//${url.host}`],
-    { ...process.env, BENCH_POOL: options.poolFile, BENCH_BODY: options.bodyFile, BENCH_THREADS: String(options.threads), BENCH_PATH: url.pathname },
+    [
+      "-t",
+      String(options.threads),
+      "-c",
+      String(options.connections),
+      "-d",
+      `${options.durationSeconds}s`,
+      "--timeout",
+      "10s",
+      "-s",
+      script,
+      `${url.protocol}//${url.host}`,
+    ],
+    {
+      ...process.env,
+      BENCH_POOL: options.poolFile,
+      BENCH_BODY: options.bodyFile,
+      BENCH_THREADS: String(options.threads),
+      BENCH_PATH: url.pathname,
+    },
   );
   const summaryLine = stdout.split("\n").find((line) => line.startsWith('{"requests"'));
   if (code !== 0 || !summaryLine) throw new Error(`wrk failed (exit ${code}): ${stderr || stdout}`);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
@@ -23,7 +23,14 @@ export async function startProcess(
   name: string,
   command: string,
   args: string[],
-  options: { logFile: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number; portFromLine?: (line: string) => number | undefined; readyLines?: number },
+  options: {
+    logFile: string;
+    env?: Record<string, string>;
+    cwd?: string;
+    timeoutMs?: number;
+    portFromLine?: (line: string) => number | undefined;
+    readyLines?: number;
+  },
 ): Promise<BenchProcess> {
   const out = openSync(options.logFile, "w");
   const child = spawn(command, args, {
@@ -35,12 +42,15 @@ export async function startProcess(
   let stderr = "";
   child.stderr!.on("data", (chunk) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const portFromLine = options.portFromLine ?? ((line: string) => (line.startsWith('{"port"') ? JSON.parse(line).port : undefined));
+  const portFromLine =
+    options.portFromLine ?? ((line: string) => (line.startsWith('{"port"') ? JSON.parse(line).port : undefined));
   const until = Date.now() + (options.timeoutMs ?? 15_000);
   let port: number | undefined;
   while (port === undefined) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it listened: ${stderr.slice(0, 2000)}`);
-    if (Date.now() > until) throw new Error(`${name} did not listen within ${options.timeoutMs ?? 15_000} ms: ${stderr.slice(0, 2000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited with ${child.exitCode} before it listened: ${stderr.slice(0, 2000)}`);
+    if (Date.now() > until)
+      throw new Error(`${name} did not listen within ${options.timeoutMs ?? 15_000} ms: ${stderr.slice(0, 2000)}`);
     const lines = readFileSync(options.logFile, "utf8").split("\n");
     const ports = lines.map(portFromLine).filter((p): p is number => p !== undefined);
     if (ports.length >= (options.readyLines ?? 1)) port = ports[0];
@@ -97,7 +107,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Runs a command to completion; resolves with its exit code and output. */
-export function run(command: string, args: string[], env: Record<string, string | undefined> = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+export function run(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";

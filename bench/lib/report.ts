@@ -49,12 +49,32 @@ export function checkTargets(summaries: readonly ContenderSummary[], coldStartMs
   const actiongates = summaries.filter((s) => s.key.startsWith("ag-"));
   const failures = actiongates.reduce((sum, s) => sum + non2xx(s), 0);
   return [
-    { name: "HTTP route throughput >= 0.85x reference", measured: `${vsReference.toFixed(2)}x`, met: check(vsReference, (v) => v >= 0.85) },
-    { name: "HTTP route throughput >= 5x Node receiver", measured: `${vsNode.toFixed(2)}x`, met: check(vsNode, (v) => v >= 5) },
-    { name: "HTTP route p99 < 2x reference p99", measured: `${p99Ratio.toFixed(2)}x`, met: check(p99Ratio, (v) => v < 2) },
-    { name: "peak RSS < 150 MB", measured: mb(gateway?.peakRssBytes), met: gateway?.peakRssBytes === undefined ? undefined : gateway.peakRssBytes < 150 * 2 ** 20 },
+    {
+      name: "HTTP route throughput >= 0.85x reference",
+      measured: `${vsReference.toFixed(2)}x`,
+      met: check(vsReference, (v) => v >= 0.85),
+    },
+    {
+      name: "HTTP route throughput >= 5x Node receiver",
+      measured: `${vsNode.toFixed(2)}x`,
+      met: check(vsNode, (v) => v >= 5),
+    },
+    {
+      name: "HTTP route p99 < 2x reference p99",
+      measured: `${p99Ratio.toFixed(2)}x`,
+      met: check(p99Ratio, (v) => v < 2),
+    },
+    {
+      name: "peak RSS < 150 MB",
+      measured: mb(gateway?.peakRssBytes),
+      met: gateway?.peakRssBytes === undefined ? undefined : gateway.peakRssBytes < 150 * 2 ** 20,
+    },
     { name: "cold start < 300 ms", measured: `${coldStart.toFixed(0)} ms`, met: check(coldStart, (v) => v < 300) },
-    { name: "zero non-2xx (every actiongate contender)", measured: String(failures), met: actiongates.length ? failures === 0 : undefined },
+    {
+      name: "zero non-2xx (every actiongate contender)",
+      measured: String(failures),
+      met: actiongates.length ? failures === 0 : undefined,
+    },
   ];
 }
 
@@ -77,7 +97,8 @@ export function formatReport(input: ReportInput): { table: string; markdown: str
   const by = (key: string) => input.summaries.find((s) => s.key === key);
   const reference = rps(by("reference"));
   const node = rps(by("node"));
-  const ratio = (value: number, base: number) => (Number.isFinite(base) && base > 0 ? `${(value / base).toFixed(2)}x` : "n/a");
+  const ratio = (value: number, base: number) =>
+    Number.isFinite(base) && base > 0 ? `${(value / base).toFixed(2)}x` : "n/a";
   const header = ["contender", "req/s (median)", "p50 ms", "p99 ms", "non-2xx", "peak RSS", "vs (b)", "vs (c)"];
   const rows = input.summaries.map((s) => {
     const value = rps(s);
@@ -94,13 +115,17 @@ export function formatReport(input: ReportInput): { table: string; markdown: str
   });
   const w1 = rps(by("ag-sqlite-w1"));
   const w2 = rps(by("ag-sqlite-w2"));
-  const scaling = Number.isFinite(w1) && Number.isFinite(w2) ? `${(w2 / w1).toFixed(2)}x (${w1.toFixed(0)} -> ${w2.toFixed(0)} req/s)` : "not measured";
+  const scaling =
+    Number.isFinite(w1) && Number.isFinite(w2)
+      ? `${(w2 / w1).toFixed(2)}x (${w1.toFixed(0)} -> ${w2.toFixed(0)} req/s)`
+      : "not measured";
   const coldStart = median(input.coldStartMs);
   const mark = (met: boolean | undefined) => (met === undefined ? "n/a" : met ? "met" : "MISSED");
   const targetLines = input.targets.map((t) => `${mark(t.met).padEnd(7)} ${t.name}: ${t.measured}`);
 
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   const table = [
     line(header),
     line(widths.map((w) => "-".repeat(w))),

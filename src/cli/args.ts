@@ -41,22 +41,20 @@ export class UsageError extends Error {
  * parseCliArguments(["validate", "--config", "prod.yaml"], {}); // { command: "validate", configFile: "prod.yaml" }
  * parseCliArguments(["dlq", "replay", "--all"], {}); // { command: "dlq", configFile: "config.yaml", commandArguments: ["replay", "--all"] }
  */
-export function parseCliArguments(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliArguments {
+export function parseCliArguments(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): CliArguments {
   const tool = toolCommand(argv);
   if (tool) return parseToolArguments(tool, argv, env);
   // Only `dlq` knows --all and --older-than; every other command keeps refusing them as unknown options.
   const dlq = isDlq(argv);
-  let parsed: ParsedOptions;
-  try {
-    parsed = parseOptions(argv, dlq);
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = asUsageError(() => parseOptions(argv, dlq));
   const configFile = values.config ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
   if (values.help) return { command: "help", configFile };
   if (values.version) return { command: "version", configFile };
-  if (values.watch && (dlq || (positionals[0] ?? "serve") !== "serve")) throw new UsageError("--watch works only with serve");
+  if (values.watch && (dlq || (positionals[0] ?? "serve") !== "serve"))
+    throw new UsageError("--watch works only with serve");
   if (dlq) {
     if (values.config === "") throw new UsageError("--config needs a file name");
     const commandArguments = [
@@ -86,19 +84,32 @@ const DLQ_OPTIONS = {
 } as const;
 
 interface ParsedOptions {
-  readonly values: { config?: string; help?: boolean; version?: boolean; watch?: boolean; all?: boolean; "older-than"?: string };
+  readonly values: {
+    config?: string;
+    help?: boolean;
+    version?: boolean;
+    watch?: boolean;
+    all?: boolean;
+    "older-than"?: string;
+  };
   readonly positionals: string[];
 }
 
 function parseOptions(argv: readonly string[], dlq: boolean): ParsedOptions {
   const args = [...argv];
-  if (dlq) return parseArgs({ args, allowPositionals: true, strict: true, options: { ...GLOBAL_OPTIONS, ...DLQ_OPTIONS } });
+  if (dlq)
+    return parseArgs({ args, allowPositionals: true, strict: true, options: { ...GLOBAL_OPTIONS, ...DLQ_OPTIONS } });
   return parseArgs({ args, allowPositionals: true, strict: true, options: GLOBAL_OPTIONS });
 }
 
 /** Whether the first positional is `dlq` (a lenient pass, so that `--config x` is not taken for the command). */
 function isDlq(argv: readonly string[]): boolean {
-  const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { ...GLOBAL_OPTIONS, ...DLQ_OPTIONS } });
+  const { positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: false,
+    options: { ...GLOBAL_OPTIONS, ...DLQ_OPTIONS },
+  });
   return positionals[0] === "dlq";
 }
 
@@ -140,24 +151,41 @@ type ToolCommand = "keygen" | "send" | "routes";
 
 const TOOL_OPTIONS = {
   keygen: { json: { type: "boolean" } },
-  send: { route: { type: "string" }, payload: { type: "string" }, key: { type: "string" }, secret: { type: "string" }, url: { type: "string" } },
+  send: {
+    route: { type: "string" },
+    payload: { type: "string" },
+    key: { type: "string" },
+    secret: { type: "string" },
+    url: { type: "string" },
+  },
   routes: {},
 } as const;
 
 /** The tool command named by the first positional argument, if any. */
 function toolCommand(argv: readonly string[]): ToolCommand | undefined {
-  const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { config: { type: "string", short: "c" } } });
+  const { positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: false,
+    options: { config: { type: "string", short: "c" } },
+  });
   const first = positionals[0];
   return first === "keygen" || first === "send" || first === "routes" ? first : undefined;
 }
 
-function parseToolArguments(tool: ToolCommand, argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliArguments {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { config: GLOBAL_OPTIONS.config, help: GLOBAL_OPTIONS.help, ...TOOL_OPTIONS[tool] } });
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
-  }
+function parseToolArguments(
+  tool: ToolCommand,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): CliArguments {
+  const parsed = asUsageError(() =>
+    parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: { config: GLOBAL_OPTIONS.config, help: GLOBAL_OPTIONS.help, ...TOOL_OPTIONS[tool] },
+    }),
+  );
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const configFile = (values.config as string | undefined) ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
   if (values.help) return { command: "help", configFile };
@@ -176,9 +204,26 @@ function parseToolArguments(tool: ToolCommand, argv: readonly string[], env: Rea
   if (!payloadFile) throw new UsageError("send needs --payload <file.json>");
   const key = text("key");
   const secret = text("secret");
-  if (!key && !secret) throw new UsageError("send needs --key <whsk_...|file> (Ed25519, as epilot signs) or --secret <whsec_...> (HMAC)");
+  if (!key && !secret)
+    throw new UsageError("send needs --key <whsk_...|file> (Ed25519, as epilot signs) or --secret <whsec_...> (HMAC)");
   const url = text("url");
-  if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) throw new UsageError("--url must be an http(s) URL such as http://127.0.0.1:8080");
-  const send: SendArguments = { route, payloadFile, ...(key ? { key } : {}), ...(secret ? { secret } : {}), ...(url ? { url } : {}) };
+  if (url !== undefined && !/^https?:\/\/[^/]/.test(url))
+    throw new UsageError("--url must be an http(s) URL such as http://127.0.0.1:8080");
+  const send: SendArguments = {
+    route,
+    payloadFile,
+    ...(key ? { key } : {}),
+    ...(secret ? { secret } : {}),
+    ...(url ? { url } : {}),
+  };
   return { command: tool, configFile, send };
+}
+
+/** Runs `node:util`'s parseArgs; its errors become a {@link UsageError} without its hint about `--`. */
+function asUsageError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
+  }
 }

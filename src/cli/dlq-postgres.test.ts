@@ -2,11 +2,11 @@ import { afterEach, beforeAll, beforeEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { testPostgres, type TestPostgres } from "../../test/support/postgres.ts";
+import { captureOutput } from "../../test/support/capture-output.ts";
+import { type TestPostgres, testPostgres } from "../../test/support/postgres.ts";
 import { closedPort } from "../../test/support/recording-server.ts";
 import { openPostgresStore } from "../store/postgres-store.ts";
 import { dlqCommand } from "./dlq.ts";
-import { captureOutput } from "../../test/support/capture-output.ts";
 
 /** `actiongate dlq` against the shared PostgreSQL store, as an operator beside running replicas uses it. */
 
@@ -55,9 +55,20 @@ test("list, show, replay and purge work on the PostgreSQL store; the token is ne
   const gateway = openPostgresStore({ url, encryptionKey: STORE_KEY, replayWindowMs: 600_000, maxConnections: 2 });
   try {
     for (const id of ["msg_a", "msg_b"]) {
-      await gateway.outbox.add({ id, route: "erp", stage: "deliver", data: JSON.stringify({ body: { id } }), secret: TOKEN, createdAt: Date.now() });
+      await gateway.outbox.add({
+        id,
+        route: "erp",
+        stage: "deliver",
+        data: JSON.stringify({ body: { id } }),
+        secret: TOKEN,
+        createdAt: Date.now(),
+      });
       await gateway.outbox.claim("erp", 1, Date.now(), 30_000);
-      await gateway.outbox.bury(id, { at: Date.now(), stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" }, "target refused (422)");
+      await gateway.outbox.bury(
+        id,
+        { at: Date.now(), stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" },
+        "target refused (422)",
+      );
     }
     const list = await dlq("list");
     expect(list.code).toBe(0);
@@ -65,7 +76,11 @@ test("list, show, replay and purge work on the PostgreSQL store; the token is ne
     expect(list.stdout).toContain("target refused (422)");
     const show = await dlq("show", "msg_b");
     expect(show.code).toBe(0);
-    expect(JSON.parse(show.stdout)).toMatchObject({ webhookId: "msg_b", route: "erp", history: [{ outcome: "target_failed", status: 422 }] });
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      webhookId: "msg_b",
+      route: "erp",
+      history: [{ outcome: "target_failed", status: 422 }],
+    });
     expect(show.stdout).not.toContain(TOKEN);
 
     expect(await dlq("replay", "msg_a")).toEqual({ code: 0, stdout: "replayed 1 event: msg_a\n", stderr: "" });

@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { captureOutput } from "../../test/support/capture-output.ts";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.ts";
 import { parseCliArguments, UsageError } from "./args.ts";
 import { dlqCommand } from "./dlq.ts";
-import { captureOutput } from "../../test/support/capture-output.ts";
 
 const DAY = 86_400_000;
 const TOKEN = "x-epilot-token-never-printed-0815";
@@ -31,10 +31,19 @@ ${store ?? ""}`,
 
 /** The store as the gateway would open it, with a clock for when things died. */
 function openGatewayStore(now: () => number = Date.now): SqliteStore {
-  return openSqliteStore({ path: storePath, encryptionKey: STORE_KEY, synchronous: "full", replayWindowMs: 600_000, now });
+  return openSqliteStore({
+    path: storePath,
+    encryptionKey: STORE_KEY,
+    synchronous: "full",
+    replayWindowMs: 600_000,
+    now,
+  });
 }
 
-async function bury(id: string, options: { route?: string; diedAt?: number; reason?: string; secret?: string } = {}): Promise<void> {
+async function bury(
+  id: string,
+  options: { route?: string; diedAt?: number; reason?: string; secret?: string } = {},
+): Promise<void> {
   const diedAt = options.diedAt ?? Date.now();
   const store = openGatewayStore(() => diedAt);
   try {
@@ -48,9 +57,17 @@ async function bury(id: string, options: { route?: string; diedAt?: number; reas
       createdAt,
     });
     await store.outbox.claim(options.route ?? "erp", 10, createdAt, 30_000);
-    await store.outbox.retryLater(id, { at: createdAt + 1_000, stage: "deliver", outcome: "target_unreachable", error: "connection refused" }, createdAt);
+    await store.outbox.retryLater(
+      id,
+      { at: createdAt + 1_000, stage: "deliver", outcome: "target_unreachable", error: "connection refused" },
+      createdAt,
+    );
     await store.outbox.claim(options.route ?? "erp", 10, createdAt, 30_000);
-    await store.outbox.bury(id, { at: diedAt, stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" }, options.reason ?? "target refused (422)");
+    await store.outbox.bury(
+      id,
+      { at: diedAt, stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" },
+      options.reason ?? "target refused (422)",
+    );
   } finally {
     await store.close();
   }
@@ -110,7 +127,12 @@ describe("dlq show", () => {
       diedAt: "2025-03-01T10:00:00.000Z",
       reason: "target refused (422)",
       history: [
-        { at: "2025-03-01T09:59:01.000Z", stage: "deliver", outcome: "target_unreachable", error: "connection refused" },
+        {
+          at: "2025-03-01T09:59:01.000Z",
+          stage: "deliver",
+          outcome: "target_unreachable",
+          error: "connection refused",
+        },
         { at: "2025-03-01T10:00:00.000Z", stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" },
       ],
       data: { body: { contract: "C-1" }, headers: { "webhook-id": "msg_1" } },
@@ -119,7 +141,11 @@ describe("dlq show", () => {
 
   test("an unknown webhook-id exits 1", async () => {
     await openGatewayStore().close();
-    expect(await dlq("show", "nope")).toEqual({ code: 1, stdout: "", stderr: 'actiongate dlq: no dead letter with webhook-id "nope"\n' });
+    expect(await dlq("show", "nope")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'actiongate dlq: no dead letter with webhook-id "nope"\n',
+    });
   });
 });
 
@@ -128,7 +154,11 @@ describe("dlq replay", () => {
     await bury("msg_1", { secret: TOKEN });
     await bury("msg_2");
     expect(await dlq("replay", "msg_1")).toEqual({ code: 0, stdout: "replayed 1 event: msg_1\n", stderr: "" });
-    expect(await dlq("replay", "msg_1")).toEqual({ code: 1, stdout: "", stderr: 'actiongate dlq: no dead letter with webhook-id "msg_1"\n' });
+    expect(await dlq("replay", "msg_1")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'actiongate dlq: no dead letter with webhook-id "msg_1"\n',
+    });
 
     const store = openGatewayStore();
     try {
@@ -148,7 +178,13 @@ describe("dlq replay", () => {
     await bury("msg_2");
     const gateway = openGatewayStore();
     try {
-      await gateway.outbox.add({ id: "in-flight", route: "erp", stage: "deliver", data: "{}", createdAt: Date.now() - 1 });
+      await gateway.outbox.add({
+        id: "in-flight",
+        route: "erp",
+        stage: "deliver",
+        data: "{}",
+        createdAt: Date.now() - 1,
+      });
       expect((await gateway.outbox.claim("erp", 10, Date.now(), 60_000)).map((e) => e.id)).toEqual(["in-flight"]);
 
       expect(await dlq("replay", "--all")).toEqual({ code: 0, stdout: "replayed 2 events\n", stderr: "" });
@@ -167,7 +203,11 @@ describe("dlq purge", () => {
   test("one by webhook-id", async () => {
     await bury("msg_1");
     expect(await dlq("purge", "msg_1")).toEqual({ code: 0, stdout: "purged 1 event: msg_1\n", stderr: "" });
-    expect(await dlq("purge", "msg_1")).toEqual({ code: 1, stdout: "", stderr: 'actiongate dlq: no dead letter with webhook-id "msg_1"\n' });
+    expect(await dlq("purge", "msg_1")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'actiongate dlq: no dead letter with webhook-id "msg_1"\n',
+    });
     expect((await dlq("list")).stdout).toBe("no dead letters\n");
   });
 
@@ -175,7 +215,11 @@ describe("dlq purge", () => {
     await bury("ancient", { diedAt: Date.now() - 40 * DAY });
     await bury("old", { diedAt: Date.now() - 31 * DAY });
     await bury("recent", { diedAt: Date.now() - 2 * DAY });
-    expect(await dlq("purge", "--older-than", "30d")).toEqual({ code: 0, stdout: "purged 2 events older than 30d\n", stderr: "" });
+    expect(await dlq("purge", "--older-than", "30d")).toEqual({
+      code: 0,
+      stdout: "purged 2 events older than 30d\n",
+      stderr: "",
+    });
     expect((await dlq("list")).stdout).toContain("recent");
     expect((await dlq("list")).stdout).not.toContain("old ");
   });
@@ -215,7 +259,9 @@ describe("dlq failures", () => {
   test("a store file that does not exist exits 1 and is not created", async () => {
     const { code, stderr } = await dlq("list");
     expect(code).toBe(1);
-    expect(stderr).toBe(`actiongate dlq: no store at ${storePath} (store.path); the gateway creates it when it starts\n`);
+    expect(stderr).toBe(
+      `actiongate dlq: no store at ${storePath} (store.path); the gateway creates it when it starts\n`,
+    );
   });
 
   test("an invalid config exits 1 with its problems", async () => {
@@ -231,7 +277,8 @@ describe("dlq failures", () => {
     expect(await dlq("list")).toEqual({
       code: 1,
       stdout: "",
-      stderr: "actiongate dlq: store.encryption_key must be base64 of 32 bytes (got 8 bytes); make one with: openssl rand -base64 32\n",
+      stderr:
+        "actiongate dlq: store.encryption_key must be base64 of 32 bytes (got 8 bytes); make one with: openssl rand -base64 32\n",
     });
   });
 });
@@ -243,11 +290,13 @@ describe("parseCliArguments: dlq", () => {
       configFile: "prod.yaml",
       commandArguments: ["purge", "--older-than", "30d"],
     });
-    expect(parseCliArguments(["-c", "prod.yaml", "dlq", "replay", "--all"], { ACTIONGATE_CONFIG: "env.yaml" })).toEqual({
-      command: "dlq",
-      configFile: "prod.yaml",
-      commandArguments: ["replay", "--all"],
-    });
+    expect(parseCliArguments(["-c", "prod.yaml", "dlq", "replay", "--all"], { ACTIONGATE_CONFIG: "env.yaml" })).toEqual(
+      {
+        command: "dlq",
+        configFile: "prod.yaml",
+        commandArguments: ["replay", "--all"],
+      },
+    );
     expect(parseCliArguments(["dlq", "show", "msg_1"], { ACTIONGATE_CONFIG: "env.yaml" })).toEqual({
       command: "dlq",
       configFile: "env.yaml",

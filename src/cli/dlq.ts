@@ -2,12 +2,12 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "../config/load.ts";
-import { reportConfigError } from "./report-config-error.ts";
 import { parseDuration } from "../config/units.ts";
 import { createLogger } from "../log/logger.ts";
 import { openStore } from "../store/open.ts";
 import { StoreOpenError } from "../store/store-open-error.ts";
 import type { DeadLetter, Store } from "../store/types.ts";
+import { reportConfigError } from "./report-config-error.ts";
 
 const USAGE = `Usage:
   actiongate dlq list
@@ -37,7 +37,11 @@ class DlqUsageError extends Error {
  * @example
  * await dlqCommand(["replay", "--all"], "config.yaml", process.env); // prints "replayed 3 events"
  */
-export async function dlqCommand(args: readonly string[], configFile: string, env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export async function dlqCommand(
+  args: readonly string[],
+  configFile: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
   let action: DlqAction;
   try {
     action = parseDlqArguments(args);
@@ -51,7 +55,9 @@ export async function dlqCommand(args: readonly string[], configFile: string, en
   if (!loaded) return 1;
   const storeConfig = loaded.config.store;
   if (!storeConfig) {
-    process.stderr.write(`actiongate dlq: ${configFile} has no store (store.path or store.url); dead letters exist only with a store\n`);
+    process.stderr.write(
+      `actiongate dlq: ${configFile} has no store (store.path or store.url); dead letters exist only with a store\n`,
+    );
     return 1;
   }
   const configDir = dirname(resolve(configFile));
@@ -68,7 +74,9 @@ export async function dlqCommand(args: readonly string[], configFile: string, en
   try {
     // The gateway may be running: its leases are its events in flight and must stay. The store's own
     // warnings (database not reachable) surface as the error of the command below.
-    store = await openStore(loaded.config, configDir, createLogger({ level: "error", sink: () => {} }), { releaseLeases: false });
+    store = await openStore(loaded.config, configDir, createLogger({ level: "error", sink: () => {} }), {
+      releaseLeases: false,
+    });
   } catch (error) {
     if (!(error instanceof StoreOpenError)) throw error;
     process.stderr.write(`actiongate dlq: ${error.message}\n`);
@@ -125,10 +133,9 @@ async function run(action: DlqAction, store: Store): Promise<number> {
   }
 }
 
-function parseDlqArguments(args: readonly string[]): DlqAction {
-  let parsed;
+function readDlqOptions(args: readonly string[]) {
   try {
-    parsed = parseArgs({
+    return parseArgs({
       args: [...args],
       allowPositionals: true,
       strict: true,
@@ -137,7 +144,10 @@ function parseDlqArguments(args: readonly string[]): DlqAction {
   } catch (error) {
     throw new DlqUsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
   }
-  const { values, positionals } = parsed;
+}
+
+function parseDlqArguments(args: readonly string[]): DlqAction {
+  const { values, positionals } = readDlqOptions(args);
   const [verb, id, extra] = positionals;
   if (verb === undefined) throw new DlqUsageError("which action? list, show, replay or purge");
   if (extra !== undefined) throw new DlqUsageError(`unexpected argument "${extra}"`);
@@ -158,10 +168,12 @@ function parseDlqArguments(args: readonly string[]): DlqAction {
       return { kind: "replay", id };
     case "purge": {
       const olderThan = values["older-than"];
-      if (olderThan !== undefined && id !== undefined) throw new DlqUsageError("give a webhook-id or --older-than, not both");
+      if (olderThan !== undefined && id !== undefined)
+        throw new DlqUsageError("give a webhook-id or --older-than, not both");
       if (olderThan !== undefined) {
         const ms = parseDuration(olderThan);
-        if (ms === undefined) throw new DlqUsageError(`--older-than must be a duration such as 30d, 12h or 90m (got "${olderThan}")`);
+        if (ms === undefined)
+          throw new DlqUsageError(`--older-than must be a duration such as 30d, 12h or 90m (got "${olderThan}")`);
         return { kind: "purge-older", olderThanMs: ms, olderThan: olderThan.trim() };
       }
       if (id === undefined) throw new DlqUsageError("purge needs a webhook-id or --older-than <duration>");
@@ -188,7 +200,12 @@ function formatTable(letters: readonly DeadLetter[]): string {
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   return [header, ...rows]
-    .map((cells) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ").trimEnd())
+    .map((cells) =>
+      cells
+        .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
+        .join("  ")
+        .trimEnd(),
+    )
     .join("\n");
 }
 

@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
+import { staticKeySource } from "../verify/key-source.ts";
 import { parsePublicKey } from "../verify/keys.ts";
 import { parseSigningKey, signWebhook } from "../verify/sign.ts";
 import { verifySignature } from "../verify/signature.ts";
-import { staticKeySource } from "../verify/key-source.ts";
 import { keygenCommand } from "./keygen.ts";
 
 function keygen(json: boolean): string {
@@ -18,7 +18,10 @@ test("keygen --json prints a pair whose whsk_ signs what its whpk_ and PEM verif
   for (const signing of [printed.secret_key!, printed.private_key_pem!]) {
     for (const publicKey of [printed.public_key!, printed.public_key_pem!]) {
       const headers = new Headers(signWebhook(body, { privateKey: parseSigningKey(signing) }));
-      const result = await verifySignature({ headers, body }, { keySource: staticKeySource(parsePublicKey(publicKey)), toleranceMs: 60_000 });
+      const result = await verifySignature(
+        { headers, body },
+        { keySource: staticKeySource(parsePublicKey(publicKey)), toleranceMs: 60_000 },
+      );
       expect(result.ok).toBe(true);
     }
   }

@@ -8,7 +8,10 @@ import { generateSigningKeyPair } from "../verify/sign.ts";
  * @example
  * keygenCommand({ json: true }); // {"secret_key":"whsk_...","public_key":"whpk_...","public_key_pem":"...","private_key_pem":"..."}
  */
-export function keygenCommand(options: { json: boolean }, write: (text: string) => void = (text) => process.stdout.write(text)): number {
+export function keygenCommand(
+  options: { json: boolean },
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): number {
   const pair = generateSigningKeyPair();
   if (options.json) {
     write(

@@ -12,7 +12,11 @@ import { reportConfigError } from "./report-config-error.ts";
  * // ROUTE         MATCH                            TARGET                                      DELIVERY
  * // erp-contract  component_id=erp-contract-sync   http POST http://erp.internal:8081/api/...   sync
  */
-export function routesCommand(configFile: string, env: Readonly<Record<string, string | undefined>>, write: (text: string) => void = (text) => process.stdout.write(text)): number {
+export function routesCommand(
+  configFile: string,
+  env: Readonly<Record<string, string | undefined>>,
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): number {
   const loaded = reportConfigError(() => loadConfigFile(configFile, env));
   if (!loaded) return 1;
   write(formatRouteTable(loaded.config.routes));
@@ -21,9 +25,16 @@ export function routesCommand(configFile: string, env: Readonly<Record<string, s
 
 /** The table `routes` prints: a header row, then one row per route, columns padded to line up. */
 export function formatRouteTable(routes: readonly RouteConfig[]): string {
-  const rows = [["ROUTE", "MATCH", "TARGET", "DELIVERY"], ...routes.map((route) => [route.name, describeMatch(route), describeTarget(route), describeDelivery(route)])];
+  const rows = [
+    ["ROUTE", "MATCH", "TARGET", "DELIVERY"],
+    ...routes.map((route) => [route.name, describeMatch(route), describeTarget(route), describeDelivery(route)]),
+  ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ")).join("\n") + "\n";
+  return `${rows
+    .map((row) =>
+      row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  "),
+    )
+    .join("\n")}\n`;
 }
 
 function describeMatch(route: RouteConfig): string {
@@ -62,5 +73,7 @@ export function redactUrl(url: string): string {
       const colon = userInfo.indexOf(":");
       return `${scheme}${colon === -1 ? "***" : `${userInfo.slice(0, colon)}:***`}@`;
     })
-    .replace(/([?&])([^=&#]+)=([^&#]*)/g, (all, separator: string, name: string) => (SECRET_PARAMETER.test(name) ? `${separator}${name}=***` : all));
+    .replace(/([?&])([^=&#]+)=([^&#]*)/g, (all, separator: string, name: string) =>
+      SECRET_PARAMETER.test(name) ? `${separator}${name}=***` : all,
+    );
 }

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startInProcessGateway, tempDir, type InProcessGateway } from "../../test/support/gateway.ts";
-import { closedPort, startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { type InProcessGateway, startInProcessGateway, tempDir } from "../../test/support/gateway.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { EXAMPLE_PAYLOAD_FILE } from "../../test/support/signing.ts";
 import { generateSigningKeyPair } from "../verify/sign.ts";
-import { parseCliArguments, UsageError, type SendArguments } from "./args.ts";
+import { parseCliArguments, type SendArguments, UsageError } from "./args.ts";
 import { gatewayUrlFromConfig, sendCommand } from "./send.ts";
 
 const PAYLOAD_FILE = EXAMPLE_PAYLOAD_FILE;
@@ -40,10 +40,15 @@ afterAll(async () => {
 async function send(args: Partial<SendArguments>, configFile = "unused.yaml") {
   let stdout = "";
   let stderr = "";
-  const code = await sendCommand({ route: "erp-contract", payloadFile: PAYLOAD_FILE, ...args }, configFile, {}, {
-    stdout: (text) => (stdout += text),
-    stderr: (text) => (stderr += text),
-  });
+  const code = await sendCommand(
+    { route: "erp-contract", payloadFile: PAYLOAD_FILE, ...args },
+    configFile,
+    {},
+    {
+      stdout: (text) => (stdout += text),
+      stderr: (text) => (stderr += text),
+    },
+  );
   return { code, stdout, stderr };
 }
 
@@ -53,18 +58,26 @@ describe("actiongate send", () => {
     ["a file holding the whsk_ key", { key: "whsk.txt" }, "v1a"],
     ["a PEM private key file", { key: "private.pem" }, "v1a"],
     ["a whsec_ secret (v1)", { secret: HMAC_SECRET }, "v1"],
-  ])("signs with %s: exit 0, the answer printed, the target got the transformed call", async (_what, signing, scheme) => {
-    const resolved = "key" in signing && !signing.key!.startsWith("whsk_") ? { key: join(dir, signing.key!) } : signing;
-    const before = target.requests.length;
-    const result = await send({ ...resolved, url: gateway.url });
-    expect(result).toEqual({
-      code: 0,
-      stdout: expect.stringMatching(new RegExp(`^POST ${gateway.url}/actions/erp-contract \\(webhook-id msg_[A-Za-z0-9_-]{24}, signed ${scheme}\\)\\n200 OK\\n\\{\\}\\n$`)),
-      stderr: "",
-    });
-    expect(target.requests.length).toBe(before + 1);
-    expect(target.requests.at(-1)!.json).toEqual({ contract: "2026-0042" });
-  });
+  ])(
+    "signs with %s: exit 0, the answer printed, the target got the transformed call",
+    async (_what, signing, scheme) => {
+      const resolved =
+        "key" in signing && !signing.key!.startsWith("whsk_") ? { key: join(dir, signing.key!) } : signing;
+      const before = target.requests.length;
+      const result = await send({ ...resolved, url: gateway.url });
+      expect(result).toEqual({
+        code: 0,
+        stdout: expect.stringMatching(
+          new RegExp(
+            `^POST ${gateway.url}/actions/erp-contract \\(webhook-id msg_[A-Za-z0-9_-]{24}, signed ${scheme}\\)\\n200 OK\\n\\{\\}\\n$`,
+          ),
+        ),
+        stderr: "",
+      });
+      expect(target.requests.length).toBe(before + 1);
+      expect(target.requests.at(-1)!.json).toEqual({ contract: "2026-0042" });
+    },
+  );
 
   test("a key the gateway does not know: 401 and epilot's error printed, exit 1, nothing forwarded", async () => {
     const before = target.requests.length;
@@ -85,7 +98,11 @@ describe("actiongate send", () => {
     expect(result.stdout).toStartWith(`POST http://127.0.0.1:${new URL(gateway.url).port}/actions/erp-contract `);
 
     const unknown = await send({ key: pair.secretKey, route: "nope" }, configFile);
-    expect(unknown).toEqual({ code: 1, stdout: "", stderr: `actiongate: ${configFile} has no route "nope" (routes: erp-contract)\n` });
+    expect(unknown).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `actiongate: ${configFile} has no route "nope" (routes: erp-contract)\n`,
+    });
   });
 
   test("a gateway that is not running: exit 1 with connection refused", async () => {
@@ -96,9 +113,21 @@ describe("actiongate send", () => {
   });
 
   test.each([
-    ["a payload file that does not exist", { key: pair.secretKey, payloadFile: "/nonexistent/payload.json" }, "cannot read the payload file /nonexistent/payload.json (ENOENT)"],
-    ["a --key that is neither a key nor a file", { key: "/nonexistent/key" }, "--key is neither a whsk_ key nor a readable file (/nonexistent/key: ENOENT)"],
-    ["a --key holding the public key", { key: pair.publicKey }, "--key needs the secret key (whsk_...), not the public key (whpk_...)"],
+    [
+      "a payload file that does not exist",
+      { key: pair.secretKey, payloadFile: "/nonexistent/payload.json" },
+      "cannot read the payload file /nonexistent/payload.json (ENOENT)",
+    ],
+    [
+      "a --key that is neither a key nor a file",
+      { key: "/nonexistent/key" },
+      "--key is neither a whsk_ key nor a readable file (/nonexistent/key: ENOENT)",
+    ],
+    [
+      "a --key holding the public key",
+      { key: pair.publicKey },
+      "--key needs the secret key (whsk_...), not the public key (whpk_...)",
+    ],
     ["a --secret that is not base64", { secret: "whsec_not*base64" }, "HMAC secret must be whsec_ followed by base64"],
   ])("%s: exit 2 with the reason, nothing sent", async (_what, args, message) => {
     const before = target.requests.length;
@@ -109,7 +138,8 @@ describe("actiongate send", () => {
 });
 
 describe("gatewayUrlFromConfig", () => {
-  const server = (host: string, port: number, tls?: object) => ({ server: { host, port, ...(tls ? { tls } : {}) } }) as Parameters<typeof gatewayUrlFromConfig>[0];
+  const server = (host: string, port: number, tls?: object) =>
+    ({ server: { host, port, ...(tls ? { tls } : {}) } }) as Parameters<typeof gatewayUrlFromConfig>[0];
   test.each([
     ["0.0.0.0", 8080, undefined, "http://127.0.0.1:8080"],
     ["::", 8080, undefined, "http://[::1]:8080"],
@@ -120,19 +150,46 @@ describe("gatewayUrlFromConfig", () => {
     expect(gatewayUrlFromConfig(server(host, port, tls))).toEqual({ ok: true, url });
   });
   test("port 0 cannot be known in advance", () => {
-    expect(gatewayUrlFromConfig(server("127.0.0.1", 0))).toEqual({ ok: false, reason: expect.stringContaining("pass --url") });
+    expect(gatewayUrlFromConfig(server("127.0.0.1", 0))).toEqual({
+      ok: false,
+      reason: expect.stringContaining("pass --url"),
+    });
   });
 });
 
 describe("parseCliArguments for the tools", () => {
   test("send takes its options; --config as usual", () => {
-    expect(parseCliArguments(["send", "--route", "r", "--payload", "p.json", "--key", "whsk_x", "--url", "http://127.0.0.1:1", "-c", "c.yaml"], {})).toEqual({
+    expect(
+      parseCliArguments(
+        [
+          "send",
+          "--route",
+          "r",
+          "--payload",
+          "p.json",
+          "--key",
+          "whsk_x",
+          "--url",
+          "http://127.0.0.1:1",
+          "-c",
+          "c.yaml",
+        ],
+        {},
+      ),
+    ).toEqual({
       command: "send",
       configFile: "c.yaml",
       send: { route: "r", payloadFile: "p.json", key: "whsk_x", url: "http://127.0.0.1:1" },
     });
-    expect(parseCliArguments(["keygen", "--json"], {})).toEqual({ command: "keygen", configFile: "config.yaml", json: true });
-    expect(parseCliArguments(["routes"], { ACTIONGATE_CONFIG: "env.yaml" })).toEqual({ command: "routes", configFile: "env.yaml" });
+    expect(parseCliArguments(["keygen", "--json"], {})).toEqual({
+      command: "keygen",
+      configFile: "config.yaml",
+      json: true,
+    });
+    expect(parseCliArguments(["routes"], { ACTIONGATE_CONFIG: "env.yaml" })).toEqual({
+      command: "routes",
+      configFile: "env.yaml",
+    });
     expect(parseCliArguments(["send", "--help"], {}).command).toBe("help");
   });
 
@@ -140,7 +197,10 @@ describe("parseCliArguments for the tools", () => {
     [["send", "--payload", "p.json", "--key", "k"], "send needs --route <name>"],
     [["send", "--route", "r", "--key", "k"], "send needs --payload <file.json>"],
     [["send", "--route", "r", "--payload", "p.json"], "send needs --key"],
-    [["send", "--route", "r", "--payload", "p.json", "--key", "k", "--url", "127.0.0.1:8080"], "--url must be an http(s) URL"],
+    [
+      ["send", "--route", "r", "--payload", "p.json", "--key", "k", "--url", "127.0.0.1:8080"],
+      "--url must be an http(s) URL",
+    ],
     [["keygen", "--route", "r"], "Unknown option '--route'"],
     [["routes", "extra"], 'unexpected argument "extra"'],
     [["validate", "--json"], "Unknown option '--json'"],

@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import type { KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { loadConfigFile } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import { parseHmacSecret } from "../verify/keys.ts";
@@ -41,7 +41,9 @@ export async function sendCommand(
   try {
     body = readFileSync(args.payloadFile);
   } catch (error) {
-    output.stderr(`actiongate: cannot read the payload file ${args.payloadFile} (${(error as { code?: string }).code ?? "error"})\n`);
+    output.stderr(
+      `actiongate: cannot read the payload file ${args.payloadFile} (${(error as { code?: string }).code ?? "error"})\n`,
+    );
     return 2;
   }
   let signing: { privateKey?: KeyObject; hmacSecret?: string };
@@ -75,7 +77,9 @@ export async function sendCommand(
 
   const url = `${base.replace(/\/+$/, "")}/actions/${encodeURIComponent(args.route)}`;
   const headers = signWebhook(body, signing);
-  const schemes = [signing.privateKey ? "v1a" : undefined, signing.hmacSecret ? "v1" : undefined].filter(Boolean).join(" + ");
+  const schemes = [signing.privateKey ? "v1a" : undefined, signing.hmacSecret ? "v1" : undefined]
+    .filter(Boolean)
+    .join(" + ");
   output.stdout(`POST ${url} (webhook-id ${headers["webhook-id"]}, signed ${schemes})\n`);
   let answer: Response;
   try {
@@ -86,7 +90,9 @@ export async function sendCommand(
       signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
     });
   } catch (error) {
-    output.stderr(`actiongate: no answer from ${url}: ${describeFetchError(error)}. Is "actiongate serve" running there?\n`);
+    output.stderr(
+      `actiongate: no answer from ${url}: ${describeFetchError(error)}. Is "actiongate serve" running there?\n`,
+    );
     return 1;
   }
   const text = await answer.text();
@@ -101,10 +107,23 @@ export async function sendCommand(
  * @example
  * gatewayUrlFromConfig(config); // { ok: true, url: "http://127.0.0.1:8080" }
  */
-export function gatewayUrlFromConfig(config: Pick<GatewayConfig, "server">): { ok: true; url: string } | { ok: false; reason: string } {
+export function gatewayUrlFromConfig(
+  config: Pick<GatewayConfig, "server">,
+): { ok: true; url: string } | { ok: false; reason: string } {
   const { host, port, tls } = config.server;
-  if (port === 0) return { ok: false, reason: "server.port is 0 (the gateway picks a free port when it starts): pass --url with the port it logged" };
-  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" || host === "[::]" ? "[::1]" : host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  if (port === 0)
+    return {
+      ok: false,
+      reason: "server.port is 0 (the gateway picks a free port when it starts): pass --url with the port it logged",
+    };
+  const reachable =
+    host === "0.0.0.0"
+      ? "127.0.0.1"
+      : host === "::" || host === "[::]"
+        ? "[::1]"
+        : host.includes(":") && !host.startsWith("[")
+          ? `[${host}]`
+          : host;
   return { ok: true, url: `${tls ? "https" : "http"}://${reachable}:${port}` };
 }
 
@@ -112,7 +131,8 @@ export function gatewayUrlFromConfig(config: Pick<GatewayConfig, "server">): { o
 function readKeyArgument(value: string): string {
   const trimmed = value.trim();
   if (trimmed.startsWith("whsk_") || trimmed.startsWith("-----BEGIN")) return trimmed;
-  if (trimmed.startsWith("whpk_")) throw new Error("--key needs the secret key (whsk_...), not the public key (whpk_...)");
+  if (trimmed.startsWith("whpk_"))
+    throw new Error("--key needs the secret key (whsk_...), not the public key (whpk_...)");
   try {
     return readFileSync(value, "utf8");
   } catch (error) {

@@ -3,23 +3,30 @@ import { loadConfigFile } from "../config/load.ts";
 import { createLogger } from "../log/logger.ts";
 import { onShutdownSignal } from "../runtime/process.ts";
 import { runtimeName } from "../runtime/serve.ts";
-import { startGateway } from "../server/gateway.ts";
+import { type RunningGateway, startGateway } from "../server/gateway.ts";
 import { startReloadTriggers } from "../server/reload.ts";
 import { exitWhenOrphaned, superviseWorkers, workerRoleFromEnv } from "../server/workers.ts";
-import { reportConfigError } from "./report-config-error.ts";
 import { storeKind } from "../store/open.ts";
 import { StoreOpenError } from "../store/sqlite-store.ts";
 import { USER_AGENT, VERSION } from "../version.ts";
+import { reportConfigError } from "./report-config-error.ts";
 
 /**
  * `actiongate serve`: loads the config (refusing a broken one with every problem, exit 1), starts
  * listening, and on SIGTERM/SIGINT stops gracefully. Resolves with the exit code.
  */
-export async function serveCommand(configFile: string, env: Readonly<Record<string, string | undefined>>, options: { watch?: boolean } = {}): Promise<number> {
+export async function serveCommand(
+  configFile: string,
+  env: Readonly<Record<string, string | undefined>>,
+  options: { watch?: boolean } = {},
+): Promise<number> {
   const loaded = reportConfigError(() => loadConfigFile(configFile, env));
   if (!loaded) return 1;
   const worker = workerRoleFromEnv(env);
-  const logger = createLogger({ level: loaded.config.log.level, ...(worker ? { base: { worker: worker.index } } : {}) });
+  const logger = createLogger({
+    level: loaded.config.log.level,
+    ...(worker ? { base: { worker: worker.index } } : {}),
+  });
   const compiled = reportConfigError(() => compileConfig(loaded, { logger, userAgent: USER_AGENT }));
   if (!compiled) return 1;
   if (loaded.config.server.workers > 1 && !worker) {
@@ -29,7 +36,7 @@ export async function serveCommand(configFile: string, env: Readonly<Record<stri
     return superviseWorkers({ workers, host, port, shutdownTimeoutMs: shutdown_timeout, logger, env });
   }
 
-  let gateway;
+  let gateway: RunningGateway;
   try {
     gateway = await startGateway(compiled, logger, { userAgent: USER_AGENT, ...(worker ? { worker } : {}) });
   } catch (error) {
@@ -39,7 +46,12 @@ export async function serveCommand(configFile: string, env: Readonly<Record<stri
       logger.error("cannot open the store", { error: message });
       process.stderr.write(`cannot open the store: ${message}\n`);
     } else {
-      logger.error("cannot listen", { host: loaded.config.server.host, port: loaded.config.server.port, error: message, code });
+      logger.error("cannot listen", {
+        host: loaded.config.server.host,
+        port: loaded.config.server.port,
+        error: message,
+        code,
+      });
       process.stderr.write(`cannot listen on ${loaded.config.server.host}:${loaded.config.server.port}: ${message}\n`);
     }
     await compiled.close();
@@ -57,7 +69,14 @@ export async function serveCommand(configFile: string, env: Readonly<Record<stri
     ...(gateway.adminPort !== undefined ? { admin_port: gateway.adminPort } : {}),
   });
   // SIGHUP (and with --watch, a change of the file) reloads the config; see server/reload.ts.
-  const stopReloading = startReloadTriggers({ file: configFile, env, gateway, logger, userAgent: USER_AGENT, watch: options.watch ?? false });
+  const stopReloading = startReloadTriggers({
+    file: configFile,
+    env,
+    gateway,
+    logger,
+    userAgent: USER_AGENT,
+    watch: options.watch ?? false,
+  });
 
   if (worker) exitWhenOrphaned(() => process.kill(process.pid, "SIGTERM"));
   return new Promise<number>((resolve) => {

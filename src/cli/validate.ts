@@ -8,11 +8,18 @@ import { reportConfigError } from "./report-config-error.ts";
  * `actiongate validate`: loads and compiles the config exactly as `serve` would (JSONata, key files,
  * targets) without listening. Prints one summary line (exit 0) or one line per problem (exit 1).
  */
-export async function validateCommand(configFile: string, env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  const compiled = reportConfigError(() => compileConfig(loadConfigFile(configFile, env), { logger: silentLogger, userAgent: USER_AGENT }));
+export async function validateCommand(
+  configFile: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
+  const compiled = reportConfigError(() =>
+    compileConfig(loadConfigFile(configFile, env), { logger: silentLogger, userAgent: USER_AGENT }),
+  );
   if (!compiled) return 1;
   const routes = compiled.routes.map((route) => `${route.name} (${route.targetType})`).join(", ");
   await compiled.close();
-  process.stdout.write(`${configFile}: valid, ${compiled.routes.length} route${compiled.routes.length === 1 ? "" : "s"}: ${routes}\n`);
+  process.stdout.write(
+    `${configFile}: valid, ${compiled.routes.length} route${compiled.routes.length === 1 ? "" : "s"}: ${routes}\n`,
+  );
   return 0;
 }

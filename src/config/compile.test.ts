@@ -3,10 +3,10 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../log/logger.ts";
 import { checkedFixture } from "../../test/support/payloads.ts";
+import { silentLogger } from "../log/logger.ts";
 import { stripPaths } from "../transform/strip.ts";
-import { compileConfig, type CompiledConfig } from "./compile.ts";
+import { type CompiledConfig, compileConfig } from "./compile.ts";
 import { ConfigError } from "./errors.ts";
 import { loadConfigText } from "./load.ts";
 
@@ -20,7 +20,10 @@ const whpk = `whpk_${Buffer.from(ed25519.publicKey.export({ format: "jwk" }).x!,
 writeFileSync(join(dir, "epilot.pem"), pem);
 writeFileSync(join(dir, "epilot-key.json"), JSON.stringify({ public_key: pem, algorithm: "EdDSA" }));
 writeFileSync(join(dir, "garbage.pem"), "this is not a key\n");
-writeFileSync(join(dir, "rsa.pem"), generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }));
+writeFileSync(
+  join(dir, "rsa.pem"),
+  generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }),
+);
 mkdirSync(join(dir, "a-folder.pem"));
 
 const SECRET = `whsec_${Buffer.from("0123456789abcdef0123456789abcdef").toString("base64")}`;
@@ -35,7 +38,10 @@ const open: CompiledConfig[] = [];
 afterAll(() => Promise.all(open.map((compiled) => compiled.close())));
 
 function compile(text: string, env: Record<string, string> = {}): CompiledConfig {
-  const compiled = compileConfig(loadConfigText(file, text, env), { logger: silentLogger, userAgent: "actiongate-test" });
+  const compiled = compileConfig(loadConfigText(file, text, env), {
+    logger: silentLogger,
+    userAgent: "actiongate-test",
+  });
   open.push(compiled);
   return compiled;
 }
@@ -103,7 +109,9 @@ routes:
       ["data", "app_options", "api_key"],
       ["data", "trigger_event", "caller"],
     ]);
-    const stripped = stripPaths(payload, erp.strip) as typeof payload & { data: { trigger_event: Record<string, unknown> } };
+    const stripped = stripPaths(payload, erp.strip) as typeof payload & {
+      data: { trigger_event: Record<string, unknown> };
+    };
     expect(stripped.data.trigger_event.caller).toBeUndefined();
     expect(stripped.data.trigger_event.entity_id).toBe("3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41");
     expect(stripped.data.app_options).toEqual({ erp_client: "100" });
@@ -141,7 +149,9 @@ routes:
     expect(compiled.verification.keySource).toBe(compiled.verification.remoteKeySource!);
     expect(compiled.verification.remoteKeySource!.fetchedAt()).toBeUndefined();
     expect(compiled.verification.keySource.current()).toBeUndefined();
-    expect(compiled.verification.hmacSecrets.map((secret) => secret.toString())).toEqual(["0123456789abcdef0123456789abcdef"]);
+    expect(compiled.verification.hmacSecrets.map((secret) => secret.toString())).toEqual([
+      "0123456789abcdef0123456789abcdef",
+    ]);
     expect(compiled.verification.toleranceMs).toBe(300_000);
   });
 
@@ -241,7 +251,11 @@ ${ROUTE}`),
   });
 
   test("a JSONata syntax error names the character and JSONata's reason", () => {
-    expect(problemsOf(`routes:\n  - name: erp\n    transform: '{ "a": }'\n    target: { type: http, url: "http://erp/api" }\n`)).toEqual([
+    expect(
+      problemsOf(
+        `routes:\n  - name: erp\n    transform: '{ "a": }'\n    target: { type: http, url: "http://erp/api" }\n`,
+      ),
+    ).toEqual([
       '<dir>/config.yaml:3:16 routes[0].transform: JSONata syntax error at character 8: The symbol "}" cannot be used as a unary operator',
     ]);
   });
@@ -261,8 +275,12 @@ ${ROUTE}`),
         X-Entity: "{{ data.entity.[ }}"
 `);
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^<dir>\/config\.yaml:5:12 routes\[0\]\.target\.url: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/);
-    expect(lines[1]).toMatch(/^<dir>\/config\.yaml:12:19 routes\[1\]\.target\.headers\.X-Entity: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/);
+    expect(lines[0]).toMatch(
+      /^<dir>\/config\.yaml:5:12 routes\[0\]\.target\.url: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/,
+    );
+    expect(lines[1]).toMatch(
+      /^<dir>\/config\.yaml:12:19 routes\[1\]\.target\.headers\.X-Entity: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/,
+    );
   });
 
   test("a target URL that is not absolute http(s)", () => {

@@ -2,18 +2,18 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { CircuitBreaker } from "../delivery/circuit-breaker.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ServerTls } from "../runtime/serve.ts";
-import { loadServerTls } from "../server/server-tls.ts";
 import { compileMatch } from "../routing/match.ts";
 import type { CompiledRoute } from "../routing/route.ts";
+import type { ServerTls } from "../runtime/serve.ts";
+import { loadServerTls } from "../server/server-tls.ts";
 import { createTarget } from "../targets/registry.ts";
 import type { Target } from "../targets/types.ts";
-import { compileExpression, ExpressionSyntaxError, type CompiledExpression } from "../transform/expression.ts";
+import { type CompiledExpression, compileExpression, ExpressionSyntaxError } from "../transform/expression.ts";
 import { parseStripPath } from "../transform/strip.ts";
-import { remoteKeySource, staticKeySource, type RemoteKeySource } from "../verify/key-source.ts";
+import { type RemoteKeySource, remoteKeySource, staticKeySource } from "../verify/key-source.ts";
 import { KeyFormatError, parseHmacSecret, parsePublicKey } from "../verify/keys.ts";
 import type { PublicKeySource } from "../verify/signature.ts";
-import { ConfigError, InvalidConfigValue, type ConfigProblem } from "./errors.ts";
+import { ConfigError, type ConfigProblem, InvalidConfigValue } from "./errors.ts";
 import type { LoadedConfig } from "./load.ts";
 import type { GatewayConfig, RouteConfig } from "./schema.ts";
 
@@ -49,13 +49,18 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
   const { config } = loaded;
   const configDir = dirname(resolve(loaded.file));
   const problems: ConfigProblem[] = [];
-  const report = (path: readonly PropertyKey[], message: string) => problems.push({ path, message, ...loaded.locate(path) });
+  const report = (path: readonly PropertyKey[], message: string) =>
+    problems.push({ path, message, ...loaded.locate(path) });
   const attempt = <T>(path: readonly PropertyKey[], build: () => T): T | undefined => {
     try {
       return build();
     } catch (error) {
       if (error instanceof InvalidConfigValue) report([...path, ...error.path], error.message);
-      else if (error instanceof ExpressionSyntaxError) report(path, `JSONata syntax error${error.position !== undefined ? ` at character ${error.position}` : ""}: ${error.message}`);
+      else if (error instanceof ExpressionSyntaxError)
+        report(
+          path,
+          `JSONata syntax error${error.position !== undefined ? ` at character ${error.position}` : ""}: ${error.message}`,
+        );
       else if (error instanceof KeyFormatError) report(path, error.message);
       else throw error;
       return undefined;
@@ -75,14 +80,24 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
     const key = attempt(["verification", "public_key_file"], () => parsePublicKey(readKeyFile(file)));
     if (key) keySource = staticKeySource(key);
   } else {
-    remote = remoteKeySource({ url: verification.public_key_url, refreshIntervalMs: verification.key_refresh_interval, logger: options.logger });
+    remote = remoteKeySource({
+      url: verification.public_key_url,
+      refreshIntervalMs: verification.key_refresh_interval,
+      logger: options.logger,
+    });
     keySource = remote;
   }
-  const hmacSecrets = verification.secrets.flatMap((secret, index) => attempt(["verification", "secrets", index], () => parseHmacSecret(secret)) ?? []);
+  const hmacSecrets = verification.secrets.flatMap(
+    (secret, index) => attempt(["verification", "secrets", index], () => parseHmacSecret(secret)) ?? [],
+  );
 
   const targets: Target[] = [];
   const routes = config.routes.flatMap((route, index) => {
-    const compiled = compileRoute(route, ["routes", index], attempt, { configDir, logger: options.logger, userAgent: options.userAgent });
+    const compiled = compileRoute(route, ["routes", index], attempt, {
+      configDir,
+      logger: options.logger,
+      userAgent: options.userAgent,
+    });
     if (compiled) targets.push(compiled.target);
     return compiled ? [compiled] : [];
   });
@@ -102,14 +117,24 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
     configDir,
     routes,
     ...(serverTls ? { serverTls } : {}),
-    verification: { keySource: keySource!, ...(remote ? { remoteKeySource: remote } : {}), hmacSecrets, toleranceMs: verification.tolerance },
+    verification: {
+      keySource: keySource!,
+      ...(remote ? { remoteKeySource: remote } : {}),
+      hmacSecrets,
+      toleranceMs: verification.tolerance,
+    },
     close,
   };
 }
 
 type Attempt = <T>(path: readonly PropertyKey[], build: () => T) => T | undefined;
 
-function compileRoute(route: RouteConfig, path: PropertyKey[], attempt: Attempt, context: Parameters<typeof createTarget>[1]): CompiledRoute | undefined {
+function compileRoute(
+  route: RouteConfig,
+  path: PropertyKey[],
+  attempt: Attempt,
+  context: Parameters<typeof createTarget>[1],
+): CompiledRoute | undefined {
   const expression = (key: PropertyKey[], source: string | undefined): CompiledExpression | undefined | null =>
     source === undefined ? undefined : (attempt([...path, ...key], () => compileExpression(source)) ?? null);
 
@@ -122,9 +147,14 @@ function compileRoute(route: RouteConfig, path: PropertyKey[], attempt: Attempt,
   const writeBack = expression(["response", "write_back"], route.response?.write_back);
   const target = attempt([...path, "target"], () => createTarget(route.target, context));
   if (target && "tls" in route.target && route.target.tls?.reject_unauthorized === false) {
-    context.logger.warn("target TLS certificate checks are off (tls.reject_unauthorized: false); meant for test rigs only", { route: route.name });
+    context.logger.warn(
+      "target TLS certificate checks are off (tls.reject_unauthorized: false); meant for test rigs only",
+      { route: route.name },
+    );
   }
-  const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason, writeBack].some((compiled) => compiled === null);
+  const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason, writeBack].some(
+    (compiled) => compiled === null,
+  );
   if (!target || failed) {
     void target?.close();
     return undefined;
@@ -156,7 +186,8 @@ function compileRoute(route: RouteConfig, path: PropertyKey[], attempt: Attempt,
     breaker: new CircuitBreaker({
       failureThreshold: route.delivery.circuit_breaker.failure_threshold,
       cooldownMs: route.delivery.circuit_breaker.cooldown,
-      onStateChange: (state) => context.logger[state === "open" ? "warn" : "info"]("circuit breaker", { route: route.name, state }),
+      onStateChange: (state) =>
+        context.logger[state === "open" ? "warn" : "info"]("circuit breaker", { route: route.name, state }),
     }),
     target,
     targetType: route.target.type,
@@ -168,6 +199,8 @@ function readKeyFile(file: string): string {
     return readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as { code?: string }).code;
-    throw new InvalidConfigValue(code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`);
+    throw new InvalidConfigValue(
+      code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`,
+    );
   }
 }

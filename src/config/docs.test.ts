@@ -19,11 +19,16 @@ const rendered = renderConfigDocs();
 
 describe("the committed docs match the schema", () => {
   test(MARKDOWN_PATH, () => {
-    expect(committed(MARKDOWN_PATH), `${MARKDOWN_PATH} is out of date with the config schema: run npm run docs`).toBe(rendered.markdown);
+    expect(committed(MARKDOWN_PATH), `${MARKDOWN_PATH} is out of date with the config schema: run npm run docs`).toBe(
+      rendered.markdown,
+    );
   });
 
   test(JSON_SCHEMA_PATH, () => {
-    expect(committed(JSON_SCHEMA_PATH), `${JSON_SCHEMA_PATH} is out of date with the config schema: run npm run docs`).toBe(rendered.jsonSchema);
+    expect(
+      committed(JSON_SCHEMA_PATH),
+      `${JSON_SCHEMA_PATH} is out of date with the config schema: run npm run docs`,
+    ).toBe(rendered.jsonSchema);
   });
 });
 
@@ -36,22 +41,37 @@ describe("configuration.md", () => {
   });
 
   test("explains durations, sizes, ${VAR} interpolation and {{ }} placeholders", () => {
-    for (const text of ["`500ms`", "`10s`", "`5m`", "`512kb`", "`1mb`", "`${VAR}`", "`${VAR:-default}`", "`{{ <JSONata> }}`", "never a silent empty string"]) {
+    for (const text of [
+      "`500ms`",
+      "`10s`",
+      "`5m`",
+      "`512kb`",
+      "`1mb`",
+      "`${VAR}`",
+      "`${VAR:-default}`",
+      "`{{ <JSONata> }}`",
+      "never a silent empty string",
+    ]) {
       expect(markdown).toContain(text);
     }
   });
 
   test("has a section for each object, and one per registered target type", () => {
     const headings = [...markdown.matchAll(/^## (.+)$/gm)].map((match) => match[1]);
-    for (const section of ["server", "verification", "log", "routes[]", "routes[].match", "routes[].response"]) expect(headings).toContain(section);
+    for (const section of ["server", "verification", "log", "routes[]", "routes[].match", "routes[].response"])
+      expect(headings).toContain(section);
     for (const { type } of targetDefinitions) expect(headings).toContain(`routes[].target (type: ${type})`);
   });
 
   test("rows give the type, the default as written in YAML, and the description", () => {
-    expect(markdown).toContain("| `port` | integer, 0 to 65535 | `8080` | port of the public listener (0 picks a free one) |");
+    expect(markdown).toContain(
+      "| `port` | integer, 0 to 65535 | `8080` | port of the public listener (0 picks a free one) |",
+    );
     expect(markdown).toContain("| `max_body_size` | size | `1mb` |");
     expect(markdown).toContain("| `tolerance` | duration | `5m` |");
-    expect(markdown).toContain("| `public_key_url` | string | `https://cdn.app.sls.epilot.io/v1/.well-known/public-key` |");
+    expect(markdown).toContain(
+      "| `public_key_url` | string | `https://cdn.app.sls.epilot.io/v1/.well-known/public-key` |",
+    );
     expect(markdown).toContain("| `timeout` | duration | `10s` |");
     expect(markdown).toContain("| `method` | one of `POST`, `PUT`, `PATCH`, `DELETE`, `GET` | `POST` |");
     expect(markdown).toContain("| `routes` | list of mappings, see [routes[]](#routes) | required |");
@@ -123,9 +143,9 @@ describe("config.schema.json", () => {
 
   test("the target is one of the registered types", () => {
     const target = schema.properties.routes.items.properties.target;
-    expect(target.oneOf.map((option: { properties: { type: { const: string } } }) => option.properties.type.const)).toEqual(
-      targetDefinitions.map((definition) => definition.type),
-    );
+    expect(
+      target.oneOf.map((option: { properties: { type: { const: string } } }) => option.properties.type.const),
+    ).toEqual(targetDefinitions.map((definition) => definition.type));
   });
 });
 
@@ -151,7 +171,9 @@ describe("renderConfigDocs", () => {
     const { markdown } = renderConfigDocs(schema);
     expect(markdown).toContain("## routes[].target (type: http)");
     expect(markdown).toContain("## routes[].target (type: soap)");
-    expect(markdown).toContain("| `target` | mapping, by `type`: [`http`](#routestarget-type-http), [`soap`](#routestarget-type-soap) | required |");
+    expect(markdown).toContain(
+      "| `target` | mapping, by `type`: [`http`](#routestarget-type-http), [`soap`](#routestarget-type-soap) | required |",
+    );
     expect(markdown).toContain("| `version` | one of `1.1`, `1.2` | `1.1` | SOAP version. |");
     expect(markdown).toContain("| `timeout` | duration | `30s` | deadline. |");
   });

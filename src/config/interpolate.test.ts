@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { interpolateEnv, MissingVariableError, InvalidReferenceError } from "./interpolate.ts";
+import { InvalidReferenceError, interpolateEnv, MissingVariableError } from "./interpolate.ts";
 
 const env = { ERP_TOKEN: "t0k", HOST: "erp.internal", PORT: "8081", EMPTY: "" };
 
@@ -34,7 +34,9 @@ describe("interpolateEnv", () => {
     }
     expect(caught).toBeInstanceOf(MissingVariableError);
     expect((caught as MissingVariableError).variable).toBe("ERP_SECRET");
-    expect((caught as Error).message).toBe("environment variable ERP_SECRET is not set (use ${ERP_SECRET:-default} for a fallback)");
+    expect((caught as Error).message).toBe(
+      "environment variable ERP_SECRET is not set (use ${ERP_SECRET:-default} for a fallback)",
+    );
   });
 
   test("the first missing variable is the one named", () => {
@@ -57,7 +59,9 @@ describe("interpolateEnv", () => {
 
   test("text without a reference is returned as is, including a lone $ and JSONata's $variables", () => {
     expect(interpolateEnv("costs $5", env)).toBe("costs $5");
-    expect(interpolateEnv("$string(data.entity.amount) & $uppercase(x)", env)).toBe("$string(data.entity.amount) & $uppercase(x)");
+    expect(interpolateEnv("$string(data.entity.amount) & $uppercase(x)", env)).toBe(
+      "$string(data.entity.amount) & $uppercase(x)",
+    );
     expect(interpolateEnv("{{ data.entity._id }}", env)).toBe("{{ data.entity._id }}");
   });
 

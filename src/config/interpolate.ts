@@ -5,7 +5,9 @@ export class MissingVariableError extends Error {
     readonly variable: string,
     readonly isEmpty = false,
   ) {
-    super(`environment variable ${variable} is ${isEmpty ? "empty" : "not set"} (use \${${variable}:-default} for a fallback)`);
+    super(
+      `environment variable ${variable} is ${isEmpty ? "empty" : "not set"} (use \${${variable}:-default} for a fallback)`,
+    );
   }
 }
 
@@ -16,7 +18,9 @@ const VARIABLE = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
 export class InvalidReferenceError extends Error {
   override name = "InvalidReferenceError";
   constructor(readonly reference: string) {
-    super(`"\${${reference}}" is not a valid reference: use \${NAME} or \${NAME:-default} (letters, digits, _), or $\${ for a literal`);
+    super(
+      `"\${${reference}}" is not a valid reference: use \${NAME} or \${NAME:-default} (letters, digits, _), or $\${ for a literal`,
+    );
   }
 }
 

@@ -29,7 +29,33 @@ const validConfig = { verification: { secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo
 
 /** YAML-ish text: fragments that make the YAML parser, the interpolation and the schema work. */
 const yamlFragment = fc.oneof(
-  fc.constantFrom("server:", "  port: ", "routes:", "  - name: ", "    target: {type: http, url: ", "${", "${X:-", "}", "*a", "&a ", "<<: ", "- ", ": ", "\n", "  ", "'", '"', "#", "{", "[", "]", "tls:", "allowed_ips: [", "::1/129", "10.0.0.0/8"),
+  fc.constantFrom(
+    "server:",
+    "  port: ",
+    "routes:",
+    "  - name: ",
+    "    target: {type: http, url: ",
+    "${",
+    "${X:-",
+    "}",
+    "*a",
+    "&a ",
+    "<<: ",
+    "- ",
+    ": ",
+    "\n",
+    "  ",
+    "'",
+    '"',
+    "#",
+    "{",
+    "[",
+    "]",
+    "tls:",
+    "allowed_ips: [",
+    "::1/129",
+    "10.0.0.0/8",
+  ),
   fc.string({ maxLength: 6 }),
 );
 const yamlText = fc.array(yamlFragment, { maxLength: 40 }).map((parts) => parts.join(""));
@@ -84,10 +110,15 @@ describe("config loader properties", () => {
   test("server.allowed_ips: a bad entry is reported at its own index; good ones load", () => {
     const octet = fc.integer({ min: 0, max: 255 });
     const goodCidr = fc.oneof(
-      fc.tuple(octet, octet, octet, octet, fc.integer({ min: 0, max: 32 })).map(([a, b, c, d, p]) => `${a}.${b}.${c}.${d}/${p}`),
-      fc.tuple(fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }), fc.integer({ min: 0, max: 128 })).map(
-        ([groups, p]) => `${groups.map((g) => g.toString(16)).join(":")}/${p}`,
-      ),
+      fc
+        .tuple(octet, octet, octet, octet, fc.integer({ min: 0, max: 32 }))
+        .map(([a, b, c, d, p]) => `${a}.${b}.${c}.${d}/${p}`),
+      fc
+        .tuple(
+          fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }),
+          fc.integer({ min: 0, max: 128 }),
+        )
+        .map(([groups, p]) => `${groups.map((g) => g.toString(16)).join(":")}/${p}`),
     );
     const badCidr = fc.oneof(
       fc.tuple(octet, fc.integer({ min: 33, max: 999 })).map(([a, p]) => `${a}.0.0.0/${p}`),
@@ -99,7 +130,12 @@ describe("config loader properties", () => {
         const list = bad === undefined ? good : [...good, bad];
         const problems = problemsOf(JSON.stringify({ ...validConfig, server: { allowed_ips: list } }));
         if (bad === undefined) expect(problems).toEqual([]);
-        else expect(problems).toEqual([expect.stringMatching(new RegExp(`server\\.allowed_ips\\[${good.length}\\]: .*(not an IPv4 or IPv6|bad prefix length)`))]);
+        else
+          expect(problems).toEqual([
+            expect.stringMatching(
+              new RegExp(`server\\.allowed_ips\\[${good.length}\\]: .*(not an IPv4 or IPv6|bad prefix length)`),
+            ),
+          ]);
       }),
       { numRuns: 150 },
     );
@@ -108,12 +144,15 @@ describe("config loader properties", () => {
   test("an environment value that fails a check is never echoed in the problem", () => {
     fc.assert(
       // Not base64 (`!`, `-`) or too short: each is refused by the HMAC secret check.
-      fc.property(fc.oneof(fc.stringMatching(/^whsec_S3CRET[a-zA-Z!-]{8,20}-$/), fc.stringMatching(/^S3CRET[a-z]{0,9}$/)), (secret) => {
-        const text = JSON.stringify({ ...validConfig, verification: { secrets: ["${HMAC}"] } });
-        const problems = problemsOf(text, { HMAC: secret });
-        expect(problems.length).toBeGreaterThan(0);
-        expect(problems.join("\n")).not.toContain(secret);
-      }),
+      fc.property(
+        fc.oneof(fc.stringMatching(/^whsec_S3CRET[a-zA-Z!-]{8,20}-$/), fc.stringMatching(/^S3CRET[a-z]{0,9}$/)),
+        (secret) => {
+          const text = JSON.stringify({ ...validConfig, verification: { secrets: ["${HMAC}"] } });
+          const problems = problemsOf(text, { HMAC: secret });
+          expect(problems.length).toBeGreaterThan(0);
+          expect(problems.join("\n")).not.toContain(secret);
+        },
+      ),
       { numRuns: 30 },
     );
   });

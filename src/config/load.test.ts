@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { targetDefinitions } from "../targets/registry.ts";
 import { ConfigError } from "./errors.ts";
-import { loadConfigFile, loadConfigText, type LoadedConfig } from "./load.ts";
+import { type LoadedConfig, loadConfigFile, loadConfigText } from "./load.ts";
 import { EPILOT_PUBLIC_KEY_URL } from "./schema.ts";
 
 /** `http, soap`: every registered type, so the test holds as types are added. */
@@ -35,7 +35,12 @@ function load(text: string, env: Record<string, string> = {}): LoadedConfig {
 describe("loadConfigText: a valid config", () => {
   test("applies every default", () => {
     const { config } = load(ROUTE);
-    expect(config.server).toMatchObject({ host: "0.0.0.0", port: 8080, max_body_size: 1_048_576, shutdown_timeout: 10_000 });
+    expect(config.server).toMatchObject({
+      host: "0.0.0.0",
+      port: 8080,
+      max_body_size: 1_048_576,
+      shutdown_timeout: 10_000,
+    });
     expect(config.verification).toMatchObject({
       public_key_url: EPILOT_PUBLIC_KEY_URL,
       secrets: [],
@@ -453,7 +458,10 @@ ${ROUTE}`),
     target: { type: http, url: "http://erp/a" }
     response: { fail_when: "" }
 `),
-    ).toEqual(["config.yaml:3:16 routes[0].transform: must not be empty", "config.yaml:5:28 routes[0].response.fail_when: must not be empty"]);
+    ).toEqual([
+      "config.yaml:3:16 routes[0].transform: must not be empty",
+      "config.yaml:5:28 routes[0].response.fail_when: must not be empty",
+    ]);
   });
 
   test("YAML syntax errors are reported with their position, before anything else", () => {
@@ -463,7 +471,9 @@ ${ROUTE}`),
     target: { type: http, url: http://erp/a
 bogus: 1
 `),
-    ).toEqual(["config.yaml:4:1 (top level): Flow map in block collection must be sufficiently indented and end with a }"]);
+    ).toEqual([
+      "config.yaml:4:1 (top level): Flow map in block collection must be sufficiently indented and end with a }",
+    ]);
   });
 
   test("a duplicate key is a YAML error", () => {
@@ -477,12 +487,19 @@ bogus: 1
   });
 
   test("tabs as indentation are a YAML error", () => {
-    expect(problemsOf("server:\n\tport: 1\nroutes: []\n")).toEqual(["config.yaml:2:1 (top level): Tabs are not allowed as indentation"]);
+    expect(problemsOf("server:\n\tport: 1\nroutes: []\n")).toEqual([
+      "config.yaml:2:1 (top level): Tabs are not allowed as indentation",
+    ]);
   });
 
   test("an alias bomb is refused instead of expanding", () => {
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
-    for (let i = 1; i < 12; i++) lines.push(`${"abcdefghijkl"[i]}: &${"abcdefghijkl"[i]} [${Array(10).fill(`*${"abcdefghijkl"[i - 1]}`).join(", ")}]`);
+    for (let i = 1; i < 12; i++)
+      lines.push(
+        `${"abcdefghijkl"[i]}: &${"abcdefghijkl"[i]} [${Array(10)
+          .fill(`*${"abcdefghijkl"[i - 1]}`)
+          .join(", ")}]`,
+      );
     expect(problemsOf(`${lines.join("\n")}\n${ROUTE}`)).toEqual([
       "config.yaml (top level): YAML aliases expand too far (more than 100 uses of *alias); write the values out",
     ]);
@@ -513,7 +530,9 @@ describe("loadConfigFile", () => {
     expect(loadConfigFile(file, {}).file).toBe(file);
 
     writeFileSync(file, `server: { port: eighty }\n${ROUTE}`);
-    expect(() => loadConfigFile(file, {})).toThrow(new ConfigError(file, [{ path: ["server", "port"], message: "must be a number", line: 1, column: 17 }]));
+    expect(() => loadConfigFile(file, {})).toThrow(
+      new ConfigError(file, [{ path: ["server", "port"], message: "must be a number", line: 1, column: 17 }]),
+    );
     try {
       loadConfigFile(file, {});
     } catch (error) {
@@ -537,7 +556,9 @@ describe("loadConfigFile", () => {
     process.env.ACTIONGATE_TEST_URL = "http://from-process-env/";
     try {
       expect(() => loadConfigFile(file, {})).toThrow("environment variable ACTIONGATE_TEST_URL is not set");
-      expect(loadConfigFile(file, { ACTIONGATE_TEST_URL: "http://given/" }).config.routes[0]!.target.url).toBe("http://given/");
+      expect(loadConfigFile(file, { ACTIONGATE_TEST_URL: "http://given/" }).config.routes[0]!.target.url).toBe(
+        "http://given/",
+      );
     } finally {
       delete process.env.ACTIONGATE_TEST_URL;
     }
@@ -582,13 +603,21 @@ describe("loadConfigText: a lease outlasts every outbox attempt", () => {
 epilot: { timeout: 10s }
 ${asyncRoute("15s")}`);
     expect(problems).toEqual([
-      expect.stringMatching(/^config\.yaml:2:\d+ epilot\.timeout: epilot\.timeout \(resume and write-back\) must be shorter than store\.lease \(10s\)/),
-      expect.stringMatching(/^config\.yaml:\d+:\d+ routes\[0\]\.target\.timeout: the target's timeout of an async route must be shorter than store\.lease \(10s\)/),
+      expect.stringMatching(
+        /^config\.yaml:2:\d+ epilot\.timeout: epilot\.timeout \(resume and write-back\) must be shorter than store\.lease \(10s\)/,
+      ),
+      expect.stringMatching(
+        /^config\.yaml:\d+:\d+ routes\[0\]\.target\.timeout: the target's timeout of an async route must be shorter than store\.lease \(10s\)/,
+      ),
     ]);
   });
 
   test("shorter timeouts, and sync routes with any timeout, are fine", () => {
     expect(load(`store: { path: ./s.db, lease: 30s }\n${asyncRoute("29s")}`).config.store?.lease).toBe(30_000);
-    expect(load(`store: { path: ./s.db, lease: 30s }\n${ROUTE.replace("url: http://127.0.0.1:8081/api", "url: http://127.0.0.1:8081/api\n      timeout: 60s")}`).config.routes).toHaveLength(1);
+    expect(
+      load(
+        `store: { path: ./s.db, lease: 30s }\n${ROUTE.replace("url: http://127.0.0.1:8081/api", "url: http://127.0.0.1:8081/api\n      timeout: 60s")}`,
+      ).config.routes,
+    ).toHaveLength(1);
   });
 });

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { targetDefinitions } from "../targets/registry.ts";
-import { ConfigError, formatPath, type ConfigProblem } from "./errors.ts";
-import { interpolateEnv, InvalidReferenceError, MissingVariableError } from "./interpolate.ts";
+import { ConfigError, type ConfigProblem, formatPath } from "./errors.ts";
+import { InvalidReferenceError, interpolateEnv, MissingVariableError } from "./interpolate.ts";
 import { configSchema, type GatewayConfig } from "./schema.ts";
 
 /** A parsed, schema-checked config and what is needed to point at its lines later. */
@@ -27,13 +27,19 @@ export function loadConfigFile(file: string, env: Readonly<Record<string, string
     text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as { code?: string }).code;
-    throw new ConfigError(file, [{ path: [], message: code === "ENOENT" ? "file not found" : `cannot read the file (${code ?? "error"})` }]);
+    throw new ConfigError(file, [
+      { path: [], message: code === "ENOENT" ? "file not found" : `cannot read the file (${code ?? "error"})` },
+    ]);
   }
   return loadConfigText(file, text, env);
 }
 
 /** Same as {@link loadConfigFile}, for text already in memory (tests, reload). */
-export function loadConfigText(file: string, text: string, env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+export function loadConfigText(
+  file: string,
+  text: string,
+  env: Readonly<Record<string, string | undefined>>,
+): LoadedConfig {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const position = (offset: number | undefined) => {
@@ -72,7 +78,9 @@ export function loadConfigText(file: string, text: string, env: Readonly<Record<
   } catch (error) {
     // yaml throws a bare ReferenceError here; it must reach the operator as a config problem, not a crash.
     if (!(error instanceof ReferenceError)) throw error;
-    throw new ConfigError(file, [{ path: [], message: "YAML aliases expand too far (more than 100 uses of *alias); write the values out" }]);
+    throw new ConfigError(file, [
+      { path: [], message: "YAML aliases expand too far (more than 100 uses of *alias); write the values out" },
+    ]);
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -85,11 +93,19 @@ export function loadConfigText(file: string, text: string, env: Readonly<Record<
   return { file, config: parsed.data!, locate };
 }
 
-
 type Positioner = (offset: number | undefined) => { line: number; column: number } | undefined;
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown, document: Document, position: Positioner): ConfigProblem[] {
-  const at = (path: readonly PropertyKey[], message: string): ConfigProblem => ({ path, message, ...position(findNode(document, path)?.range?.[0]) });
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  document: Document,
+  position: Positioner,
+): ConfigProblem[] {
+  const at = (path: readonly PropertyKey[], message: string): ConfigProblem => ({
+    path,
+    message,
+    ...position(findNode(document, path)?.range?.[0]),
+  });
   switch (issue.code) {
     case "unrecognized_keys":
       return issue.keys.map((key) => ({
@@ -107,7 +123,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, document: Document
       // A mapping key the schema refuses (a header name): the schema's message, pointing at the key.
       const parent = issue.path.slice(0, -1);
       const key = String(issue.path.at(-1));
-      const message = issue.issues.find((inner) => !isZodDefault(inner.message))?.message ?? "is not allowed as a key here";
+      const message =
+        issue.issues.find((inner) => !isZodDefault(inner.message))?.message ?? "is not allowed as a key here";
       return [{ path: issue.path, message, ...position(findPairKey(document, parent, key)?.range?.[0]) }];
     }
     case "too_big":
@@ -120,12 +137,14 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, document: Document
     case "invalid_union":
       if ("discriminator" in issue && issue.discriminator) {
         const types = targetDefinitions.map((definition) => definition.type).join(", ");
-        const path = issue.path.at(-1) === issue.discriminator ? issue.path : [...issue.path, issue.discriminator as string];
+        const path =
+          issue.path.at(-1) === issue.discriminator ? issue.path : [...issue.path, issue.discriminator as string];
         return [at(path, `must be one of: ${types}`)];
       }
       return [at(issue.path, issue.message)];
     case "too_small":
-      if (issue.origin === "array" && issue.minimum === 1) return [at(issue.path, issue.message.startsWith("Too small") ? "must not be empty" : issue.message)];
+      if (issue.origin === "array" && issue.minimum === 1)
+        return [at(issue.path, issue.message.startsWith("Too small") ? "must not be empty" : issue.message)];
       if (issue.origin === "string" && issue.minimum === 1) return [at(issue.path, "must not be empty")];
       if (issue.origin === "number" && isZodDefault(issue.message)) {
         return [at(issue.path, `must be ${issue.inclusive ? "at least" : "more than"} ${String(issue.minimum)}`)];
@@ -194,7 +213,8 @@ function pathOf(ancestors: readonly unknown[], node: unknown): PropertyKey[] {
   for (let i = 0; i < chain.length - 1; i++) {
     const parent = chain[i];
     const child = chain[i + 1];
-    if (isMap(parent) && child && typeof child === "object" && "key" in child && isScalar(child.key)) path.push(String(child.key.value));
+    if (isMap(parent) && child && typeof child === "object" && "key" in child && isScalar(child.key))
+      path.push(String(child.key.value));
     if (isSeq(parent)) path.push(parent.items.indexOf(child as never));
   }
   return path;

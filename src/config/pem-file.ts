@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { InvalidConfigValue } from "./errors.ts";
@@ -14,13 +14,21 @@ export type PemKind = "certificate" | "private key";
  * @example
  * const ca = readPemFile("./certs/ca.pem", configDir, "certificate", ["tls", "ca_file"]).text;
  */
-export function readPemFile(file: string, configDir: string, kind: PemKind, path: readonly PropertyKey[]): { text: string; certificate?: X509Certificate; key?: KeyObject } {
+export function readPemFile(
+  file: string,
+  configDir: string,
+  kind: PemKind,
+  path: readonly PropertyKey[],
+): { text: string; certificate?: X509Certificate; key?: KeyObject } {
   let text: string;
   try {
     text = readFileSync(resolve(configDir, file), "utf8");
   } catch (error) {
     const code = (error as { code?: string }).code;
-    throw new InvalidConfigValue(code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`, path);
+    throw new InvalidConfigValue(
+      code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`,
+      path,
+    );
   }
   try {
     // X509Certificate reads the first certificate of a chain; the runtime sends the whole chain.

@@ -23,12 +23,20 @@ const absoluteUrl = z.string().refine((value) => {
 const serverSchema = z
   .strictObject({
     host: z.string().min(1).default("0.0.0.0").describe("address the public listener binds to"),
-    port: envNumber(z.number().int().min(0).max(65535)).prefault(8080).describe("port of the public listener (0 picks a free one)"),
+    port: envNumber(z.number().int().min(0).max(65535))
+      .prefault(8080)
+      .describe("port of the public listener (0 picks a free one)"),
     max_body_size: size.prefault("1mb").describe("larger calls are refused with 413 before the rest is read"),
     shutdown_timeout: duration.prefault("10s").describe("on SIGTERM/SIGINT, how long calls in flight may still take"),
-    body_timeout: duration.prefault("10s").describe("deadline for receiving a request body; a slower sender gets 408 and the connection is closed"),
-    max_header_size: size.prefault("16kb").describe("larger request headers (names and values together) are refused with 431"),
-    max_header_count: envNumber(z.number().int().min(8).max(1000)).prefault(100).describe("calls with more request headers are refused with 431"),
+    body_timeout: duration
+      .prefault("10s")
+      .describe("deadline for receiving a request body; a slower sender gets 408 and the connection is closed"),
+    max_header_size: size
+      .prefault("16kb")
+      .describe("larger request headers (names and values together) are refused with 431"),
+    max_header_count: envNumber(z.number().int().min(8).max(1000))
+      .prefault(100)
+      .describe("calls with more request headers are refused with 431"),
     allowed_ips: z
       .array(z.string().min(1).superRefine(checkCidr))
       .default([])
@@ -42,14 +50,22 @@ const serverSchema = z
       .describe("serve HTTPS on the public listener (reloaded only on restart)"),
     workers: envNumber(z.number().int().min(1).max(64))
       .prefault(1)
-      .describe("processes serving the public port together (SO_REUSEPORT); more than 1 needs a store so that the replay guard is shared"),
+      .describe(
+        "processes serving the public port together (SO_REUSEPORT); more than 1 needs a store so that the replay guard is shared",
+      ),
   })
   .describe("The public listener that epilot calls.");
 
 const adminSchema = z
   .strictObject({
-    host: z.string().min(1).default("127.0.0.1").describe("address of the admin listener; keep it off the public network"),
-    port: envNumber(z.number().int().min(0).max(65535)).prefault(9090).describe("port of /healthz, /readyz and /metrics (with workers, worker N listens on port + N)"),
+    host: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe("address of the admin listener; keep it off the public network"),
+    port: envNumber(z.number().int().min(0).max(65535))
+      .prefault(9090)
+      .describe("port of /healthz, /readyz and /metrics (with workers, worker N listens on port + N)"),
   })
   .describe("The admin listener: health, readiness and Prometheus metrics. Off when absent.");
 
@@ -57,12 +73,31 @@ const verificationSchema = z
   .strictObject({
     public_key_url: absoluteUrl
       .default(EPILOT_PUBLIC_KEY_URL)
-      .describe("where epilot's Ed25519 public key is fetched (JSON `{public_key: PEM}`, PEM or whpk_); used unless public_key or public_key_file is set"),
-    public_key_file: z.string().min(1).optional().describe("file holding the public key: PEM (SPKI), whpk_ or epilot's JSON document; relative to the config file's folder; not together with public_key"),
-    public_key: z.string().min(1).optional().describe("the public key inline: PEM (SPKI) or whpk_; not together with public_key_file"),
-    secrets: z.array(z.string().min(1)).default([]).describe("Standard Webhooks v1 (HMAC-SHA256) secrets, `whsec_<base64>`; any one may match"),
-    tolerance: durationAtLeast(1_000).prefault("5m").describe("how far webhook-timestamp may be from now, in either direction"),
-    key_refresh_interval: durationAtLeast(10_000).prefault("1h").describe("how often a fetched key is fetched again (a failing signature also triggers a rate-limited fetch)"),
+      .describe(
+        "where epilot's Ed25519 public key is fetched (JSON `{public_key: PEM}`, PEM or whpk_); used unless public_key or public_key_file is set",
+      ),
+    public_key_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "file holding the public key: PEM (SPKI), whpk_ or epilot's JSON document; relative to the config file's folder; not together with public_key",
+      ),
+    public_key: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("the public key inline: PEM (SPKI) or whpk_; not together with public_key_file"),
+    secrets: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Standard Webhooks v1 (HMAC-SHA256) secrets, `whsec_<base64>`; any one may match"),
+    tolerance: durationAtLeast(1_000)
+      .prefault("5m")
+      .describe("how far webhook-timestamp may be from now, in either direction"),
+    key_refresh_interval: durationAtLeast(10_000)
+      .prefault("1h")
+      .describe("how often a fetched key is fetched again (a failing signature also triggers a rate-limited fetch)"),
   })
   .refine((v) => !(v.public_key && v.public_key_file), {
     message: "set public_key or public_key_file, not both",
@@ -85,26 +120,43 @@ const matchSchema = z
 
 const responseSchema = z
   .strictObject({
-    transform: expression("over {status, headers, body} of a successful answer; its result is the 200 answer to epilot").optional(),
+    transform: expression(
+      "over {status, headers, body} of a successful answer; its result is the 200 answer to epilot",
+    ).optional(),
     write_back: expression(
       "over {status, headers, body, payload}; its result is PATCHed onto data.entity through epilot's entity API with the call's x-epilot-token",
     ).optional(),
-    fail_when: expression("over {status, headers, body}; when true, a 2xx answer is treated as a failure (502)").optional(),
-    error_reason: expression("over {status, headers, body}; the error_reason shown in epilot when the target failed").optional(),
+    fail_when: expression(
+      "over {status, headers, body}; when true, a 2xx answer is treated as a failure (502)",
+    ).optional(),
+    error_reason: expression(
+      "over {status, headers, body}; the error_reason shown in epilot when the target failed",
+    ).optional(),
   })
   .describe("How the legacy system's answer is read.");
 
 const circuitBreakerSchema = z
   .strictObject({
-    failure_threshold: envNumber(z.number().int().min(1)).prefault(5).describe("consecutive failures of the target that open the breaker"),
+    failure_threshold: envNumber(z.number().int().min(1))
+      .prefault(5)
+      .describe("consecutive failures of the target that open the breaker"),
     cooldown: duration.prefault("30s").describe("how long the breaker stays open before one probe call decides"),
   })
-  .describe("Per target: stops calling a target that keeps failing. Open: sync calls get 503 at once, async delivery pauses without spending attempts.");
+  .describe(
+    "Per target: stops calling a target that keeps failing. Open: sync calls get 503 at once, async delivery pauses without spending attempts.",
+  );
 
 const deliverySchema = z
   .strictObject({
-    mode: z.enum(["sync", "async"]).default("sync").describe("sync: epilot waits for the target's answer; async: 202 once stored, delivered in the background with retries (needs `store`)"),
-    max_attempts: envNumber(z.number().int().min(1).max(1000)).prefault(10).describe("attempts per stage (delivery, resume, write-back) before the event goes to the dead letters"),
+    mode: z
+      .enum(["sync", "async"])
+      .default("sync")
+      .describe(
+        "sync: epilot waits for the target's answer; async: 202 once stored, delivered in the background with retries (needs `store`)",
+      ),
+    max_attempts: envNumber(z.number().int().min(1).max(1000))
+      .prefault(10)
+      .describe("attempts per stage (delivery, resume, write-back) before the event goes to the dead letters"),
     backoff: z
       .strictObject({
         initial: duration.prefault("1s").describe("delay before the first retry"),
@@ -112,7 +164,9 @@ const deliverySchema = z
       })
       .prefault({})
       .describe("exponential backoff with full jitter between attempts"),
-    concurrency: envNumber(z.number().int().min(1).max(256)).prefault(4).describe("async deliveries in flight at once for this route"),
+    concurrency: envNumber(z.number().int().min(1).max(256))
+      .prefault(4)
+      .describe("async deliveries in flight at once for this route"),
     circuit_breaker: circuitBreakerSchema.prefault({}),
   })
   .describe("How the call is delivered.");
@@ -125,7 +179,10 @@ export const routeSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be letters, digits, `.`, `_` or `-` (it is part of the URL /actions/<name>)")
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+        "must be letters, digits, `.`, `_` or `-` (it is part of the URL /actions/<name>)",
+      )
       .describe("the route's name: epilot calls POST /actions/<name>"),
     match: matchSchema.optional(),
     strip: z.array(stripPath).default([]).describe("dot paths removed from the payload before anything else sees it"),
@@ -136,10 +193,16 @@ export const routeSchema = z
     forward_caller: envBoolean(z.boolean())
       .prefault(false)
       .describe("keep data.trigger_event.caller (the user's token and identity); removed by default"),
-    skip_when: expression("over the stripped payload; when true nothing is sent and epilot gets 200 {skip_reason}").optional(),
+    skip_when: expression(
+      "over the stripped payload; when true nothing is sent and epilot gets 200 {skip_reason}",
+    ).optional(),
     skip_reason: expression("over the stripped payload; the skip_reason text").optional(),
-    transform: expression("over the stripped payload; its result is the body sent (the stripped payload when unset)").optional(),
-    target: targetSchema.describe("where the call goes: `type` chooses the kind of target, and each kind has its own keys"),
+    transform: expression(
+      "over the stripped payload; its result is the body sent (the stripped payload when unset)",
+    ).optional(),
+    target: targetSchema.describe(
+      "where the call goes: `type` chooses the kind of target, and each kind has its own keys",
+    ),
     response: responseSchema.optional(),
     delivery: deliverySchema.prefault({}),
   })
@@ -147,33 +210,56 @@ export const routeSchema = z
 
 const storeSchema = z
   .strictObject({
-    path: z.string().min(1).optional().describe("embedded SQLite file (created with its folder if missing): outbox, dead letters, replay guard; one box"),
+    path: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "embedded SQLite file (created with its folder if missing): outbox, dead letters, replay guard; one box",
+      ),
     url: z
       .string()
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
       .optional()
       .describe("PostgreSQL shared by several replicas (postgres://user:password@host:5432/db); instead of path"),
-    lease: durationAtLeast(1_000).prefault("30s").describe("how long a worker or replica holds a claimed event; when it dies, another takes the event over after this. Must be longer than the target timeout of every async route and than epilot.timeout"),
-    max_connections: envNumber(z.number().int().min(1).max(100)).prefault(10).describe("PostgreSQL: connections in the pool"),
+    lease: durationAtLeast(1_000)
+      .prefault("30s")
+      .describe(
+        "how long a worker or replica holds a claimed event; when it dies, another takes the event over after this. Must be longer than the target timeout of every async route and than epilot.timeout",
+      ),
+    max_connections: envNumber(z.number().int().min(1).max(100))
+      .prefault(10)
+      .describe("PostgreSQL: connections in the pool"),
     encryption_key: z
       .string()
       .optional()
-      .describe("base64 of 32 bytes that encrypts x-epilot-token at rest; required with store.url (the same key on every replica); with store.path and no key, a key file `<path>.key` (mode 0600) is created beside the database"),
+      .describe(
+        "base64 of 32 bytes that encrypts x-epilot-token at rest; required with store.url (the same key on every replica); with store.path and no key, a key file `<path>.key` (mode 0600) is created beside the database",
+      ),
     synchronous: z
       .enum(["full", "normal"])
       .default("full")
       .describe("SQLite durability: full survives power loss, normal survives a killed process and is faster"),
   })
-  .refine((store) => Boolean(store.path) !== Boolean(store.url), { message: "set store.path (SQLite) or store.url (PostgreSQL), exactly one", path: ["path"] })
-  .describe("Durable storage for async delivery and the replay guard. Without it: sync routes only, replay guard in memory.");
+  .refine((store) => Boolean(store.path) !== Boolean(store.url), {
+    message: "set store.path (SQLite) or store.url (PostgreSQL), exactly one",
+    path: ["path"],
+  })
+  .describe(
+    "Durable storage for async delivery and the replay guard. Without it: sync routes only, replay guard in memory.",
+  );
 
 const epilotSchema = z
   .strictObject({
     callback_hosts: z
       .array(z.string().min(1))
       .default(["automation.sls.epilot.io"])
-      .describe("hosts (host or host:port) that resume calls may go to; callback_post_url elsewhere is refused and logged. https is required except for loopback hosts"),
-    entity_api_url: absoluteUrl.default("https://entity.sls.epilot.io").describe("epilot's entity API, where write-back PATCHes go"),
+      .describe(
+        "hosts (host or host:port) that resume calls may go to; callback_post_url elsewhere is refused and logged. https is required except for loopback hosts",
+      ),
+    entity_api_url: absoluteUrl
+      .default("https://entity.sls.epilot.io")
+      .describe("epilot's entity API, where write-back PATCHes go"),
     timeout: duration.prefault("10s").describe("deadline for one resume or write-back call"),
   })
   .describe("Calls back to epilot: resuming paused workflows and writing results to the entity.");
@@ -203,7 +289,8 @@ export const configSchema = z
             // Runs even when other routes are invalid, so `route` may be any YAML value here.
             const name: unknown = isRecord(route) ? route.name : undefined;
             if (typeof name !== "string") return;
-            if (seen.has(name)) ctx.addIssue({ code: "custom", message: `duplicate route name "${name}"`, path: [index, "name"] });
+            if (seen.has(name))
+              ctx.addIssue({ code: "custom", message: `duplicate route name "${name}"`, path: [index, "name"] });
             seen.add(name);
           });
         },
@@ -213,7 +300,11 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     if (!config.store && config.server.workers > 1) {
-      ctx.addIssue({ code: "custom", message: "more than one worker needs a store, so that the replay guard is shared", path: ["server", "workers"] });
+      ctx.addIssue({
+        code: "custom",
+        message: "more than one worker needs a store, so that the replay guard is shared",
+        path: ["server", "workers"],
+      });
     }
     if (config.store) {
       checkLeaseOutlastsAttempts(config, ctx);
@@ -221,7 +312,11 @@ export const configSchema = z
     }
     config.routes.forEach((route, index) => {
       if (route.delivery.mode === "async") {
-        ctx.addIssue({ code: "custom", message: "async delivery needs a store (set store.path or store.url)", path: ["routes", index, "delivery", "mode"] });
+        ctx.addIssue({
+          code: "custom",
+          message: "async delivery needs a store (set store.path or store.url)",
+          path: ["routes", index, "delivery", "mode"],
+        });
       }
     });
   })
@@ -231,17 +326,30 @@ export const configSchema = z
  * An outbox attempt runs under a lease of `store.lease`; when the lease runs out first, another worker
  * or replica takes the event over while the first attempt may still succeed, and the target gets it twice.
  */
-function checkLeaseOutlastsAttempts(config: { store?: { lease: number }; epilot: { timeout: number }; routes: readonly RouteConfig[] }, ctx: z.RefinementCtx<unknown>): void {
+function checkLeaseOutlastsAttempts(
+  config: { store?: { lease: number } | undefined; epilot: { timeout: number }; routes: readonly RouteConfig[] },
+  ctx: z.RefinementCtx<unknown>,
+): void {
   const lease = config.store?.lease;
   if (lease === undefined) return;
   const tooLong = (timeout: number) => timeout >= lease;
-  const message = (what: string) => `${what} must be shorter than store.lease (${formatDuration(lease)}): an attempt still running when its lease runs out may be taken over and sent twice`;
+  const message = (what: string) =>
+    `${what} must be shorter than store.lease (${formatDuration(lease)}): an attempt still running when its lease runs out may be taken over and sent twice`;
   config.routes.forEach((route, index) => {
     if (route.delivery.mode === "async" && tooLong(route.target.timeout)) {
-      ctx.addIssue({ code: "custom", message: message("the target's timeout of an async route"), path: ["routes", index, "target", "timeout"] });
+      ctx.addIssue({
+        code: "custom",
+        message: message("the target's timeout of an async route"),
+        path: ["routes", index, "target", "timeout"],
+      });
     }
   });
-  if (tooLong(config.epilot.timeout)) ctx.addIssue({ code: "custom", message: message("epilot.timeout (resume and write-back)"), path: ["epilot", "timeout"] });
+  if (tooLong(config.epilot.timeout))
+    ctx.addIssue({
+      code: "custom",
+      message: message("epilot.timeout (resume and write-back)"),
+      path: ["epilot", "timeout"],
+    });
 }
 
 /** A bad CIDR in `server.allowed_ips` is a config problem at its own line, not a surprise 403 later. */

@@ -18,9 +18,12 @@ describe("parseDuration", () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  test.each(["", "10", "10 seconds", "soon", "-1s", "1e3s", "s", "1w", "10sec", "1.s", "5m30s"])("%p is not a duration", (text) => {
-    expect(parseDuration(text)).toBeUndefined();
-  });
+  test.each(["", "10", "10 seconds", "soon", "-1s", "1e3s", "s", "1w", "10sec", "1.s", "5m30s"])(
+    "%p is not a duration",
+    (text) => {
+      expect(parseDuration(text)).toBeUndefined();
+    },
+  );
 });
 
 describe("parseSize", () => {
@@ -69,13 +72,19 @@ describe("duration and size schemas", () => {
   });
 
   test("say what is wrong and echo the value", () => {
-    expect(duration.safeParse("soon").error?.issues[0]?.message).toBe('must be a duration such as 500ms, 10s or 5m (got "soon")');
+    expect(duration.safeParse("soon").error?.issues[0]?.message).toBe(
+      'must be a duration such as 500ms, 10s or 5m (got "soon")',
+    );
     expect(size.safeParse("huge").error?.issues[0]?.message).toBe('must be a size such as 512kb or 1mb (got "huge")');
   });
 
   test("a bare number is refused with a hint about the unit", () => {
-    expect(duration.safeParse(10).error?.issues[0]?.message).toBe("must be a duration such as 500ms, 10s or 5m, with its unit (got 10)");
-    expect(size.safeParse(1024).error?.issues[0]?.message).toBe("must be a size such as 512kb or 1mb, with its unit (got 1024)");
+    expect(duration.safeParse(10).error?.issues[0]?.message).toBe(
+      "must be a duration such as 500ms, 10s or 5m, with its unit (got 10)",
+    );
+    expect(size.safeParse(1024).error?.issues[0]?.message).toBe(
+      "must be a size such as 512kb or 1mb, with its unit (got 1024)",
+    );
   });
 
   test("a size of zero is refused", () => {

@@ -76,7 +76,10 @@ function bareNumber(input: unknown, what: string): string | undefined {
  * envNumber(z.number().int().min(0)).parse("8080"); // 8080
  */
 export function envNumber<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => (typeof value === "string" && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value), schema);
+  return z.preprocess(
+    (value) => (typeof value === "string" && /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value),
+    schema,
+  );
 }
 
 /** A boolean key that also takes `"true"`/`"false"` from the environment. */

@@ -1,10 +1,15 @@
 import { expect, test } from "bun:test";
-import { CircuitBreaker, type BreakerState } from "./circuit-breaker.ts";
+import { type BreakerState, CircuitBreaker } from "./circuit-breaker.ts";
 
 function breaker() {
   let now = 1_000_000;
   const changes: BreakerState[] = [];
-  const instance = new CircuitBreaker({ failureThreshold: 3, cooldownMs: 10_000, now: () => now, onStateChange: (state) => changes.push(state) });
+  const instance = new CircuitBreaker({
+    failureThreshold: 3,
+    cooldownMs: 10_000,
+    now: () => now,
+    onStateChange: (state) => changes.push(state),
+  });
   return { instance, changes, advance: (ms: number) => (now += ms) };
 }
 

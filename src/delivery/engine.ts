@@ -2,16 +2,27 @@ import { decodeJwt } from "jose";
 import type { EpilotCallOutcome } from "../epilot/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { CompiledRoute } from "../routing/route.ts";
-import type { TargetResponse } from "../targets/types.ts";
 import type { AttemptRecord, OutboxEvent, OutboxStage, OutboxStore } from "../store/types.ts";
-import { canResume, nextStage, readEventData, readEventSecrets, type OutboxEventData, type OutboxEventSecrets } from "./outbox-event.ts";
+import type { TargetResponse } from "../targets/types.ts";
+import {
+  canResume,
+  nextStage,
+  type OutboxEventData,
+  type OutboxEventSecrets,
+  readEventData,
+  readEventSecrets,
+} from "./outbox-event.ts";
 import { classifyFailure, nextDelayMs, recordOutcome } from "./retry-policy.ts";
 import { reportsFailure } from "./sync.ts";
 
 /** The two calls back to epilot, injectable so that tests and other stores can stand in. */
 export interface EpilotCallbacks {
   resume(callbackUrl: string, resumeToken: string): Promise<EpilotCallOutcome>;
-  writeBack(entity: { schema: string; id: string }, patch: Record<string, unknown>, token: string): Promise<EpilotCallOutcome>;
+  writeBack(
+    entity: { schema: string; id: string },
+    patch: Record<string, unknown>,
+    token: string,
+  ): Promise<EpilotCallOutcome>;
 }
 
 export interface DeliveryEngineOptions {
@@ -139,14 +150,24 @@ export class DeliveryEngine {
         events = await this.options.outbox.claim(route.name, free, this.now(), this.leaseMs);
       } catch (error) {
         // Logged once per outage (then at debug), not on every backed-off poll.
-        if (this.storeFailures === 0 && !this.storeFailedThisTick) this.options.logger.error("outbox claim failed; backing off until the store answers", { route: route.name, error: (error as Error).message });
+        if (this.storeFailures === 0 && !this.storeFailedThisTick)
+          this.options.logger.error("outbox claim failed; backing off until the store answers", {
+            route: route.name,
+            error: (error as Error).message,
+          });
         else this.options.logger.debug("outbox claim failed", { route: route.name, error: (error as Error).message });
         this.storeFailedThisTick = true;
         continue;
       }
       for (const event of events) {
         const work: Promise<void> = this.process(event, route)
-          .catch((error: unknown) => this.options.logger.error("outbox event failed unexpectedly", { route: route.name, webhook_id: event.id, error: (error as Error).message }))
+          .catch((error: unknown) =>
+            this.options.logger.error("outbox event failed unexpectedly", {
+              route: route.name,
+              webhook_id: event.id,
+              error: (error as Error).message,
+            }),
+          )
           .finally(() => {
             active.delete(work);
             this.wake();
@@ -169,9 +190,23 @@ export class DeliveryEngine {
     for (const name of Object.keys(depth)) {
       if (known.has(name)) continue;
       for (const event of await this.options.outbox.claim(name, 100, this.now(), this.leaseMs)) {
-        const attempt: AttemptRecord = { at: this.now(), stage: event.stage, outcome: "route_removed", error: `route "${name}" is no longer configured` };
-        await this.options.outbox.bury(event.id, attempt, `route "${name}" is no longer configured; fix the config, then replay`);
-        this.options.logger.error("dead letter", { route: name, webhook_id: event.id, stage: event.stage, reason: attempt.error });
+        const attempt: AttemptRecord = {
+          at: this.now(),
+          stage: event.stage,
+          outcome: "route_removed",
+          error: `route "${name}" is no longer configured`,
+        };
+        await this.options.outbox.bury(
+          event.id,
+          attempt,
+          `route "${name}" is no longer configured; fix the config, then replay`,
+        );
+        this.options.logger.error("dead letter", {
+          route: name,
+          webhook_id: event.id,
+          stage: event.stage,
+          reason: attempt.error,
+        });
       }
     }
   }
@@ -186,15 +221,27 @@ export class DeliveryEngine {
     switch (result.kind) {
       case "postpone":
         await outbox.postpone(event.id, result.until);
-        this.options.logger.debug("attempt postponed: circuit breaker open", { ...log, until: new Date(result.until).toISOString() });
+        this.options.logger.debug("attempt postponed: circuit breaker open", {
+          ...log,
+          until: new Date(result.until).toISOString(),
+        });
         return;
       case "done":
         if (result.next) {
           await outbox.advance(event.id, result.attempt, result.next, result.stageData);
-          this.options.logger.info("stage done", { ...log, outcome: result.attempt.outcome, status: result.attempt.status, next_stage: result.next });
+          this.options.logger.info("stage done", {
+            ...log,
+            outcome: result.attempt.outcome,
+            status: result.attempt.status,
+            next_stage: result.next,
+          });
         } else {
           await outbox.complete(event.id, result.attempt);
-          this.options.logger.info("event done", { ...log, outcome: result.attempt.outcome, status: result.attempt.status });
+          this.options.logger.info("event done", {
+            ...log,
+            outcome: result.attempt.outcome,
+            status: result.attempt.status,
+          });
         }
         return;
       case "retry": {
@@ -202,22 +249,43 @@ export class DeliveryEngine {
         if (attempts >= route.delivery.maxAttempts) {
           const reason = `gave up after ${attempts} attempts at ${event.stage}: ${result.attempt.error ?? result.attempt.outcome}`;
           await outbox.bury(event.id, result.attempt, reason);
-          this.options.logger.error("dead letter", { ...log, outcome: result.attempt.outcome, status: result.attempt.status, reason });
+          this.options.logger.error("dead letter", {
+            ...log,
+            outcome: result.attempt.outcome,
+            status: result.attempt.status,
+            reason,
+          });
           return;
         }
         const delay = nextDelayMs(attempts, route.delivery.backoff, result.retryAfterMs);
         await outbox.retryLater(event.id, result.attempt, this.now() + delay);
-        this.options.logger.warn("attempt failed, will retry", { ...log, outcome: result.attempt.outcome, status: result.attempt.status, error: result.attempt.error, retry_in_ms: delay });
+        this.options.logger.warn("attempt failed, will retry", {
+          ...log,
+          outcome: result.attempt.outcome,
+          status: result.attempt.status,
+          error: result.attempt.error,
+          retry_in_ms: delay,
+        });
         return;
       }
       case "dead":
         await outbox.bury(event.id, result.attempt, result.reason);
-        this.options.logger.error("dead letter", { ...log, outcome: result.attempt.outcome, status: result.attempt.status, reason: result.reason });
+        this.options.logger.error("dead letter", {
+          ...log,
+          outcome: result.attempt.outcome,
+          status: result.attempt.status,
+          reason: result.reason,
+        });
         return;
     }
   }
 
-  private async runStage(event: OutboxEvent, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets): Promise<StepResult> {
+  private async runStage(
+    event: OutboxEvent,
+    route: CompiledRoute,
+    data: OutboxEventData,
+    secrets: OutboxEventSecrets,
+  ): Promise<StepResult> {
     const at = this.now();
     switch (event.stage) {
       case "deliver":
@@ -229,10 +297,21 @@ export class DeliveryEngine {
     }
   }
 
-  private async deliver(event: OutboxEvent, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets, at: number): Promise<StepResult> {
+  private async deliver(
+    event: OutboxEvent,
+    route: CompiledRoute,
+    data: OutboxEventData,
+    secrets: OutboxEventSecrets,
+    at: number,
+  ): Promise<StepResult> {
     // An open breaker pauses delivery without spending the event's attempts.
     if (!route.breaker.tryPass()) return { kind: "postpone", until: route.breaker.retryAt };
-    const outcome = await route.target.deliver({ body: data.body, payload: data.payload, webhookId: event.id, forwardedHeaders: secrets.forwardedHeaders });
+    const outcome = await route.target.deliver({
+      body: data.body,
+      payload: data.payload,
+      webhookId: event.id,
+      forwardedHeaders: secrets.forwardedHeaders,
+    });
     recordOutcome(route.breaker, outcome);
 
     if (outcome.kind === "delivered") {
@@ -243,30 +322,67 @@ export class DeliveryEngine {
       } catch {
         refused = "response.fail_when failed to evaluate";
       }
-      if (refused) return { kind: "dead", attempt: { at, stage: "deliver", outcome: "target_failed", status, error: refused }, reason: refused };
+      if (refused)
+        return {
+          kind: "dead",
+          attempt: { at, stage: "deliver", outcome: "target_failed", status, error: refused },
+          reason: refused,
+        };
       const next = nextStage("deliver", route, canResume(data, secrets));
-      return { kind: "done", attempt: { at, stage: "deliver", outcome: "delivered", status }, ...(next ? { next, stageData: JSON.stringify(outcome.response) } : {}) };
+      return {
+        kind: "done",
+        attempt: { at, stage: "deliver", outcome: "delivered", status },
+        ...(next ? { next, stageData: JSON.stringify(outcome.response) } : {}),
+      };
     }
     const failure = classifyFailure(outcome);
-    const outcomeName = outcome.kind === "rejected" ? "target_failed" : outcome.kind === "timeout" ? "target_timeout" : outcome.kind === "unreachable" ? "target_unreachable" : "bad_request";
-    const attempt: AttemptRecord = { at, stage: "deliver", outcome: outcomeName, error: failure.reason, ...(failure.status !== undefined ? { status: failure.status } : {}) };
+    const outcomeName =
+      outcome.kind === "rejected"
+        ? "target_failed"
+        : outcome.kind === "timeout"
+          ? "target_timeout"
+          : outcome.kind === "unreachable"
+            ? "target_unreachable"
+            : "bad_request";
+    const attempt: AttemptRecord = {
+      at,
+      stage: "deliver",
+      outcome: outcomeName,
+      error: failure.reason,
+      ...(failure.status !== undefined ? { status: failure.status } : {}),
+    };
     if (!failure.retry) return { kind: "dead", attempt, reason: `the target refused the event: ${failure.reason}` };
-    return { kind: "retry", attempt, ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}) };
+    return {
+      kind: "retry",
+      attempt,
+      ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+    };
   }
 
-  private async writeBack(event: OutboxEvent, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets, at: number): Promise<StepResult> {
+  private async writeBack(
+    event: OutboxEvent,
+    route: CompiledRoute,
+    data: OutboxEventData,
+    secrets: OutboxEventSecrets,
+    at: number,
+  ): Promise<StepResult> {
     const dead = (outcome: string, reason: string, status?: number): StepResult => ({
       kind: "dead",
       attempt: { at, stage: "write_back", outcome, error: reason, ...(status !== undefined ? { status } : {}) },
       reason,
     });
-    if (!route.response.writeBack) return this.afterStage("write_back", route, data, secrets, { at, stage: "write_back", outcome: "skipped" });
-    if (!data.entity) return dead("write_back_impossible", "the payload has no data.entity._schema and _id to write back to");
+    if (!route.response.writeBack)
+      return this.afterStage("write_back", route, data, secrets, { at, stage: "write_back", outcome: "skipped" });
+    if (!data.entity)
+      return dead("write_back_impossible", "the payload has no data.entity._schema and _id to write back to");
     const token = secrets.epilotToken;
     if (!token) return dead("write_back_impossible", "the call carried no x-epilot-token, which write-back needs");
     const expiry = tokenExpiry(token);
     if (expiry !== undefined && expiry <= at) {
-      return dead("token_expired", `x-epilot-token expired at ${new Date(expiry).toISOString()}; write-back needs a new call from epilot`);
+      return dead(
+        "token_expired",
+        `x-epilot-token expired at ${new Date(expiry).toISOString()}; write-back needs a new call from epilot`,
+      );
     }
 
     let response: TargetResponse | undefined;
@@ -288,27 +404,64 @@ export class DeliveryEngine {
     return this.fromEpilotOutcome(outcome, "write_back", route, data, secrets, at);
   }
 
-  private async resume(_event: OutboxEvent, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets, at: number): Promise<StepResult> {
-    if (!data.callbackUrl || !secrets.resumeToken) return this.afterStage("resume", route, data, secrets, { at, stage: "resume", outcome: "skipped" });
+  private async resume(
+    _event: OutboxEvent,
+    route: CompiledRoute,
+    data: OutboxEventData,
+    secrets: OutboxEventSecrets,
+    at: number,
+  ): Promise<StepResult> {
+    if (!data.callbackUrl || !secrets.resumeToken)
+      return this.afterStage("resume", route, data, secrets, { at, stage: "resume", outcome: "skipped" });
     const outcome = await this.options.epilot.resume(data.callbackUrl, secrets.resumeToken);
     return this.fromEpilotOutcome(outcome, "resume", route, data, secrets, at);
   }
 
-  private fromEpilotOutcome(outcome: EpilotCallOutcome, stage: OutboxStage, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets, at: number): StepResult {
+  private fromEpilotOutcome(
+    outcome: EpilotCallOutcome,
+    stage: OutboxStage,
+    route: CompiledRoute,
+    data: OutboxEventData,
+    secrets: OutboxEventSecrets,
+    at: number,
+  ): StepResult {
     const status = "status" in outcome && outcome.status !== undefined ? { status: outcome.status } : {};
     switch (outcome.kind) {
       case "ok":
-        return this.afterStage(stage, route, data, secrets, { at, stage, outcome: stage === "resume" ? "resumed" : "written_back", ...status });
+        return this.afterStage(stage, route, data, secrets, {
+          at,
+          stage,
+          outcome: stage === "resume" ? "resumed" : "written_back",
+          ...status,
+        });
       case "retry":
-        return { kind: "retry", attempt: { at, stage, outcome: `${stage}_failed`, error: outcome.reason, ...status }, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) };
+        return {
+          kind: "retry",
+          attempt: { at, stage, outcome: `${stage}_failed`, error: outcome.reason, ...status },
+          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+        };
       case "fatal":
-        return { kind: "dead", attempt: { at, stage, outcome: `${stage}_failed`, error: outcome.reason, ...status }, reason: outcome.reason };
+        return {
+          kind: "dead",
+          attempt: { at, stage, outcome: `${stage}_failed`, error: outcome.reason, ...status },
+          reason: outcome.reason,
+        };
       case "refused":
-        return { kind: "dead", attempt: { at, stage, outcome: `${stage}_refused`, error: outcome.reason }, reason: outcome.reason };
+        return {
+          kind: "dead",
+          attempt: { at, stage, outcome: `${stage}_refused`, error: outcome.reason },
+          reason: outcome.reason,
+        };
     }
   }
 
-  private afterStage(stage: OutboxStage, route: CompiledRoute, data: OutboxEventData, secrets: OutboxEventSecrets, attempt: AttemptRecord): StepResult {
+  private afterStage(
+    stage: OutboxStage,
+    route: CompiledRoute,
+    data: OutboxEventData,
+    secrets: OutboxEventSecrets,
+    attempt: AttemptRecord,
+  ): StepResult {
     const next = nextStage(stage, route, canResume(data, secrets));
     return { kind: "done", attempt, ...(next ? { next } : {}) };
   }

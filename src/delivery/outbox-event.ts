@@ -1,7 +1,7 @@
 import type { ParsedCall } from "../payload/parse.ts";
 import type { CompiledRoute } from "../routing/route.ts";
-import type { OutboundMessage, TargetResponse } from "../targets/types.ts";
 import type { NewOutboxEvent, OutboxEvent, OutboxStage } from "../store/types.ts";
+import type { OutboundMessage, TargetResponse } from "../targets/types.ts";
 
 /** What the stages of an outbox event need that is not secret (stored as JSON in `data`). */
 export interface OutboxEventData {

@@ -3,7 +3,10 @@ import type { TargetOutcome } from "../targets/types.ts";
 import { classifyFailure, isTargetFailure, nextDelayMs, parseRetryAfter } from "./retry-policy.ts";
 
 const policy = { initialMs: 1_000, maxMs: 10_000 };
-const rejected = (status: number, headers: Record<string, string> = {}): Exclude<TargetOutcome, { kind: "delivered" }> => ({
+const rejected = (
+  status: number,
+  headers: Record<string, string> = {},
+): Exclude<TargetOutcome, { kind: "delivered" }> => ({
   kind: "rejected",
   response: { status, headers, body: "" },
   reason: `target answered HTTP ${status}`,
@@ -42,7 +45,11 @@ describe("classifyFailure", () => {
   });
 
   test("429 carries its Retry-After", () => {
-    expect(classifyFailure(rejected(429, { "retry-after": "7" }))).toMatchObject({ retry: true, retryAfterMs: 7_000, status: 429 });
+    expect(classifyFailure(rejected(429, { "retry-after": "7" }))).toMatchObject({
+      retry: true,
+      retryAfterMs: 7_000,
+      status: 429,
+    });
   });
 
   test("other 4xx and unsendable payloads go to the dead letters at once", () => {

@@ -17,7 +17,12 @@ const MAX_RETRY_AFTER_MS = 60 * 60_000;
  * @example
  * nextDelayMs(3, { initialMs: 1_000, maxMs: 300_000 }); // somewhere in [0, 4000)
  */
-export function nextDelayMs(attempt: number, policy: BackoffPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
+export function nextDelayMs(
+  attempt: number,
+  policy: BackoffPolicy,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.floor(random() * ceiling);
   if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, jittered), MAX_RETRY_AFTER_MS);
@@ -67,7 +72,11 @@ export function classifyFailure(outcome: Exclude<TargetOutcome, { kind: "deliver
 export function isTargetFailure(outcome: TargetOutcome): boolean {
   if (outcome.kind === "timeout" || outcome.kind === "unreachable") return true;
   // A target that says a failure is not worth retrying (a SOAP Client fault, sent with HTTP 500) is healthy.
-  if (outcome.kind === "rejected") return outcome.retryable ?? (outcome.response.status >= 500 || outcome.response.status === 429 || outcome.response.status === 408);
+  if (outcome.kind === "rejected")
+    return (
+      outcome.retryable ??
+      (outcome.response.status >= 500 || outcome.response.status === 429 || outcome.response.status === 408)
+    );
   return false;
 }
 

@@ -21,7 +21,9 @@ describe("isCallbackAllowed", () => {
       ok: false,
       reason: "callback host automation.sls.epilot.io:8443 is not in epilot.callback_hosts",
     });
-    expect(isCallbackAllowed("https://automation.sls.epilot.io:8443/x", ["automation.sls.epilot.io:8443"]).ok).toBe(true);
+    expect(isCallbackAllowed("https://automation.sls.epilot.io:8443/x", ["automation.sls.epilot.io:8443"]).ok).toBe(
+      true,
+    );
     expect(isCallbackAllowed("https://automation.sls.epilot.io/x", ["automation.sls.epilot.io:8443"]).ok).toBe(false);
     expect(isCallbackAllowed("https://automation.sls.epilot.io/x", ["automation.sls.epilot.io:443"]).ok).toBe(true);
     expect(isCallbackAllowed("http://127.0.0.1:9000/x", ["127.0.0.1"]).ok).toBe(false);
@@ -30,11 +32,17 @@ describe("isCallbackAllowed", () => {
 
   test("other hosts, look-alikes and user-info tricks are refused", () => {
     const allowed = ["automation.sls.epilot.io"];
-    expect(isCallbackAllowed("https://evil.example/resume", allowed)).toEqual({ ok: false, reason: "callback host evil.example is not in epilot.callback_hosts" });
+    expect(isCallbackAllowed("https://evil.example/resume", allowed)).toEqual({
+      ok: false,
+      reason: "callback host evil.example is not in epilot.callback_hosts",
+    });
     expect(isCallbackAllowed("https://automation.sls.epilot.io.evil.example/x", allowed).ok).toBe(false);
     expect(isCallbackAllowed("https://x.automation.sls.epilot.io/x", allowed).ok).toBe(false);
     expect(isCallbackAllowed("https://automation.sls.epilot.io@evil.example/x", allowed).ok).toBe(false);
-    expect(isCallbackAllowed("https://user:pw@automation.sls.epilot.io/x", allowed)).toEqual({ ok: false, reason: "callback URL must not carry user info" });
+    expect(isCallbackAllowed("https://user:pw@automation.sls.epilot.io/x", allowed)).toEqual({
+      ok: false,
+      reason: "callback URL must not carry user info",
+    });
   });
 
   test("https is required except on loopback hosts", () => {
@@ -51,10 +59,23 @@ describe("isCallbackAllowed", () => {
   });
 
   test("URLs that are not http(s), or not URLs, are refused; bad entries match nothing", () => {
-    expect(isCallbackAllowed("not a url", ["automation.sls.epilot.io"])).toEqual({ ok: false, reason: "callback URL is not a valid absolute URL" });
-    expect(isCallbackAllowed("ftp://automation.sls.epilot.io/x", ["automation.sls.epilot.io"])).toEqual({ ok: false, reason: "callback URL must use https" });
+    expect(isCallbackAllowed("not a url", ["automation.sls.epilot.io"])).toEqual({
+      ok: false,
+      reason: "callback URL is not a valid absolute URL",
+    });
+    expect(isCallbackAllowed("ftp://automation.sls.epilot.io/x", ["automation.sls.epilot.io"])).toEqual({
+      ok: false,
+      reason: "callback URL must use https",
+    });
     expect(isCallbackAllowed(EPILOT, [])).toMatchObject({ ok: false });
-    expect(isCallbackAllowed(EPILOT, ["automation.sls.epilot.io/v1", "https://automation.sls.epilot.io", "automation.sls.epilot.io:99999", ""]).ok).toBe(false);
+    expect(
+      isCallbackAllowed(EPILOT, [
+        "automation.sls.epilot.io/v1",
+        "https://automation.sls.epilot.io",
+        "automation.sls.epilot.io:99999",
+        "",
+      ]).ok,
+    ).toBe(false);
   });
 
   test("a refusal names the host, never the path or query", () => {

@@ -20,7 +20,10 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = { "http:": 80, "https:":
  * isCallbackAllowed("https://evil.example/resume", ["automation.sls.epilot.io"]);
  * // { ok: false, reason: "callback host evil.example is not in epilot.callback_hosts" }
  */
-export function isCallbackAllowed(url: string, allowedHosts: readonly string[]): { ok: true; url: URL } | { ok: false; reason: string } {
+export function isCallbackAllowed(
+  url: string,
+  allowedHosts: readonly string[],
+): { ok: true; url: URL } | { ok: false; reason: string } {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -29,7 +32,8 @@ export function isCallbackAllowed(url: string, allowedHosts: readonly string[]):
   }
   const defaultPort = DEFAULT_PORTS[parsed.protocol];
   if (defaultPort === undefined) return { ok: false, reason: "callback URL must use https" };
-  if (parsed.username !== "" || parsed.password !== "") return { ok: false, reason: "callback URL must not carry user info" };
+  if (parsed.username !== "" || parsed.password !== "")
+    return { ok: false, reason: "callback URL must not carry user info" };
   if (parsed.hostname === "") return { ok: false, reason: "callback URL has no host" };
 
   const port = parsed.port === "" ? defaultPort : Number(parsed.port);
@@ -61,7 +65,14 @@ function parseHostEntry(entry: string): { hostname: string; port?: number } | un
     return undefined;
   }
   // Anything besides a host and a port (a path, user info, a query) makes the entry meaningless.
-  if (parsed.pathname !== "/" || parsed.search !== "" || parsed.hash !== "" || parsed.username !== "" || parsed.password !== "") return undefined;
+  if (
+    parsed.pathname !== "/" ||
+    parsed.search !== "" ||
+    parsed.hash !== "" ||
+    parsed.username !== "" ||
+    parsed.password !== ""
+  )
+    return undefined;
   if (hostPart.endsWith("/")) return undefined;
   const portMatch = /:(\d+)$/.exec(hostPart);
   if (portMatch) {

@@ -14,7 +14,10 @@ import { writeBackEntity } from "./write-back.ts";
 export function createEpilotCallbacks(config: EpilotConfig, userAgent: string): EpilotCallbacks {
   return {
     resume: (callbackUrl, resumeToken) =>
-      resumeWorkflow({ callbackUrl, resumeToken }, { allowedHosts: config.callback_hosts, timeoutMs: config.timeout, userAgent }),
+      resumeWorkflow(
+        { callbackUrl, resumeToken },
+        { allowedHosts: config.callback_hosts, timeoutMs: config.timeout, userAgent },
+      ),
     writeBack: (entity, patch, token) =>
       writeBackEntity(
         { entityApiUrl: config.entity_api_url, token, schema: entity.schema, entityId: entity.id, patch },

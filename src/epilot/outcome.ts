@@ -27,7 +27,12 @@ export function classifyAnswer(status: number, retryAfter: string | undefined, w
  * The reason names the kind of failure only (`connection refused`), never the error's message,
  * which may quote headers or the URL.
  */
-export function classifyNoAnswer(error: unknown, deadlinePassed: boolean, timeoutMs: number, what: string): EpilotCallOutcome {
+export function classifyNoAnswer(
+  error: unknown,
+  deadlinePassed: boolean,
+  timeoutMs: number,
+  what: string,
+): EpilotCallOutcome {
   const failure = describeNetworkError(error);
   if (deadlinePassed || failure.isTimeout) return { kind: "retry", reason: `${what} timed out after ${timeoutMs}ms` };
   return { kind: "retry", reason: `${what} failed: ${failure.reason}${failure.code ? ` (${failure.code})` : ""}` };

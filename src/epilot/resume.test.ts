@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closedPort, startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { resumeWorkflow } from "./resume.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
@@ -10,10 +10,17 @@ let epilot: RecordingServer;
 let allowedHosts: string[];
 const outcomes: EpilotCallOutcome[] = [];
 
-async function resume(callbackUrl: string, options: { timeoutMs?: number; allowedHosts?: string[] } = {}): Promise<EpilotCallOutcome> {
+async function resume(
+  callbackUrl: string,
+  options: { timeoutMs?: number; allowedHosts?: string[] } = {},
+): Promise<EpilotCallOutcome> {
   const outcome = await resumeWorkflow(
     { callbackUrl, resumeToken: RESUME_TOKEN },
-    { allowedHosts: options.allowedHosts ?? allowedHosts, timeoutMs: options.timeoutMs ?? 2_000, userAgent: "actiongate/test" },
+    {
+      allowedHosts: options.allowedHosts ?? allowedHosts,
+      timeoutMs: options.timeoutMs ?? 2_000,
+      userAgent: "actiongate/test",
+    },
   );
   outcomes.push(outcome);
   return outcome;
@@ -53,12 +60,16 @@ describe("resumeWorkflow", () => {
       kind: "refused",
       reason: `callback host localhost:${epilot.port} is not in epilot.callback_hosts`,
     });
-    expect(await resume(`${epilot.url}${CALLBACK_PATH}`, { allowedHosts: ["127.0.0.1"] })).toMatchObject({ kind: "refused" });
+    expect(await resume(`${epilot.url}${CALLBACK_PATH}`, { allowedHosts: ["127.0.0.1"] })).toMatchObject({
+      kind: "refused",
+    });
     expect(epilot.requests.length).toBe(before);
   });
 
   test("http to a host that is not loopback is refused", async () => {
-    expect(await resume(`http://automation.sls.epilot.io${CALLBACK_PATH}`, { allowedHosts: ["automation.sls.epilot.io"] })).toEqual({
+    expect(
+      await resume(`http://automation.sls.epilot.io${CALLBACK_PATH}`, { allowedHosts: ["automation.sls.epilot.io"] }),
+    ).toEqual({
       kind: "refused",
       reason: "callback URL must use https (http only for loopback hosts), not for automation.sls.epilot.io",
     });
@@ -72,7 +83,11 @@ describe("resumeWorkflow", () => {
       status: 500,
     });
     epilot.respondWith({ status: 429, headers: { "retry-after": "3" }, body: { message: "slow down" } });
-    expect(await resume(`${epilot.url}${CALLBACK_PATH}`)).toMatchObject({ kind: "retry", status: 429, retryAfterMs: 3_000 });
+    expect(await resume(`${epilot.url}${CALLBACK_PATH}`)).toMatchObject({
+      kind: "retry",
+      status: 429,
+      retryAfterMs: 3_000,
+    });
     epilot.respondWith({ status: 503, headers: { "retry-after": new Date(Date.now() + 60_000).toUTCString() } });
     const dated = await resume(`${epilot.url}${CALLBACK_PATH}`);
     expect(dated).toMatchObject({ kind: "retry", status: 503 });

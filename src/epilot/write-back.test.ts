@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closedPort, startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import type { EpilotCallOutcome } from "./types.ts";
-import { writeBackEntity, type WriteBackInput } from "./write-back.ts";
+import { type WriteBackInput, writeBackEntity } from "./write-back.ts";
 
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.x-epilot-token-SECRET-0042.sig";
 const ENTITY_ID = "3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41";
@@ -12,7 +12,14 @@ const outcomes: EpilotCallOutcome[] = [];
 
 async function writeBack(input: Partial<WriteBackInput> = {}, timeoutMs = 2_000): Promise<EpilotCallOutcome> {
   const outcome = await writeBackEntity(
-    { entityApiUrl: entityApi.url, token: TOKEN, schema: "contract", entityId: ENTITY_ID, patch: { erp_id: "E-4711", erp_synced: true }, ...input },
+    {
+      entityApiUrl: entityApi.url,
+      token: TOKEN,
+      schema: "contract",
+      entityId: ENTITY_ID,
+      patch: { erp_id: "E-4711", erp_synced: true },
+      ...input,
+    },
     { timeoutMs, userAgent: "actiongate/test" },
   );
   outcomes.push(outcome);
@@ -50,7 +57,9 @@ describe("writeBackEntity", () => {
 
   test("schema and id are percent-encoded into the path; a path prefix of entity_api_url is kept", async () => {
     entityApi.respondWith({ status: 200 });
-    expect(await writeBack({ entityApiUrl: `${entityApi.url}/epilot`, entityId: "a/b c" })).toMatchObject({ kind: "ok" });
+    expect(await writeBack({ entityApiUrl: `${entityApi.url}/epilot`, entityId: "a/b c" })).toMatchObject({
+      kind: "ok",
+    });
     expect(entityApi.requests.at(-1)!.url).toBe("/epilot/v1/entity/contract/a%2Fb%20c");
   });
 
@@ -108,14 +117,32 @@ describe("writeBackEntity", () => {
 
   test("a patch that is no object, or empty, is fatal and nothing is sent", async () => {
     const before = entityApi.requests.length;
-    expect(await writeBack({ patch: [] as unknown as Record<string, unknown> })).toEqual({ kind: "fatal", reason: "write-back patch is not an object" });
-    expect(await writeBack({ patch: null as unknown as Record<string, unknown> })).toEqual({ kind: "fatal", reason: "write-back patch is not an object" });
-    expect(await writeBack({ patch: "x" as unknown as Record<string, unknown> })).toEqual({ kind: "fatal", reason: "write-back patch is not an object" });
+    expect(await writeBack({ patch: [] as unknown as Record<string, unknown> })).toEqual({
+      kind: "fatal",
+      reason: "write-back patch is not an object",
+    });
+    expect(await writeBack({ patch: null as unknown as Record<string, unknown> })).toEqual({
+      kind: "fatal",
+      reason: "write-back patch is not an object",
+    });
+    expect(await writeBack({ patch: "x" as unknown as Record<string, unknown> })).toEqual({
+      kind: "fatal",
+      reason: "write-back patch is not an object",
+    });
     expect(await writeBack({ patch: {} })).toEqual({ kind: "fatal", reason: "write-back patch is empty" });
-    expect(await writeBack({ patch: { n: 1n } })).toEqual({ kind: "fatal", reason: "write-back patch cannot be written as JSON" });
+    expect(await writeBack({ patch: { n: 1n } })).toEqual({
+      kind: "fatal",
+      reason: "write-back patch cannot be written as JSON",
+    });
     expect(await writeBack({ schema: "" })).toMatchObject({ kind: "fatal" });
-    expect(await writeBack({ token: "" })).toEqual({ kind: "fatal", reason: "the call carried no usable x-epilot-token" });
-    expect(await writeBack({ token: "abc\r\nx-injected: 1" })).toEqual({ kind: "fatal", reason: "the call carried no usable x-epilot-token" });
+    expect(await writeBack({ token: "" })).toEqual({
+      kind: "fatal",
+      reason: "the call carried no usable x-epilot-token",
+    });
+    expect(await writeBack({ token: "abc\r\nx-injected: 1" })).toEqual({
+      kind: "fatal",
+      reason: "the call carried no usable x-epilot-token",
+    });
     expect(entityApi.requests.length).toBe(before);
   });
 

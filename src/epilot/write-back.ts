@@ -84,7 +84,11 @@ export async function writeBackEntity(input: WriteBackInput, options: WriteBackO
     discard(response.data);
     const status = response.status;
     if (status === 401 || status === 403) {
-      return { kind: "fatal", reason: `x-epilot-token expired or was refused (HTTP ${status}); write-back needs a new call from epilot`, status };
+      return {
+        kind: "fatal",
+        reason: `x-epilot-token expired or was refused (HTTP ${status}); write-back needs a new call from epilot`,
+        status,
+      };
     }
     const retryAfter: unknown = response.headers["retry-after"];
     return classifyAnswer(status, typeof retryAfter === "string" ? retryAfter : undefined, what);
@@ -102,11 +106,17 @@ function checkInput(input: WriteBackInput): string | undefined {
   } catch {
     return "write-back patch cannot be written as JSON";
   }
-  if (typeof input.schema !== "string" || input.schema === "" || typeof input.entityId !== "string" || input.entityId === "") {
+  if (
+    typeof input.schema !== "string" ||
+    input.schema === "" ||
+    typeof input.entityId !== "string" ||
+    input.entityId === ""
+  ) {
     return "the payload names no entity (data.entity._schema and _id) to write back to";
   }
   // A token that cannot be a header value would make the request throw after retries; say so once.
-  if (typeof input.token !== "string" || !/^[\x21-\x7e]+$/.test(input.token)) return "the call carried no usable x-epilot-token";
+  if (typeof input.token !== "string" || !/^[\x21-\x7e]+$/.test(input.token))
+    return "the call carried no usable x-epilot-token";
   return undefined;
 }
 

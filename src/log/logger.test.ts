@@ -28,7 +28,11 @@ test("lines logged in one tick reach stdout in order, in writes of whole lines o
     expect(Buffer.byteLength(chunk)).toBeLessThanOrEqual(4096);
     expect(chunk.endsWith("\n")).toBe(true);
   }
-  const lines = writes.join("").trimEnd().split("\n").map((line) => JSON.parse(line));
+  const lines = writes
+    .join("")
+    .trimEnd()
+    .split("\n")
+    .map((line) => JSON.parse(line));
   expect(lines.map((line) => line.n)).toEqual([...Array(200).keys()]);
   expect(lines[0]).toMatchObject({ level: "info", msg: "call", route: "erp" });
 });

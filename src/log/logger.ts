@@ -30,7 +30,13 @@ export function createLogger(options: { level?: LogLevel; sink?: LogSink; base?:
   const base = options.base ?? {};
   const write = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (LEVEL_RANK[level] < threshold) return;
-    const record = { time: new Date().toISOString(), level, msg, ...base, ...(fields ? (redact(fields) as LogFields) : {}) };
+    const record = {
+      time: new Date().toISOString(),
+      level,
+      msg,
+      ...base,
+      ...(fields ? (redact(fields) as LogFields) : {}),
+    };
     sink(JSON.stringify(record));
   };
   return {
@@ -67,7 +73,7 @@ function stdoutSink(): LogSink {
         chunk = "";
         chunkBytes = 0;
       }
-      chunk += line + "\n";
+      chunk += `${line}\n`;
       chunkBytes += bytes;
     }
     process.stdout.write(chunk);

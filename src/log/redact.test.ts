@@ -20,7 +20,15 @@ describe("redact", () => {
   });
 
   test("whole payload subtrees with personal data are replaced", () => {
-    expect(redact({ data: { trigger_event: { caller: { EpilotAuth: { token: "t" } } }, app_options: { erp: "x" }, entity: { _id: "e" } } })).toEqual({
+    expect(
+      redact({
+        data: {
+          trigger_event: { caller: { EpilotAuth: { token: "t" } } },
+          app_options: { erp: "x" },
+          entity: { _id: "e" },
+        },
+      }),
+    ).toEqual({
       data: { trigger_event: REDACTED, app_options: REDACTED, entity: { _id: "e" } },
     });
   });

@@ -3,7 +3,8 @@
  * Matching is by key name (case-insensitive, ignoring `-` and `_`) so that a field added later
  * under a telling name (`erpApiKey`, `X-Api-Key`) is covered without touching this list.
  */
-const SECRET_KEY_PATTERN = /(token|secret|password|passwd|authorization|apikey|api_key|signature|cookie|credential|privatekey)/i;
+const SECRET_KEY_PATTERN =
+  /(token|secret|password|passwd|authorization|apikey|api_key|signature|cookie|credential|privatekey)/i;
 
 /** Objects whose whole content is personal or secret data in an epilot payload. */
 const REDACTED_SUBTREES = new Set(["caller", "app_options", "trigger_event"]);
@@ -41,7 +42,10 @@ export function redact(value: unknown, depth = 0): unknown {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       const redacted = redact(item, depth + 1);
-      if (redacted !== item) (copy ??= value.slice())[i] = redacted;
+      if (redacted !== item) {
+        copy ??= value.slice();
+        copy[i] = redacted;
+      }
     }
     return copy ?? value;
   }
@@ -53,7 +57,10 @@ export function redact(value: unknown, depth = 0): unknown {
     const inner = (value as Record<string, unknown>)[key];
     const redacted = isSecretKey(key) ? REDACTED : redact(inner, depth + 1);
     if (copy) copy[key] = redacted;
-    else if (redacted !== inner) (copy = { ...(value as Record<string, unknown>) })[key] = redacted;
+    else if (redacted !== inner) {
+      copy = { ...(value as Record<string, unknown>) };
+      copy[key] = redacted;
+    }
   }
   return copy ?? value;
 }

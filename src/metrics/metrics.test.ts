@@ -50,7 +50,11 @@ describe("GatewayMetrics", () => {
       { name: "erp", breaker: new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1 }) },
       { name: "crm", breaker: open },
     ];
-    metrics.attach({ routes: () => routes, store, verificationKey: () => ({ source: "url", loadedAt: Date.now() - 90_000 }) });
+    metrics.attach({
+      routes: () => routes,
+      store,
+      verificationKey: () => ({ source: "url", loadedAt: Date.now() - 90_000 }),
+    });
 
     const text = await metrics.render();
     expect(sample(text, 'actiongate_outbox_depth{route="erp"}')).toBe(2);
@@ -67,8 +71,15 @@ describe("GatewayMetrics", () => {
 
   test("without a key the key age is absent, not zero; a failing store does not break the scrape", async () => {
     const metrics = new GatewayMetrics({ defaultMetrics: false });
-    const broken = { outbox: { depth: () => Promise.reject(new Error("disk gone")) }, deadLetters: { countByRoute: () => Promise.reject(new Error("disk gone")) } };
-    metrics.attach({ routes: () => [], store: broken as never, verificationKey: () => ({ source: "url", loadedAt: undefined }) });
+    const broken = {
+      outbox: { depth: () => Promise.reject(new Error("disk gone")) },
+      deadLetters: { countByRoute: () => Promise.reject(new Error("disk gone")) },
+    };
+    metrics.attach({
+      routes: () => [],
+      store: broken as never,
+      verificationKey: () => ({ source: "url", loadedAt: undefined }),
+    });
     const text = await metrics.render();
     expect(text).not.toContain("actiongate_verification_key_age_seconds{");
     expect(text).toContain("# TYPE actiongate_outbox_depth gauge");

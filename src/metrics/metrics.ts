@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { CallOutcome } from "../delivery/answer.ts";
 import type { BreakerState } from "../delivery/circuit-breaker.ts";
 import type { Store } from "../store/types.ts";
@@ -53,7 +53,12 @@ export class GatewayMetrics {
     const metrics = this;
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
-    this.calls = new Counter({ name: "actiongate_calls_total", help: "Calls answered, by route and outcome", labelNames: ["route", "outcome"], registers });
+    this.calls = new Counter({
+      name: "actiongate_calls_total",
+      help: "Calls answered, by route and outcome",
+      labelNames: ["route", "outcome"],
+      registers,
+    });
     this.verificationFailures = new Counter({
       name: "actiongate_verification_failures_total",
       help: "Calls refused by the signature check, by reason",
@@ -68,7 +73,11 @@ export class GatewayMetrics {
       registers,
     });
     // Counted by the store at scrape; a store that fails leaves the gauge empty instead of failing the scrape.
-    const countPerRoute = (name: string, help: string, count: (store: MetricSources["store"]) => Promise<Record<string, number>>) =>
+    const countPerRoute = (
+      name: string,
+      help: string,
+      count: (store: MetricSources["store"]) => Promise<Record<string, number>>,
+    ) =>
       new Gauge({
         name,
         help,
@@ -82,7 +91,9 @@ export class GatewayMetrics {
         },
       });
     countPerRoute("actiongate_outbox_depth", "Events waiting in the outbox, by route", (store) => store.outbox.depth());
-    countPerRoute("actiongate_dead_letters", "Events in the dead letters now, by route", (store) => store.deadLetters.countByRoute());
+    countPerRoute("actiongate_dead_letters", "Events in the dead letters now, by route", (store) =>
+      store.deadLetters.countByRoute(),
+    );
     new Gauge({
       name: "actiongate_circuit_breaker_state",
       help: "Circuit breaker of each route's target: 0 closed, 1 half-open, 2 open",
@@ -90,7 +101,8 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const route of metrics.sources?.routes() ?? []) this.set({ route: route.name }, BREAKER_VALUE[route.breaker.state]);
+        for (const route of metrics.sources?.routes() ?? [])
+          this.set({ route: route.name }, BREAKER_VALUE[route.breaker.state]);
       },
     });
     new Gauge({
@@ -105,8 +117,17 @@ export class GatewayMetrics {
         if (key?.loadedAt !== undefined) this.set({ source: key.source }, (Date.now() - key.loadedAt) / 1000);
       },
     });
-    this.reloads = new Counter({ name: "actiongate_config_reloads_total", help: "Configuration reloads, by result", labelNames: ["result"], registers });
-    this.lastReloadSuccess = new Gauge({ name: "actiongate_config_last_reload_success", help: "1 when the last reload succeeded (or none was tried), 0 when it was refused", registers });
+    this.reloads = new Counter({
+      name: "actiongate_config_reloads_total",
+      help: "Configuration reloads, by result",
+      labelNames: ["result"],
+      registers,
+    });
+    this.lastReloadSuccess = new Gauge({
+      name: "actiongate_config_last_reload_success",
+      help: "1 when the last reload succeeded (or none was tried), 0 when it was refused",
+      registers,
+    });
     this.lastReloadTime = new Gauge({
       name: "actiongate_config_last_reload_timestamp_seconds",
       help: "When the configuration in force was loaded (start or last successful reload), seconds since the epoch",
@@ -124,9 +145,15 @@ export class GatewayMetrics {
   /** One answered call. `route` must be a configured route's name or {@link NO_ROUTE_LABEL}. */
   recordCall(route: string, outcome: CallOutcome): void {
     let byOutcome = this.callChildren.get(route);
-    if (!byOutcome) this.callChildren.set(route, (byOutcome = new Map()));
+    if (!byOutcome) {
+      byOutcome = new Map();
+      this.callChildren.set(route, byOutcome);
+    }
     let child = byOutcome.get(outcome);
-    if (!child) byOutcome.set(outcome, (child = this.calls.labels(route, outcome)));
+    if (!child) {
+      child = this.calls.labels(route, outcome);
+      byOutcome.set(outcome, child);
+    }
     child.inc();
   }
 
@@ -137,7 +164,10 @@ export class GatewayMetrics {
   /** One delivery attempt's time at the target, in seconds. */
   observeTarget(route: string, seconds: number): void {
     let child = this.targetChildren.get(route);
-    if (!child) this.targetChildren.set(route, (child = this.targetDuration.labels(route)));
+    if (!child) {
+      child = this.targetDuration.labels(route);
+      this.targetChildren.set(route, child);
+    }
     child.observe(seconds);
   }
 

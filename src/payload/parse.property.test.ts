@@ -10,12 +10,32 @@ import { parseCustomAction } from "./parse.ts";
  */
 function verifiedCall(body: Uint8Array): VerifiedCall {
   // Only verifySignature makes a VerifiedCall; a unit test of the parser stands one in with a cast.
-  return { headers: new Headers(), body, webhookId: "msg_prop", timestamp: 1_800_000_000, scheme: "v1" } as unknown as VerifiedCall;
+  return {
+    headers: new Headers(),
+    body,
+    webhookId: "msg_prop",
+    timestamp: 1_800_000_000,
+    scheme: "v1",
+  } as unknown as VerifiedCall;
 }
 const encode = (value: unknown) => new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));
 
 /** Keys that look like the payload's own, so that generated objects come close to valid ones. */
-const key = fc.oneof(fc.constantFrom("type", "data", "org_id", "entity", "action_config", "_schema", "component_id", "app_options", "__proto__", "constructor"), fc.string({ maxLength: 8 }));
+const key = fc.oneof(
+  fc.constantFrom(
+    "type",
+    "data",
+    "org_id",
+    "entity",
+    "action_config",
+    "_schema",
+    "component_id",
+    "app_options",
+    "__proto__",
+    "constructor",
+  ),
+  fc.string({ maxLength: 8 }),
+);
 const jsonish = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: "small" },
@@ -58,35 +78,44 @@ describe("parseCustomAction properties", () => {
 
   test("a real payload with unknown fields added anywhere still parses and keeps them", () => {
     fc.assert(
-      fc.property(fc.constantFrom<string[]>([], ["data"], ["data", "entity"], ["data", "action_config"]), fc.stringMatching(/^x_[a-z]{1,10}$/), fc.jsonValue({ maxDepth: 2 }), (path, name, extra) => {
-        const payload = fixturePayload();
-        let node: Record<string, any> = payload;
-        for (const segment of path) node = node[segment];
-        node[name] = extra;
-        const result = parseCustomAction(verifiedCall(encode(payload)));
-        expect(result.ok).toBe(true);
-        if (!result.ok) return;
-        let kept: any = result.parsed.payload;
-        for (const segment of path) kept = kept[segment];
-        expect(kept[name]).toEqual(JSON.parse(JSON.stringify(extra)));
-      }),
+      fc.property(
+        fc.constantFrom<string[]>([], ["data"], ["data", "entity"], ["data", "action_config"]),
+        fc.stringMatching(/^x_[a-z]{1,10}$/),
+        fc.jsonValue({ maxDepth: 2 }),
+        (path, name, extra) => {
+          const payload = fixturePayload();
+          let node: Record<string, any> = payload;
+          for (const segment of path) node = node[segment];
+          node[name] = extra;
+          const result = parseCustomAction(verifiedCall(encode(payload)));
+          expect(result.ok).toBe(true);
+          if (!result.ok) return;
+          let kept: any = result.parsed.payload;
+          for (const segment of path) kept = kept[segment];
+          expect(kept[name]).toEqual(JSON.parse(JSON.stringify(extra)));
+        },
+      ),
       { numRuns: 100 },
     );
   });
 
   test("removing a required field or breaking `type` is always refused with the field's path", () => {
     fc.assert(
-      fc.property(fc.constantFrom("type", "data", "data.org_id", "data.entity"), fc.constantFrom("remove", "null", "wrong type"), (field, how) => {
-        const payload = fixturePayload();
-        const segments = field.split(".");
-        const parent = segments.slice(0, -1).reduce<Record<string, any>>((node, segment) => node[segment], payload);
-        const last = segments.at(-1)!;
-        if (how === "remove") delete parent[last];
-        else parent[last] = how === "null" ? null : [true];
-        const result = parseCustomAction(verifiedCall(encode(payload)));
-        expect(result.ok).toBe(false);
-        if (!result.ok) expect(result.message).toContain(field);
-      }),
+      fc.property(
+        fc.constantFrom("type", "data", "data.org_id", "data.entity"),
+        fc.constantFrom("remove", "null", "wrong type"),
+        (field, how) => {
+          const payload = fixturePayload();
+          const segments = field.split(".");
+          const parent = segments.slice(0, -1).reduce<Record<string, any>>((node, segment) => node[segment], payload);
+          const last = segments.at(-1)!;
+          if (how === "remove") delete parent[last];
+          else parent[last] = how === "null" ? null : [true];
+          const result = parseCustomAction(verifiedCall(encode(payload)));
+          expect(result.ok).toBe(false);
+          if (!result.ok) expect(result.message).toContain(field);
+        },
+      ),
       { numRuns: 40 },
     );
   });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { EXAMPLE_PAYLOAD_FILE, fixturePayload } from "../../test/support/signing.ts";
 import type { VerifiedCall } from "../verify/verified-call.ts";
-import { parseCustomAction, type ParseResult } from "./parse.ts";
+import { type ParseResult, parseCustomAction } from "./parse.ts";
 
 /** Only verifySignature makes a VerifiedCall; a unit test of the parser stands one in with a cast. */
 function verifiedCall(body: string | Uint8Array): VerifiedCall {
@@ -51,7 +51,12 @@ describe("parseCustomAction", () => {
     const data = payload.data as Record<string, any>;
     expect(data.exection_action_id).toBe("a1b2c3d4e5");
     expect(data.execution_status).toBe("paused");
-    expect(data.entity.billing_address).toEqual({ street: "Hauptstraße 5", postal_code: "50667", city: "Köln", country: "DE" });
+    expect(data.entity.billing_address).toEqual({
+      street: "Hauptstraße 5",
+      postal_code: "50667",
+      city: "Köln",
+      country: "DE",
+    });
     expect(data.entity.monthly_amount).toBe(84.5);
     expect(data.action_config.custom_action_config).toEqual({ erp_company_code: "1000" });
     expect(data.app_config.wait_for_callback).toBe(true);
@@ -79,7 +84,10 @@ describe("parseCustomAction", () => {
   });
 
   test("non-UTF-8 bytes are refused naming the encoding", () => {
-    const latin1 = Buffer.from('{"type":"external_integration","data":{"org_id":"1","entity":{"city":"K\xf6ln"}}}', "latin1");
+    const latin1 = Buffer.from(
+      '{"type":"external_integration","data":{"org_id":"1","entity":{"city":"K\xf6ln"}}}',
+      "latin1",
+    );
     expect(refused(latin1)).toBe("body is not valid UTF-8");
     expect(refused(new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]))).toBe("body is not valid UTF-8");
   });
@@ -104,11 +112,15 @@ describe("parseCustomAction", () => {
   });
 
   test("a missing type is refused naming the expected value", () => {
-    expect(refused(withChange((raw) => delete raw.type))).toBe('not a custom action payload: type: Invalid input: expected "external_integration"');
+    expect(refused(withChange((raw) => delete raw.type))).toBe(
+      'not a custom action payload: type: Invalid input: expected "external_integration"',
+    );
   });
 
   test("a missing data.entity is refused naming the path", () => {
-    expect(refused(withChange((raw) => delete raw.data.entity))).toBe("not a custom action payload: data.entity: is required");
+    expect(refused(withChange((raw) => delete raw.data.entity))).toBe(
+      "not a custom action payload: data.entity: is required",
+    );
   });
 
   test("a missing data or org_id is refused naming the path", () => {
@@ -119,7 +131,9 @@ describe("parseCustomAction", () => {
   test("a field of the wrong type is refused naming the path", () => {
     expect(refused(withChange((raw) => (raw.data.entity = "contract")))).toContain("data.entity:");
     expect(refused(withChange((raw) => (raw.data.org_id = { id: 1 })))).toContain("data.org_id:");
-    expect(refused(withChange((raw) => (raw.data.action_config.component_id = 5)))).toContain("data.action_config.component_id:");
+    expect(refused(withChange((raw) => (raw.data.action_config.component_id = 5)))).toContain(
+      "data.action_config.component_id:",
+    );
   });
 
   test("several problems are all named", () => {

@@ -1,5 +1,5 @@
 import type { VerifiedCall } from "../verify/verified-call.ts";
-import { checkCustomActionPayload, describePayloadIssues, type CustomActionPayload } from "./schema.ts";
+import { type CustomActionPayload, checkCustomActionPayload, describePayloadIssues } from "./schema.ts";
 
 /** A verified call whose body is a custom action payload; the only input routing and delivery take. */
 export interface ParsedCall {
@@ -32,6 +32,7 @@ export function parseCustomAction(call: VerifiedCall): ParseResult {
     return { ok: false, message: `body is not JSON: ${(error as Error).message}` };
   }
   const checked = checkCustomActionPayload(json);
-  if (!checked.ok) return { ok: false, message: `not a custom action payload: ${describePayloadIssues(checked.error)}` };
+  if (!checked.ok)
+    return { ok: false, message: `not a custom action payload: ${describePayloadIssues(checked.error)}` };
   return { ok: true, parsed: { call, payload: checked.payload } };
 }

@@ -34,7 +34,12 @@ type Open<T> = T & { readonly [key: string]: unknown };
 /** A custom action payload: the checked fields typed, everything else as sent. */
 export type CustomActionPayload = Open<
   Omit<CheckedFields, "data"> & {
-    data: Open<Omit<CheckedFields["data"], "entity" | "action_config"> & { entity: Open<CheckedFields["data"]["entity"]>; action_config?: Open<NonNullable<CheckedFields["data"]["action_config"]>> }>;
+    data: Open<
+      Omit<CheckedFields["data"], "entity" | "action_config"> & {
+        entity: Open<CheckedFields["data"]["entity"]>;
+        action_config?: Open<NonNullable<CheckedFields["data"]["action_config"]>>;
+      }
+    >;
   }
 >;
 
@@ -64,7 +69,8 @@ export function describePayloadIssues(error: z.ZodError): string {
     .slice(0, 5)
     .map((issue) => {
       const path = issue.path.map(String).join(".") || "(body)";
-      const message = issue.code === "invalid_type" && /received undefined/.test(issue.message) ? "is required" : issue.message;
+      const message =
+        issue.code === "invalid_type" && /received undefined/.test(issue.message) ? "is required" : issue.message;
       return `${path}: ${message}`;
     })
     .join("; ");

@@ -6,8 +6,18 @@ const payload = checkedFixture;
 
 describe("compileMatch", () => {
   const cases: [string, string, string, (raw: Record<string, any>) => void][] = [
-    ["component_id", "erp-contract-sync", "other-component", (raw) => (raw.data.action_config.component_id = "other-component")],
-    ["app_id", "b5b2f0de-7c4a-4a39-8f56-1d3b7b6e2c10", "another-app", (raw) => (raw.data.action_config.app_id = "another-app")],
+    [
+      "component_id",
+      "erp-contract-sync",
+      "other-component",
+      (raw) => (raw.data.action_config.component_id = "other-component"),
+    ],
+    [
+      "app_id",
+      "b5b2f0de-7c4a-4a39-8f56-1d3b7b6e2c10",
+      "another-app",
+      (raw) => (raw.data.action_config.app_id = "another-app"),
+    ],
     ["action_name", "Sync contract to ERP", "Sync order", (raw) => (raw.data.action_config.name = "Sync order")],
     ["entity_schema", "contract", "order", (raw) => (raw.data.entity._schema = "order")],
     ["org_id", "739224", "1", (raw) => (raw.data.org_id = "1")],
@@ -51,7 +61,11 @@ describe("compileMatch", () => {
   });
 
   test("every listed key must hold", () => {
-    const rule = compileMatch({ component_id: "erp-contract-sync", entity_schema: "contract", org_id: ["739224", "1"] });
+    const rule = compileMatch({
+      component_id: "erp-contract-sync",
+      entity_schema: "contract",
+      org_id: ["739224", "1"],
+    });
     expect(rule(payload())).toBe(true);
     expect(rule(payload((raw) => (raw.data.entity._schema = "order")))).toBe(false);
     expect(rule(payload((raw) => (raw.data.org_id = "2")))).toBe(false);
@@ -59,9 +73,15 @@ describe("compileMatch", () => {
   });
 
   test("a field missing from the payload never matches", () => {
-    expect(compileMatch({ component_id: "erp-contract-sync" })(payload((raw) => delete raw.data.action_config))).toBe(false);
-    expect(compileMatch({ component_id: "erp-contract-sync" })(payload((raw) => delete raw.data.action_config.component_id))).toBe(false);
-    expect(compileMatch({ action_name: "Sync contract to ERP" })(payload((raw) => delete raw.data.action_config))).toBe(false);
+    expect(compileMatch({ component_id: "erp-contract-sync" })(payload((raw) => delete raw.data.action_config))).toBe(
+      false,
+    );
+    expect(
+      compileMatch({ component_id: "erp-contract-sync" })(payload((raw) => delete raw.data.action_config.component_id)),
+    ).toBe(false);
+    expect(compileMatch({ action_name: "Sync contract to ERP" })(payload((raw) => delete raw.data.action_config))).toBe(
+      false,
+    );
     expect(compileMatch({ entity_schema: "contract" })(payload((raw) => delete raw.data.entity._schema))).toBe(false);
   });
 

@@ -9,7 +9,7 @@ const MATCH_FIELDS = {
   org_id: (payload) => payload.data.org_id,
 } satisfies Record<string, (payload: CustomActionPayload) => string | undefined>;
 
-export type MatchRules = Partial<Record<keyof typeof MATCH_FIELDS, string | readonly string[]>>;
+export type MatchRules = Partial<Record<keyof typeof MATCH_FIELDS, string | readonly string[] | undefined>>;
 
 /**
  * Compiles `match` rules into one predicate: every listed key must hold, and a list means any of
@@ -24,10 +24,12 @@ export function compileMatch(rules: MatchRules): (payload: CustomActionPayload) 
     if (expected === undefined) return [];
     const read = MATCH_FIELDS[key as keyof typeof MATCH_FIELDS];
     const allowed = new Set(typeof expected === "string" ? [expected] : expected);
-    return [(payload: CustomActionPayload) => {
-      const actual = read(payload);
-      return actual !== undefined && allowed.has(actual);
-    }];
+    return [
+      (payload: CustomActionPayload) => {
+        const actual = read(payload);
+        return actual !== undefined && allowed.has(actual);
+      },
+    ];
   });
   return (payload) => checks.every((check) => check(payload));
 }

@@ -60,10 +60,14 @@ describe("createRouter", () => {
   test("byMatch returns the first route whose match holds", () => {
     expect(router.byMatch(payload())).toBe(erpContract);
     expect(router.byMatch(payload((raw) => (raw.data.entity._schema = "meter")))).toBe(erpAny);
-    expect(router.byMatch(payload((raw) => {
-      raw.data.action_config.component_id = "other";
-      raw.data.entity._schema = "opportunity";
-    }))).toBe(orders);
+    expect(
+      router.byMatch(
+        payload((raw) => {
+          raw.data.action_config.component_id = "other";
+          raw.data.entity._schema = "opportunity";
+        }),
+      ),
+    ).toBe(orders);
   });
 
   test("the order of the routes decides when several match", () => {
@@ -72,10 +76,14 @@ describe("createRouter", () => {
   });
 
   test("byMatch returns undefined when no match holds", () => {
-    expect(router.byMatch(payload((raw) => {
-      raw.data.action_config.component_id = "other";
-      raw.data.entity._schema = "contact";
-    }))).toBeUndefined();
+    expect(
+      router.byMatch(
+        payload((raw) => {
+          raw.data.action_config.component_id = "other";
+          raw.data.entity._schema = "contact";
+        }),
+      ),
+    ).toBeUndefined();
   });
 
   test("routes without match are never matched, even when they are the only ones", () => {

@@ -2,7 +2,16 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
-import { createFetchClient, createHttpClient, createUndiciClient, ignoreProxyEnvironment, type HttpClient, type HttpClientOptions, RequestSlots, ResponseTooLargeError } from "./http-client.ts";
+import {
+  createFetchClient,
+  createHttpClient,
+  createUndiciClient,
+  type HttpClient,
+  type HttpClientOptions,
+  ignoreProxyEnvironment,
+  RequestSlots,
+  ResponseTooLargeError,
+} from "./http-client.ts";
 
 /**
  * The outbound HTTP client against a real node:http server on 127.0.0.1: the same contract for
@@ -79,7 +88,11 @@ describe.each(clients)("%s", (_name, create) => {
     expect(answer.headers["x-multi"]).toBe("one, two");
     expect(JSON.parse(answer.body.toString("utf8"))).toEqual({ method: "POST", body: '{"a":1}' });
     expect(received.map((request) => request.url)).toEqual(["/p?q=1"]);
-    expect(received[0]!.headers).toMatchObject({ "user-agent": "actiongate/test", "idempotency-key": "msg_1", "content-type": "application/json" });
+    expect(received[0]!.headers).toMatchObject({
+      "user-agent": "actiongate/test",
+      "idempotency-key": "msg_1",
+      "content-type": "application/json",
+    });
   });
 
   test("never more than `connections` requests reach a slow server at once; the rest wait and all are answered", async () => {
@@ -103,7 +116,12 @@ describe.each(clients)("%s", (_name, create) => {
     const client = create({ connections: 1, connectTimeoutMs: 1_000 });
     const first = get(client, "/first");
     const abandoned = get(client, "/abandoned", AbortSignal.timeout(100));
-    expect(await abandoned.then(() => "answered", (error: Error) => error.name)).toMatch(/TimeoutError|AbortError/);
+    expect(
+      await abandoned.then(
+        () => "answered",
+        (error: Error) => error.name,
+      ),
+    ).toMatch(/TimeoutError|AbortError/);
     releaseFirst();
     expect((await first).body.toString()).toBe("first");
     expect((await get(client, "/next")).body.toString()).toBe("next");
@@ -151,7 +169,9 @@ describe.each(clients)("%s", (_name, create) => {
 describe("fetch (Bun) specifics", () => {
   test("a gzip answer is measured after decompression: a small bomb with a small content-length is still refused", async () => {
     const bomb = gzipSync(Buffer.alloc(5 << 20));
-    reset((_req, res) => res.writeHead(200, { "content-encoding": "gzip", "content-length": String(bomb.length) }).end(bomb));
+    reset((_req, res) =>
+      res.writeHead(200, { "content-encoding": "gzip", "content-length": String(bomb.length) }).end(bomb),
+    );
     const client = createFetchClient({ connections: 1, connectTimeoutMs: 1_000 });
     expect(bomb.length).toBeLessThan(1 << 20);
     await expect(get(client, "/bomb", undefined, 1 << 20)).rejects.toBeInstanceOf(ResponseTooLargeError);

@@ -18,7 +18,7 @@ export interface ServeOptions {
 /** What the runtime knows about the connection a request came in on. */
 export interface ConnectionInfo {
   /** The client's IP address (IPv4, IPv6, or IPv4-mapped IPv6); undefined when the runtime cannot tell. */
-  readonly remoteAddress?: string;
+  readonly remoteAddress?: string | undefined;
 }
 
 /** PEM text of the listener's certificate chain and private key: HTTPS instead of HTTP. */
@@ -34,12 +34,20 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-declare const Deno: {
-  serve(
-    options: { hostname: string; port: number; cert?: string; key?: string; onListen?: (addr: { hostname: string; port: number }) => void },
-    handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
-  ): { addr: { hostname: string; port: number }; shutdown(): Promise<void> };
-} | undefined;
+declare const Deno:
+  | {
+      serve(
+        options: {
+          hostname: string;
+          port: number;
+          cert?: string;
+          key?: string;
+          onListen?: (addr: { hostname: string; port: number }) => void;
+        },
+        handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
+      ): { addr: { hostname: string; port: number }; shutdown(): Promise<void> };
+    }
+  | undefined;
 
 export const runtimeName: "bun" | "deno" | "other" =
   typeof Bun !== "undefined" ? "bun" : typeof Deno !== "undefined" ? "deno" : "other";
@@ -75,7 +83,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     // Deno.serve binds before it returns (a bind error throws here) and calls onListen from inside
     // the call; the no-op onListen keeps Deno from printing "Listening on ..." among our JSON logs.
     const listen = { hostname: options.hostname, port: options.port, ...options.tls, onListen: () => {} };
-    const server = deno.serve(listen, (request, info) => options.fetch(request, { remoteAddress: info.remoteAddr.hostname }));
+    const server = deno.serve(listen, (request, info) =>
+      options.fetch(request, { remoteAddress: info.remoteAddr.hostname }),
+    );
     return { hostname: server.addr.hostname, port: server.addr.port, stop: () => server.shutdown() };
   }
   throw new Error("actiongate runs on Bun or Deno");

@@ -36,7 +36,12 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("openSqliteDataba
     expect(insert.run("a", 3, "dup")).toEqual({ changes: 0 });
     expect({ ...db.prepare("SELECT * FROM t WHERE id = ?").get("a") }).toEqual({ id: "a", n: 1, note: "x" });
     expect(db.prepare("SELECT * FROM t WHERE id = ?").get("zzz")).toBeUndefined();
-    expect(db.prepare("SELECT id, note FROM t ORDER BY id").all().map((row) => ({ ...row }))).toEqual([
+    expect(
+      db
+        .prepare("SELECT id, note FROM t ORDER BY id")
+        .all()
+        .map((row) => ({ ...row })),
+    ).toEqual([
       { id: "a", note: "x" },
       { id: "b", note: null },
     ]);
@@ -52,16 +57,30 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("openSqliteDataba
     db = openSqliteDatabase(join(dir, "store.db"));
     db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER)");
     db.exec("INSERT INTO t VALUES ('a', 1), ('b', 2)");
-    expect(db.prepare("UPDATE t SET n = n * 10 WHERE n > ? RETURNING id, n").all(1).map((row) => ({ ...row }))).toEqual([{ id: "b", n: 20 }]);
+    expect(
+      db
+        .prepare("UPDATE t SET n = n * 10 WHERE n > ? RETURNING id, n")
+        .all(1)
+        .map((row) => ({ ...row })),
+    ).toEqual([{ id: "b", n: 20 }]);
   });
 
   test("transaction commits on return and rolls back on throw, also when nested", () => {
     db = openSqliteDatabase(join(dir, "store.db"));
     db.exec("CREATE TABLE t (id TEXT PRIMARY KEY)");
     const insert = db.prepare("INSERT INTO t (id) VALUES (?)");
-    const ids = () => db!.prepare("SELECT id FROM t ORDER BY id").all().map((row) => row.id);
+    const ids = () =>
+      db!
+        .prepare("SELECT id FROM t ORDER BY id")
+        .all()
+        .map((row) => row.id);
 
-    expect(db.transaction(() => (insert.run("a"), "done"))).toBe("done");
+    expect(
+      db.transaction(() => {
+        insert.run("a");
+        return "done";
+      }),
+    ).toBe("done");
     expect(() =>
       db!.transaction(() => {
         insert.run("b");
@@ -90,6 +109,11 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("openSqliteDataba
     db.close();
     db.close(); // a second close is harmless
     db = openSqliteDatabase(path);
-    expect(db.prepare("SELECT id FROM t").all().map((row) => row.id)).toEqual(["kept"]);
+    expect(
+      db
+        .prepare("SELECT id FROM t")
+        .all()
+        .map((row) => row.id),
+    ).toEqual(["kept"]);
   });
 });

@@ -1,7 +1,7 @@
 import type { CompiledConfig } from "../config/compile.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ConnectionInfo } from "../runtime/serve.ts";
 import type { CompiledRoute } from "../routing/route.ts";
+import type { ConnectionInfo } from "../runtime/serve.ts";
 import type { Target } from "../targets/types.ts";
 
 export type RequestHandler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>;
@@ -68,7 +68,11 @@ export class ActiveConfig {
   /** Where the Ed25519 key comes from and when the one in use was fetched or loaded; undefined while there is none. */
   get verificationKey(): { readonly source: "url" | "config"; readonly loadedAt: number | undefined } {
     const verification = this.current.config.verification;
-    if (verification.remoteKeySource) return { source: "url", loadedAt: verification.remoteKeySource.current() ? verification.remoteKeySource.fetchedAt() : undefined };
+    if (verification.remoteKeySource)
+      return {
+        source: "url",
+        loadedAt: verification.remoteKeySource.current() ? verification.remoteKeySource.fetchedAt() : undefined,
+      };
     return { source: "config", loadedAt: verification.keySource.current() ? this.current.adoptedAt : undefined };
   }
 
@@ -91,7 +95,11 @@ export class ActiveConfig {
     const previous = this.current;
     const remote = next.verification.remoteKeySource;
     const previousRemote = previous.config.verification.remoteKeySource;
-    if (remote && previousRemote && next.source.verification.public_key_url === previous.config.source.verification.public_key_url) {
+    if (
+      remote &&
+      previousRemote &&
+      next.source.verification.public_key_url === previous.config.source.verification.public_key_url
+    ) {
       remote.seed(previousRemote.current(), previousRemote.fetchedAt());
     }
     remote?.start();
@@ -111,8 +119,16 @@ export class ActiveConfig {
 
   private adopt(config: CompiledConfig): Generation {
     const usage: Usage = { inFlight: 0, retired: false, closed: false };
-    const tracked: CompiledConfig = { ...config, routes: config.routes.map((route) => this.tracked(route, usage, config)) };
-    const generation: Generation = { config: tracked, handler: this.options.buildHandler(tracked), adoptedAt: Date.now(), usage };
+    const tracked: CompiledConfig = {
+      ...config,
+      routes: config.routes.map((route) => this.tracked(route, usage, config)),
+    };
+    const generation: Generation = {
+      config: tracked,
+      handler: this.options.buildHandler(tracked),
+      adoptedAt: Date.now(),
+      usage,
+    };
     this.open.add(generation);
     return generation;
   }
@@ -151,7 +167,9 @@ export class ActiveConfig {
     for (const generation of this.open) if (generation.usage === usage) this.open.delete(generation);
     const closing: Promise<void> = config
       .close()
-      .catch((error: unknown) => this.options.logger.warn("closing a replaced config failed", { error: (error as Error).message }))
+      .catch((error: unknown) =>
+        this.options.logger.warn("closing a replaced config failed", { error: (error as Error).message }),
+      )
       .finally(() => this.closing.delete(closing));
     this.closing.add(closing);
   }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startInProcessGateway, type InProcessGateway } from "../../test/support/gateway.ts";
-import { closedPort, startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
 import { openMemoryStore } from "../store/memory-store.ts";
 import { checkReadiness } from "./admin.ts";
@@ -115,7 +115,9 @@ routes:
       expect(report.checks.store.ok).toBe(true);
       // Alive all the same: a missing key is no reason to restart the process.
       expect((await fetch(`${unready.adminUrl}/healthz`)).status).toBe(200);
-      expect(await (await fetch(`${unready.adminUrl}/metrics`)).text()).not.toContain("actiongate_verification_key_age_seconds{");
+      expect(await (await fetch(`${unready.adminUrl}/metrics`)).text()).not.toContain(
+        "actiongate_verification_key_age_seconds{",
+      );
     } finally {
       await unready.stop();
     }
@@ -124,17 +126,49 @@ routes:
   test("not ready while draining or when the store cannot write, each check saying why", async () => {
     const active = gateway.gateway;
     const store = openMemoryStore({ replayWindowMs: 1000 });
-    const draining = await checkReadiness({ active: { config: active.config, adoptedAt: Date.now(), verificationKey: { source: "config", loadedAt: Date.now() } }, store, draining: () => true });
+    const draining = await checkReadiness({
+      active: {
+        config: active.config,
+        adoptedAt: Date.now(),
+        verificationKey: { source: "config", loadedAt: Date.now() },
+      },
+      store,
+      draining: () => true,
+    });
     expect(draining.ready).toBe(false);
     expect(draining.checks.draining).toEqual({ ok: false });
 
-    const failing = { status: async () => ({ kind: "sqlite" as const, writable: false, schemaVersion: 3, error: "disk I/O error" }) };
-    const report = await checkReadiness({ active: { config: active.config, adoptedAt: Date.now(), verificationKey: { source: "config", loadedAt: Date.now() } }, store: failing, draining: () => false });
+    const failing = {
+      status: async () => ({ kind: "sqlite" as const, writable: false, schemaVersion: 3, error: "disk I/O error" }),
+    };
+    const report = await checkReadiness({
+      active: {
+        config: active.config,
+        adoptedAt: Date.now(),
+        verificationKey: { source: "config", loadedAt: Date.now() },
+      },
+      store: failing,
+      draining: () => false,
+    });
     expect(report.ready).toBe(false);
-    expect(report.checks.store).toEqual({ ok: false, kind: "sqlite", writable: false, schema_version: 3, error: "disk I/O error" });
+    expect(report.checks.store).toEqual({
+      ok: false,
+      kind: "sqlite",
+      writable: false,
+      schema_version: 3,
+      error: "disk I/O error",
+    });
 
     const throwing = { status: () => Promise.reject(new Error("connection refused")) };
-    const thrown = await checkReadiness({ active: { config: active.config, adoptedAt: Date.now(), verificationKey: { source: "config", loadedAt: Date.now() } }, store: throwing, draining: () => false });
+    const thrown = await checkReadiness({
+      active: {
+        config: active.config,
+        adoptedAt: Date.now(),
+        verificationKey: { source: "config", loadedAt: Date.now() },
+      },
+      store: throwing,
+      draining: () => false,
+    });
     expect(thrown.checks.store).toEqual({ ok: false, writable: false, error: "connection refused" });
   });
 
@@ -150,7 +184,12 @@ routes:
 `);
     try {
       const report = await (await fetch(`${sqlite.adminUrl}/readyz`)).json();
-      expect(report.checks.store).toEqual({ ok: true, kind: "sqlite", writable: true, schema_version: expect.any(Number) });
+      expect(report.checks.store).toEqual({
+        ok: true,
+        kind: "sqlite",
+        writable: true,
+        schema_version: expect.any(Number),
+      });
     } finally {
       await sqlite.stop();
     }

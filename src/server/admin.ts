@@ -1,11 +1,11 @@
 import { Hono } from "hono";
 import type { CompiledConfig } from "../config/compile.ts";
 import type { AdminConfig } from "../config/schema.ts";
-import { serve, type RunningServer } from "../runtime/serve.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GatewayMetrics } from "../metrics/metrics.ts";
-import type { Store, StoreStatus } from "../store/types.ts";
 import { startDeadline } from "../runtime/deadline.ts";
+import { type RunningServer, serve } from "../runtime/serve.ts";
+import type { Store, StoreStatus } from "../store/types.ts";
 
 export interface ReadinessSources {
   /** The config in force, when it began to serve and when its key was loaded (ms since epoch). */
@@ -62,7 +62,9 @@ export async function checkReadiness(sources: ReadinessSources): Promise<Readine
     verification_key: {
       ok: hasKey,
       source: verificationKey.source,
-      ...(hasKey && verificationKey.loadedAt !== undefined ? { age_s: Math.round((Date.now() - verificationKey.loadedAt) / 1000) } : {}),
+      ...(hasKey && verificationKey.loadedAt !== undefined
+        ? { age_s: Math.round((Date.now() - verificationKey.loadedAt) / 1000) }
+        : {}),
     },
     store: {
       ok: store.writable,
@@ -114,9 +116,19 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     const text = await options.metrics.render();
     return c.body(text, 200, { "content-type": options.metrics.contentType });
   });
-  app.notFound((c) => c.json({ error: `No endpoint ${c.req.method} ${c.req.path.slice(0, 200)}; the admin listener serves GET /healthz, /readyz and /metrics` }, 404));
+  app.notFound((c) =>
+    c.json(
+      {
+        error: `No endpoint ${c.req.method} ${c.req.path.slice(0, 200)}; the admin listener serves GET /healthz, /readyz and /metrics`,
+      },
+      404,
+    ),
+  );
   app.onError((error, c) => {
-    options.logger.error("admin endpoint failed", { path: c.req.path, error: error instanceof Error ? error.message : String(error) });
+    options.logger.error("admin endpoint failed", {
+      path: c.req.path,
+      error: error instanceof Error ? error.message : String(error),
+    });
     return c.json({ error: "internal error; see the log" }, 500);
   });
   return app;
@@ -129,7 +141,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
  * @example
  * const admin = await startAdminListener({ admin: { host: "127.0.0.1", port: 9090 }, portOffset: 0, app });
  */
-export function startAdminListener(options: { admin: AdminConfig; portOffset: number; app: Hono }): Promise<RunningServer> {
+export function startAdminListener(options: {
+  admin: AdminConfig;
+  portOffset: number;
+  app: Hono;
+}): Promise<RunningServer> {
   const port = options.admin.port === 0 ? 0 : options.admin.port + options.portOffset;
   // The admin endpoints take no body: a small cap keeps the port cheap to protect.
   return serve({ hostname: options.admin.host, port, fetch: options.app.fetch, maxRequestBodySize: 64 * 1024 });

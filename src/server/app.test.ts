@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { request as httpRequest } from "node:http";
-import { startInProcessGateway, type InProcessGateway } from "../../test/support/gateway.ts";
-import { closedPort, startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../../test/support/signing.ts";
 
 /**
@@ -17,7 +17,8 @@ let downPort: number;
 beforeAll(async () => {
   legacy = await startRecordingServer();
   downPort = await closedPort();
-  gateway = await startInProcessGateway(`
+  gateway = await startInProcessGateway(
+    `
 server: { host: 127.0.0.1, port: 0, max_body_size: 64kb }
 verification:
   public_key: ${JSON.stringify(keys.whpk)}
@@ -57,7 +58,9 @@ routes:
   - name: by-entity
     match: { entity_schema: opportunity }
     target: { type: http, url: "${"${LEGACY_URL}"}/opportunity" }
-`, { LEGACY_URL: legacy.url, ERP_TOKEN: "erp-secret-token", DOWN_PORT: String(downPort) });
+`,
+    { LEGACY_URL: legacy.url, ERP_TOKEN: "erp-secret-token", DOWN_PORT: String(downPort) },
+  );
 });
 
 afterAll(async () => {
@@ -76,7 +79,11 @@ function body(mutate?: (payload: Record<string, any>) => void): string {
   return JSON.stringify(payload);
 }
 
-async function call(path: string, text: string, headers: Record<string, string> = signedHeaders(text, { privateKey: keys.privateKey })) {
+async function call(
+  path: string,
+  text: string,
+  headers: Record<string, string> = signedHeaders(text, { privateKey: keys.privateKey }),
+) {
   const response = await fetch(`${gateway.url}${path}`, { method: "POST", body: text, headers });
   return { status: response.status, json: (await response.json()) as any };
 }
@@ -94,7 +101,10 @@ function expectEpilotError(json: any, reasonPattern: RegExp): void {
 describe("delivery (200)", () => {
   test("a verified call reaches the legacy system transformed, and epilot gets 200 {}", async () => {
     const text = body();
-    const headers: Record<string, string> = { ...signedHeaders(text, { privateKey: keys.privateKey }), "x-epilot-token": "epilot-short-lived-token" };
+    const headers: Record<string, string> = {
+      ...signedHeaders(text, { privateKey: keys.privateKey }),
+      "x-epilot-token": "epilot-short-lived-token",
+    };
     const { status, json } = await call("/actions/erp-contract", text, headers);
     expect(status).toBe(200);
     expect(json).toEqual({});
@@ -103,7 +113,7 @@ describe("delivery (200)", () => {
     expect(received.method).toBe("POST");
     expect(received.url).toBe("/api/contracts/2026-0042");
     expect(received.json).toEqual({ contract: "2026-0042", status: "approved", company: "1000" });
-    expect(received.headers["authorization"]).toBe("Bearer erp-secret-token");
+    expect(received.headers.authorization).toBe("Bearer erp-secret-token");
     expect(received.headers["x-org"]).toBe("739224");
     expect(received.headers["idempotency-key"]).toBe(headers["webhook-id"]);
     expect(received.headers["content-type"]).toBe("application/json");
@@ -125,7 +135,10 @@ describe("delivery (200)", () => {
 
   test("a route that names x-epilot-token and the caller forwards them", async () => {
     const text = body();
-    const headers: Record<string, string> = { ...signedHeaders(text, { privateKey: keys.privateKey }), "x-epilot-token": "epilot-short-lived-token" };
+    const headers: Record<string, string> = {
+      ...signedHeaders(text, { privateKey: keys.privateKey }),
+      "x-epilot-token": "epilot-short-lived-token",
+    };
     await call("/actions/with-token", text, headers);
     const sent = legacy.requests[0]!;
     expect(sent.headers["x-epilot-token"]).toBe("epilot-short-lived-token");
@@ -150,7 +163,10 @@ describe("delivery (200)", () => {
 
   test("a placeholder value of only dots cannot climb the URL path: 400, nothing sent", async () => {
     for (const value of ["..", "%2e%2E", "."]) {
-      const { status, json } = await call("/actions/erp-contract", body((payload) => (payload.data.entity.contract_number = value)));
+      const { status, json } = await call(
+        "/actions/erp-contract",
+        body((payload) => (payload.data.entity.contract_number = value)),
+      );
       expect(status).toBe(400);
       expectEpilotError(json, /would change the path/);
     }
@@ -230,7 +246,11 @@ describe("verification (401, 409)", () => {
 
   test("a signature made with another key", async () => {
     const text = body();
-    const { status, json } = await call("/actions/raw", text, signedHeaders(text, { privateKey: generateTestKeyPair().privateKey }));
+    const { status, json } = await call(
+      "/actions/raw",
+      text,
+      signedHeaders(text, { privateKey: generateTestKeyPair().privateKey }),
+    );
     expect(status).toBe(401);
     expectEpilotError(json, /no matching signature/);
     forwardedNothing();
@@ -246,7 +266,10 @@ describe("verification (401, 409)", () => {
 
   test("garbage in the signature header", async () => {
     const text = body();
-    const headers = { ...signedHeaders(text, { privateKey: keys.privateKey }), "webhook-signature": "v1a,@@@not-base64@@@ v1,=== nonsense" };
+    const headers = {
+      ...signedHeaders(text, { privateKey: keys.privateKey }),
+      "webhook-signature": "v1a,@@@not-base64@@@ v1,=== nonsense",
+    };
     expect((await call("/actions/raw", text, headers)).status).toBe(401);
     forwardedNothing();
   });
@@ -254,10 +277,18 @@ describe("verification (401, 409)", () => {
   test("stale and future timestamps beyond the tolerance", async () => {
     const text = body();
     const now = Math.floor(Date.now() / 1000);
-    const stale = await call("/actions/raw", text, signedHeaders(text, { privateKey: keys.privateKey, timestamp: now - 301 }));
+    const stale = await call(
+      "/actions/raw",
+      text,
+      signedHeaders(text, { privateKey: keys.privateKey, timestamp: now - 301 }),
+    );
     expect(stale.status).toBe(401);
     expectEpilotError(stale.json, /too old/);
-    const future = await call("/actions/raw", text, signedHeaders(text, { privateKey: keys.privateKey, timestamp: now + 301 }));
+    const future = await call(
+      "/actions/raw",
+      text,
+      signedHeaders(text, { privateKey: keys.privateKey, timestamp: now + 301 }),
+    );
     expect(future.status).toBe(401);
     expectEpilotError(future.json, /future/);
     forwardedNothing();
@@ -320,11 +351,20 @@ describe("bad bodies (400, 413)", () => {
   test("a chunked body over max_body_size is cut off while streaming", async () => {
     const url = new URL(`${gateway.url}/actions/raw`);
     const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
-        let text = "";
-        res.on("data", (chunk) => (text += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk) => (text += chunk));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on("error", reject);
       const chunk = "x".repeat(16 * 1024);
       for (let i = 0; i < 8; i++) req.write(chunk);
@@ -387,18 +427,30 @@ describe("target failures (502, 504)", () => {
 describe("logs", () => {
   test("one JSON line per call with route, webhook-id, outcome, status, duration and target status", async () => {
     const text = body();
-    const headers: Record<string, string> = { ...signedHeaders(text, { privateKey: keys.privateKey, id: uniqueWebhookId() }), "x-epilot-token": "epilot-short-lived-token" };
+    const headers: Record<string, string> = {
+      ...signedHeaders(text, { privateKey: keys.privateKey, id: uniqueWebhookId() }),
+      "x-epilot-token": "epilot-short-lived-token",
+    };
     await call("/actions/erp-contract", text, headers);
     const line = gateway.logs.filter((entry) => entry.msg === "call" && entry.webhook_id === headers["webhook-id"]);
     expect(line).toHaveLength(1);
-    expect(line[0]).toMatchObject({ level: "info", route: "erp-contract", outcome: "delivered", status: 200, target_status: 200 });
+    expect(line[0]).toMatchObject({
+      level: "info",
+      route: "erp-contract",
+      outcome: "delivered",
+      status: 200,
+      target_status: 200,
+    });
     expect(typeof line[0]!.duration_ms).toBe("number");
     expect(typeof line[0]!.time).toBe("string");
   });
 
   test("no token, secret, app_options value or caller content ever reaches the log", async () => {
     const text = body();
-    await call("/actions/with-token", text, { ...signedHeaders(text, { privateKey: keys.privateKey }), "x-epilot-token": "epilot-short-lived-token" });
+    await call("/actions/with-token", text, {
+      ...signedHeaders(text, { privateKey: keys.privateKey }),
+      "x-epilot-token": "epilot-short-lived-token",
+    });
     await call("/actions/erp-contract", text);
     const log = gateway.logText();
     for (const secret of [

@@ -1,13 +1,13 @@
 import { Hono } from "hono";
 import type { CompiledConfig } from "../config/compile.ts";
-import { failure, type CallAnswer } from "../delivery/answer.ts";
+import { type CallAnswer, failure } from "../delivery/answer.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ConnectionInfo } from "../runtime/serve.ts";
+import { type GatewayMetrics, NO_ROUTE_LABEL } from "../metrics/metrics.ts";
 import { createRouter } from "../routing/router.ts";
+import type { ConnectionInfo } from "../runtime/serve.ts";
 import type { OutboxStore } from "../store/types.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { handleAction } from "./handle-action.ts";
-import { NO_ROUTE_LABEL, type GatewayMetrics } from "../metrics/metrics.ts";
 import { readBodyWithin } from "./read-body.ts";
 import { createRequestGuard } from "./request-guard.ts";
 
@@ -37,9 +37,17 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: C
   const server = config.source.server;
   const maxBodySize = server.max_body_size;
   const deps = { ...options, router };
-  const calls: CallSink = { logger, metrics: options.metrics, routeNames: new Set(config.routes.map((route) => route.name)) };
+  const calls: CallSink = {
+    logger,
+    metrics: options.metrics,
+    routeNames: new Set(config.routes.map((route) => route.name)),
+  };
   const app = new Hono<{ Bindings: ConnectionInfo }>();
-  const guard = createRequestGuard({ allowedIps: server.allowed_ips, maxHeaderCount: server.max_header_count, maxHeaderSize: server.max_header_size });
+  const guard = createRequestGuard({
+    allowedIps: server.allowed_ips,
+    maxHeaderCount: server.max_header_count,
+    maxHeaderSize: server.max_header_size,
+  });
 
   app.use("*", async (c, next) => {
     // c.env is undefined when the app is called without the runtime's connection info (app.request in tests).
@@ -58,23 +66,38 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: C
         read.reason === "too_large"
           ? failure(413, "too_large", `The body is larger than the limit of ${maxBodySize} bytes`)
           : failure(408, "body_timeout", `The body did not arrive within ${server.body_timeout} ms`);
-      const detail = read.reason === "too_large" ? { declared_length: read.declared } : { received_bytes: read.receivedBytes, expected_bytes: read.expectedBytes };
+      const detail =
+        read.reason === "too_large"
+          ? { declared_length: read.declared }
+          : { received_bytes: read.receivedBytes, expected_bytes: read.expectedBytes };
       logCall(calls, answer, { route: routeName, ...detail }, performance.now() - started);
       return Response.json(answer.body, { status: answer.status, headers: { connection: "close" } });
     }
     const answer = await handleAction(request.headers, read.body, routeName, deps);
-    logCall(calls, answer, { route: answer.route ?? routeName, webhook_id: answer.webhookId }, performance.now() - started);
+    logCall(
+      calls,
+      answer,
+      { route: answer.route ?? routeName, webhook_id: answer.webhookId },
+      performance.now() - started,
+    );
     return Response.json(answer.body, { status: answer.status });
   };
 
   app.post("/actions/:route", (c) => serveAction(c.req.raw, c.req.param("route")));
   app.post("/actions", (c) => serveAction(c.req.raw, undefined));
   app.notFound((c) => {
-    const answer = failure(404, "unknown_route", `No endpoint ${c.req.method} ${c.req.path.slice(0, 200)}; epilot calls POST /actions/<route>`);
+    const answer = failure(
+      404,
+      "unknown_route",
+      `No endpoint ${c.req.method} ${c.req.path.slice(0, 200)}; epilot calls POST /actions/<route>`,
+    );
     return c.json(answer.body as object, 404);
   });
   app.onError((error, c) => {
-    logger.error("unexpected error", { error: error instanceof Error ? error.message : String(error), path: c.req.path });
+    logger.error("unexpected error", {
+      error: error instanceof Error ? error.message : String(error),
+      path: c.req.path,
+    });
     const answer = failure(500, "internal_error", "actiongate failed to process the call; see its log");
     return c.json(answer.body as object, 500);
   });
@@ -88,9 +111,17 @@ interface CallSink {
   readonly routeNames: ReadonlySet<string>;
 }
 
-function logCall({ logger, metrics, routeNames }: CallSink, answer: CallAnswer, fields: Record<string, unknown>, durationMs: number): void {
+function logCall(
+  { logger, metrics, routeNames }: CallSink,
+  answer: CallAnswer,
+  fields: Record<string, unknown>,
+  durationMs: number,
+): void {
   // A name from the URL is a label only when it is a configured route: unknown names must not grow the metric.
-  metrics?.recordCall(typeof fields.route === "string" && routeNames.has(fields.route) ? fields.route : NO_ROUTE_LABEL, answer.outcome);
+  metrics?.recordCall(
+    typeof fields.route === "string" && routeNames.has(fields.route) ? fields.route : NO_ROUTE_LABEL,
+    answer.outcome,
+  );
   const level = answer.status >= 500 ? "warn" : "info";
   logger[level]("call", {
     ...fields,

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import fc from "fast-check";
-import { startInProcessGateway, type InProcessGateway } from "../../test/support/gateway.ts";
-import { startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
+import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
 
 /**
@@ -34,7 +34,8 @@ afterAll(async () => {
   await legacy.close();
 });
 
-const headerText = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength });
+const headerText = (maxLength: number) =>
+  fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength });
 const headerName = fc.stringMatching(/^x-[a-z0-9-]{1,20}$/);
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
@@ -55,45 +56,57 @@ let counter = 0;
 describe("nothing unverified is ever forwarded", () => {
   test("generated calls: the legacy system sees exactly the validly signed ones", async () => {
     await fc.assert(
-      fc.asyncProperty(body, signing, fc.dictionary(headerName, headerText(40), { maxKeys: 5 }), fc.integer({ min: -900, max: 900 }), async (text, how, extra, skew) => {
-        const id = `msg_prop_${process.pid}_${counter++}`;
-        const timestamp = nowSeconds() + skew;
-        const headers: Record<string, string> = { ...extra, "content-type": "application/json" };
-        let sent = text;
-        if (how.kind !== "none") {
-          headers["webhook-id"] = id;
-          headers["webhook-timestamp"] = String(timestamp);
-        }
-        if (how.kind === "forged") headers["webhook-signature"] = how.signature;
-        if (how.kind === "valid") {
-          const signed = signedHeaders(text, { id, timestamp, hmacSecret: HMAC_SECRET });
-          headers["webhook-signature"] = signed["webhook-signature"]!;
-          if (how.tamper === "body") sent = `${text} `;
-          if (how.tamper === "id") headers["webhook-id"] = `${id}_`;
-          // A valid HMAC presented as an Ed25519 signature must not pass either check.
-          if (how.tamper === "scheme") headers["webhook-signature"] = headers["webhook-signature"]!.replace(/^v1,/, "v1a,");
-        }
+      fc.asyncProperty(
+        body,
+        signing,
+        fc.dictionary(headerName, headerText(40), { maxKeys: 5 }),
+        fc.integer({ min: -900, max: 900 }),
+        async (text, how, extra, skew) => {
+          const id = `msg_prop_${process.pid}_${counter++}`;
+          const timestamp = nowSeconds() + skew;
+          const headers: Record<string, string> = { ...extra, "content-type": "application/json" };
+          let sent = text;
+          if (how.kind !== "none") {
+            headers["webhook-id"] = id;
+            headers["webhook-timestamp"] = String(timestamp);
+          }
+          if (how.kind === "forged") headers["webhook-signature"] = how.signature;
+          if (how.kind === "valid") {
+            const signed = signedHeaders(text, { id, timestamp, hmacSecret: HMAC_SECRET });
+            headers["webhook-signature"] = signed["webhook-signature"]!;
+            if (how.tamper === "body") sent = `${text} `;
+            if (how.tamper === "id") headers["webhook-id"] = `${id}_`;
+            // A valid HMAC presented as an Ed25519 signature must not pass either check.
+            if (how.tamper === "scheme")
+              headers["webhook-signature"] = headers["webhook-signature"]!.replace(/^v1,/, "v1a,");
+          }
 
-        const before = legacy.requests.length;
-        const response = await fetch(`${gateway.url}/actions/erp`, { method: "POST", body: sent, headers });
-        const answer = (await response.json()) as Record<string, any>;
-        const forwarded = legacy.requests.length - before;
+          const before = legacy.requests.length;
+          const response = await fetch(`${gateway.url}/actions/erp`, { method: "POST", body: sent, headers });
+          const answer = (await response.json()) as Record<string, any>;
+          const forwarded = legacy.requests.length - before;
 
-        const content = Buffer.concat([Buffer.from(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.`), Buffer.from(sent)]);
-        const expected = `v1,${createHmac("sha256", hmacKey).update(content).digest("base64")}`;
-        const genuinelySigned =
-          headers["webhook-signature"]?.split(" ").includes(expected) === true && Math.abs(timestamp - nowSeconds()) <= 300 && how.kind === "valid";
+          const content = Buffer.concat([
+            Buffer.from(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.`),
+            Buffer.from(sent),
+          ]);
+          const expected = `v1,${createHmac("sha256", hmacKey).update(content).digest("base64")}`;
+          const genuinelySigned =
+            headers["webhook-signature"]?.split(" ").includes(expected) === true &&
+            Math.abs(timestamp - nowSeconds()) <= 300 &&
+            how.kind === "valid";
 
-        if (!genuinelySigned) {
-          expect(forwarded).toBe(0);
-          expect(response.status).toBe(401);
-        } else {
-          expect(forwarded).toBeLessThanOrEqual(1);
-          expect([200, 400]).toContain(response.status);
-        }
-        if (response.status >= 400) expect(answer.error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
-        if (forwarded === 1) expect(response.status).toBe(200);
-      }),
+          if (!genuinelySigned) {
+            expect(forwarded).toBe(0);
+            expect(response.status).toBe(401);
+          } else {
+            expect(forwarded).toBeLessThanOrEqual(1);
+            expect([200, 400]).toContain(response.status);
+          }
+          if (response.status >= 400) expect(answer.error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
+          if (forwarded === 1) expect(response.status).toBe(200);
+        },
+      ),
       { numRuns: 120 },
     );
   });

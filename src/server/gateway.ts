@@ -2,15 +2,15 @@ import type { CompiledConfig } from "../config/compile.ts";
 import { DeliveryEngine } from "../delivery/engine.ts";
 import { createEpilotCallbacks } from "../epilot/callbacks.ts";
 import type { Logger } from "../log/logger.ts";
-import { serve } from "../runtime/serve.ts";
+import { GatewayMetrics } from "../metrics/metrics.ts";
+import { startDeadline } from "../runtime/deadline.ts";
+import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
+import { type RunningServer, serve } from "../runtime/serve.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
-import { createGatewayApp } from "./app.ts";
-import { GatewayMetrics } from "../metrics/metrics.ts";
 import { ActiveConfig } from "./active-config.ts";
 import { checkReadiness, createAdminApp, startAdminListener } from "./admin.ts";
-import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
-import { startDeadline } from "../runtime/deadline.ts";
+import { createGatewayApp } from "./app.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -52,19 +52,33 @@ export interface StartGatewayOptions {
  * const gateway = await startGateway(compiled, logger, { userAgent: USER_AGENT });
  * await gateway.stop();
  */
-export async function startGateway(config: CompiledConfig, logger: Logger, options: StartGatewayOptions): Promise<RunningGateway> {
+export async function startGateway(
+  config: CompiledConfig,
+  logger: Logger,
+  options: StartGatewayOptions,
+): Promise<RunningGateway> {
   const deliversFromOutbox = (options.worker?.index ?? 0) === 0;
   const ignoredProxies = ignoreProxyEnvironment();
   if (ignoredProxies.length > 0) {
-    logger.warn("proxy variables ignored: legacy systems and epilot are called directly", { variables: ignoredProxies });
+    logger.warn("proxy variables ignored: legacy systems and epilot are called directly", {
+      variables: ignoredProxies,
+    });
   }
-  const store = options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
+  const store =
+    options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
   const metrics = new GatewayMetrics();
   let draining = false;
   // Built once per config (at start and at each reload); the engine and the listener read the one in force.
   const active: ActiveConfig = new ActiveConfig(config, {
     buildHandler: (current) =>
-      createGatewayApp({ config: current, replayGuard: store.replayGuard, outbox: store.outbox, onEnqueued: () => engine.wake(), logger, metrics }).fetch,
+      createGatewayApp({
+        config: current,
+        replayGuard: store.replayGuard,
+        outbox: store.outbox,
+        onEnqueued: () => engine.wake(),
+        logger,
+        metrics,
+      }).fetch,
     observeTarget: (route, seconds) => metrics.observeTarget(route, seconds),
     logger,
   });
@@ -79,7 +93,7 @@ export async function startGateway(config: CompiledConfig, logger: Logger, optio
   });
   config.verification.remoteKeySource?.start();
   const server = config.source.server;
-  let running;
+  let running: RunningServer;
   try {
     running = await serve({
       hostname: server.host,
@@ -94,11 +108,19 @@ export async function startGateway(config: CompiledConfig, logger: Logger, optio
     await store.close();
     throw error;
   }
-  let admin;
+  let admin: RunningServer | undefined;
   if (config.source.admin) {
-    const adminApp = createAdminApp({ metrics, readiness: () => checkReadiness({ active, store, draining: () => draining }), logger });
+    const adminApp = createAdminApp({
+      metrics,
+      readiness: () => checkReadiness({ active, store, draining: () => draining }),
+      logger,
+    });
     try {
-      admin = await startAdminListener({ admin: config.source.admin, portOffset: options.worker?.index ?? 0, app: adminApp });
+      admin = await startAdminListener({
+        admin: config.source.admin,
+        portOffset: options.worker?.index ?? 0,
+        app: adminApp,
+      });
     } catch (error) {
       await running.stop();
       config.verification.remoteKeySource?.stop();
@@ -125,7 +147,10 @@ export async function startGateway(config: CompiledConfig, logger: Logger, optio
       const deadline = startDeadline(server.shutdown_timeout);
       const result = await Promise.race([listener.stop().then(() => "stopped" as const), deadline.expired]);
       deadline.clear();
-      if (result === "timeout") logger.warn("shutdown deadline reached with calls still in flight", { shutdown_timeout_ms: server.shutdown_timeout });
+      if (result === "timeout")
+        logger.warn("shutdown deadline reached with calls still in flight", {
+          shutdown_timeout_ms: server.shutdown_timeout,
+        });
       await engine.stop();
       await active.closeAll();
       await adminListener?.stop();

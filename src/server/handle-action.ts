@@ -1,15 +1,15 @@
 import type { CompiledConfig } from "../config/compile.ts";
-import { failure, type CallAnswer } from "../delivery/answer.ts";
+import { type CallAnswer, failure } from "../delivery/answer.ts";
 import { buildOutboxEvent, firstFollowUp } from "../delivery/outbox-event.ts";
 import { prepareMessage } from "../delivery/prepare.ts";
 import { deliverSync } from "../delivery/sync.ts";
-import type { ParsedCall } from "../payload/parse.ts";
-import type { CompiledRoute } from "../routing/route.ts";
-import type { OutboxStore } from "../store/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GatewayMetrics } from "../metrics/metrics.ts";
+import type { ParsedCall } from "../payload/parse.ts";
 import { parseCustomAction } from "../payload/parse.ts";
+import type { CompiledRoute } from "../routing/route.ts";
 import type { Router } from "../routing/router.ts";
+import type { OutboxStore } from "../store/types.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { verifySignature } from "../verify/signature.ts";
 import type { VerifiedCall } from "../verify/verified-call.ts";
@@ -41,7 +41,10 @@ export async function handleAction(
     deps.metrics?.recordVerificationFailure(verified.reason);
     const status = verified.reason === "key_unavailable" ? 503 : 401;
     const outcome = verified.reason === "key_unavailable" ? "key_unavailable" : "unauthorized";
-    return { ...failure(status, outcome, `Signature check failed: ${verified.message}`, { reason: verified.reason }), log: { reason: verified.reason } };
+    return {
+      ...failure(status, outcome, `Signature check failed: ${verified.message}`, { reason: verified.reason }),
+      log: { reason: verified.reason },
+    };
   }
   const call = verified.call;
   const webhookId = call.webhookId;
@@ -52,10 +55,22 @@ export async function handleAction(
   } catch (error) {
     // Fail closed: without the shared replay guard a duplicate could go through; epilot retries a 503.
     deps.logger.error("replay guard unavailable", { webhook_id: webhookId, error: (error as Error).message });
-    return { ...failure(503, "store_unavailable", "actiongate cannot check this webhook-id for replays right now; please retry"), webhookId };
+    return {
+      ...failure(
+        503,
+        "store_unavailable",
+        "actiongate cannot check this webhook-id for replays right now; please retry",
+      ),
+      webhookId,
+    };
   }
   if (!firstTime) {
-    return { ...failure(409, "replayed", "This webhook-id was already received; the call is not processed twice", { webhook_id: webhookId }), webhookId };
+    return {
+      ...failure(409, "replayed", "This webhook-id was already received; the call is not processed twice", {
+        webhook_id: webhookId,
+      }),
+      webhookId,
+    };
   }
 
   let answer: CallAnswer & { route?: string };
@@ -75,7 +90,10 @@ async function releaseReplayGuard(webhookId: string, deps: ActionHandlerDeps): P
   try {
     await deps.replayGuard.release(webhookId);
   } catch (error) {
-    deps.logger.error("replay guard release failed: a retry of this webhook-id within the window gets 409", { webhook_id: webhookId, error: (error as Error).message });
+    deps.logger.error("replay guard release failed: a retry of this webhook-id within the window gets 409", {
+      webhook_id: webhookId,
+      error: (error as Error).message,
+    });
   }
 }
 
@@ -96,7 +114,10 @@ async function routeAndDeliver(
           action_name: parsed.parsed.payload.data.action_config?.name,
         });
   }
-  const answer = route.delivery.mode === "async" ? await acceptAsync(parsed.parsed, route, deps) : await deliverAndFollowUp(parsed.parsed, route, deps);
+  const answer =
+    route.delivery.mode === "async"
+      ? await acceptAsync(parsed.parsed, route, deps)
+      : await deliverAndFollowUp(parsed.parsed, route, deps);
   return { ...answer, route: route.name };
 }
 
@@ -107,15 +128,25 @@ async function acceptAsync(parsed: ParsedCall, route: CompiledRoute, deps: Actio
   try {
     await deps.outbox.add(buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now()));
   } catch (error) {
-    deps.logger.error("outbox write failed", { route: route.name, webhook_id: parsed.call.webhookId, error: (error as Error).message });
-    return failure(503, "store_unavailable", "actiongate could not store the call; please retry", { route: route.name });
+    deps.logger.error("outbox write failed", {
+      route: route.name,
+      webhook_id: parsed.call.webhookId,
+      error: (error as Error).message,
+    });
+    return failure(503, "store_unavailable", "actiongate could not store the call; please retry", {
+      route: route.name,
+    });
   }
   deps.onEnqueued();
   return { status: 202, outcome: "accepted", body: {} };
 }
 
 /** Sync: deliver and answer; after a success, write-back and resume run in the background from the outbox. */
-async function deliverAndFollowUp(parsed: ParsedCall, route: CompiledRoute, deps: ActionHandlerDeps): Promise<CallAnswer> {
+async function deliverAndFollowUp(
+  parsed: ParsedCall,
+  route: CompiledRoute,
+  deps: ActionHandlerDeps,
+): Promise<CallAnswer> {
   const { delivered, ...answer } = await deliverSync(parsed, route, deps.logger);
   if (!delivered) return answer;
   const stage = firstFollowUp(parsed, route);
@@ -125,7 +156,12 @@ async function deliverAndFollowUp(parsed: ParsedCall, route: CompiledRoute, deps
     deps.onEnqueued();
   } catch (error) {
     // The delivery happened; epilot gets its 200 and the operator a loud log line about the lost follow-up.
-    deps.logger.error("follow-up could not be stored", { route: route.name, webhook_id: parsed.call.webhookId, stage, error: (error as Error).message });
+    deps.logger.error("follow-up could not be stored", {
+      route: route.name,
+      webhook_id: parsed.call.webhookId,
+      stage,
+      error: (error as Error).message,
+    });
   }
   return answer;
 }

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { startInProcessGateway, type InProcessGateway } from "../../test/support/gateway.ts";
-import { startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
+import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, signedHeaders } from "../../test/support/signing.ts";
 import { compileAddressFilter, parseCidr } from "./allowed-ips.ts";
 
@@ -58,14 +58,20 @@ afterEach(() => {
 
 describe("server.allowed_ips (403)", () => {
   test("a client outside the list gets 403 in epilot's shape, before anything is read or forwarded", async () => {
-    const gateway = await startInProcessGateway(config(`allowed_ips: ["10.0.0.0/8", "2001:db8::/32"]`), { LEGACY_URL: legacy.url });
+    const gateway = await startInProcessGateway(config(`allowed_ips: ["10.0.0.0/8", "2001:db8::/32"]`), {
+      LEGACY_URL: legacy.url,
+    });
     try {
       const { body, headers } = signedCall();
       const response = await fetch(`${gateway.url}/actions/erp`, { method: "POST", body, headers });
       expect(response.status).toBe(403);
       expect(response.headers.get("connection")).toBe("close");
       expect(await response.json()).toEqual({
-        error_output: { error_code: "CUSTOM_ACTION_ERROR", error_reason: "This address may not call actiongate", error_info: { outcome: "forbidden" } },
+        error_output: {
+          error_code: "CUSTOM_ACTION_ERROR",
+          error_reason: "This address may not call actiongate",
+          error_info: { outcome: "forbidden" },
+        },
       });
       // Every path is guarded, not only /actions.
       expect((await fetch(`${gateway.url}/anything`)).status).toBe(403);
@@ -79,7 +85,9 @@ describe("server.allowed_ips (403)", () => {
   });
 
   test("a client inside the list is served (loopback as an IPv4-mapped IPv6 CIDR)", async () => {
-    const gateway = await startInProcessGateway(config(`allowed_ips: ["10.0.0.0/8", "::ffff:127.0.0.0/104"]`), { LEGACY_URL: legacy.url });
+    const gateway = await startInProcessGateway(config(`allowed_ips: ["10.0.0.0/8", "::ffff:127.0.0.0/104"]`), {
+      LEGACY_URL: legacy.url,
+    });
     try {
       const { body, headers } = signedCall();
       const response = await fetch(`${gateway.url}/actions/erp`, { method: "POST", body, headers });
@@ -94,9 +102,12 @@ describe("server.allowed_ips (403)", () => {
 describe("header and body limits", () => {
   let gateway: InProcessGateway;
   beforeAll(async () => {
-    gateway = await startInProcessGateway(config(`max_header_count: 20, max_header_size: 2kb, max_body_size: 64kb, body_timeout: 400ms`), {
-      LEGACY_URL: legacy.url,
-    });
+    gateway = await startInProcessGateway(
+      config(`max_header_count: 20, max_header_size: 2kb, max_body_size: 64kb, body_timeout: 400ms`),
+      {
+        LEGACY_URL: legacy.url,
+      },
+    );
   });
   afterAll(() => gateway.stop());
 
@@ -130,7 +141,11 @@ describe("header and body limits", () => {
 
   test("a declared Content-Length over max_body_size gets 413 at once and the connection is closed", async () => {
     const started = Date.now();
-    const result = await rawExchange(Number(new URL(gateway.url).port), `POST /actions/erp HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"a":`, 3_000);
+    const result = await rawExchange(
+      Number(new URL(gateway.url).port),
+      `POST /actions/erp HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"a":`,
+      3_000,
+    );
     expect(result.text).toStartWith("HTTP/1.1 413");
     expect(errorReason(result.text)).toBe("The body is larger than the limit of 65536 bytes");
     expect(result.closed).toBe(true);
@@ -140,7 +155,11 @@ describe("header and body limits", () => {
 
   test("a sender that stalls mid-body gets 408 after body_timeout and the connection is closed", async () => {
     const started = Date.now();
-    const result = await rawExchange(Number(new URL(gateway.url).port), `POST /actions/erp HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"type":"exter`, 3_000);
+    const result = await rawExchange(
+      Number(new URL(gateway.url).port),
+      `POST /actions/erp HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"type":"exter`,
+      3_000,
+    );
     const elapsed = Date.now() - started;
     expect(result.text).toStartWith("HTTP/1.1 408");
     expect(errorReason(result.text)).toBe("The body did not arrive within 400 ms");
@@ -205,7 +224,18 @@ describe("CIDR parsing and matching", () => {
   });
 
   test("bad CIDRs are refused with a reason", () => {
-    for (const bad of ["10.0.0.0/33", "10.0.0/8", "256.0.0.1", "010.0.0.1", "::1/129", "1::2::3", "10.0.0.0/", "10.0.0.0/-1", "abc", "1:2:3:4:5:6:7:8:9"]) {
+    for (const bad of [
+      "10.0.0.0/33",
+      "10.0.0/8",
+      "256.0.0.1",
+      "010.0.0.1",
+      "::1/129",
+      "1::2::3",
+      "10.0.0.0/",
+      "10.0.0.0/-1",
+      "abc",
+      "1:2:3:4:5:6:7:8:9",
+    ]) {
       expect(() => parseCidr(bad)).toThrow(/is not an IPv4 or IPv6 address or CIDR|has a bad prefix length/);
     }
     expect(parseCidr("::ffff:10.0.0.0/104")).toEqual({ bytes: new Uint8Array([10, 0, 0, 0]), prefix: 8 });

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { startInProcessGateway, type InProcessGateway } from "../../test/support/gateway.ts";
-import { startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
+import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
 import type { CompiledConfig } from "../config/compile.ts";
-import { silentLogger, createLogger } from "../log/logger.ts";
+import { createLogger, silentLogger } from "../log/logger.ts";
 import { ActiveConfig } from "./active-config.ts";
 import { changedRestartOnlyKeys, createConfigReloader } from "./reload.ts";
 
@@ -25,17 +25,26 @@ afterAll(async () => {
 
 function call(gateway: InProcessGateway, route: string): Promise<Response> {
   const text = JSON.stringify(fixturePayload());
-  return fetch(`${gateway.url}/actions/${route}`, { method: "POST", body: text, headers: signedHeaders(text, { privateKey: keys.privateKey }) });
+  return fetch(`${gateway.url}/actions/${route}`, {
+    method: "POST",
+    body: text,
+    headers: signedHeaders(text, { privateKey: keys.privateKey }),
+  });
 }
 
 const verification = `verification: { public_key: ${JSON.stringify(keys.whpk)} }`;
 function configWith(routes: string, extra = ""): string {
   return `server: { host: 127.0.0.1, port: 0 }\n${verification}\n${extra}\nroutes:\n${routes}`;
 }
-const routeTo = (name: string, url: string) => `  - name: ${name}\n    target: { type: http, url: "${url}", timeout: 5s }\n`;
+const routeTo = (name: string, url: string) =>
+  `  - name: ${name}\n    target: { type: http, url: "${url}", timeout: 5s }\n`;
 
 /** A reloader for `gateway`; its log lines land in `logs` when given, its results go to `onResult`. */
-function reloaderFor(gateway: InProcessGateway, logs?: Record<string, any>[], onResult?: (result: "success" | "failure") => void) {
+function reloaderFor(
+  gateway: InProcessGateway,
+  logs?: Record<string, any>[],
+  onResult?: (result: "success" | "failure") => void,
+) {
   return createConfigReloader({
     file: gateway.file,
     env: {},
@@ -56,7 +65,10 @@ describe("config reload", () => {
       const before = legacyA.requests.length;
       const inFlight = call(gateway, "erp");
       await new Promise((resolve) => setTimeout(resolve, 150));
-      writeFileSync(gateway.file, configWith(routeTo("erp", `${legacyB.url}/erp-v2`) + routeTo("crm", `${legacyB.url}/crm`)));
+      writeFileSync(
+        gateway.file,
+        configWith(routeTo("erp", `${legacyB.url}/erp-v2`) + routeTo("crm", `${legacyB.url}/crm`)),
+      );
       const outcome = await reloader.reload("SIGHUP");
       expect(outcome).toEqual({ kind: "reloaded", routes: ["erp", "crm"], restartOnly: [] });
 
@@ -69,7 +81,11 @@ describe("config reload", () => {
       expect((await call(gateway, "erp")).status).toBe(200);
       expect(legacyB.requests.map((request) => request.url)).toEqual(expect.arrayContaining(["/crm", "/erp-v2"]));
       expect(legacyA.requests.length).toBe(before + 1);
-      expect(logs.find((line) => line.msg === "config reloaded")).toMatchObject({ level: "info", trigger: "SIGHUP", routes: ["erp", "crm"] });
+      expect(logs.find((line) => line.msg === "config reloaded")).toMatchObject({
+        level: "info",
+        trigger: "SIGHUP",
+        routes: ["erp", "crm"],
+      });
       expect(await (await fetch(`${gateway.url}/actions/erp`, { method: "POST" })).status).toBe(401);
       const metricsText = await gateway.gateway.metrics.render();
       expect(metricsText).toContain('actiongate_calls_total{route="crm",outcome="delivered"} 1');
@@ -85,7 +101,10 @@ describe("config reload", () => {
     const results: string[] = [];
     const reloader = reloaderFor(gateway, logs, (result) => results.push(result));
     try {
-      writeFileSync(gateway.file, configWith(`  - name: erp\n    transform: "{ broken"\n    target: { type: http, url: "not a url" }\n`));
+      writeFileSync(
+        gateway.file,
+        configWith(`  - name: erp\n    transform: "{ broken"\n    target: { type: http, url: "not a url" }\n`),
+      );
       const outcome = await reloader.reload("SIGHUP");
       expect(outcome.kind).toBe("refused");
       const refused = logs.find((line) => line.msg === "config reload refused; the previous config keeps serving");
@@ -119,8 +138,13 @@ describe("config reload", () => {
         `server: { host: 127.0.0.1, port: 1, max_body_size: 1kb }\nadmin: { port: 0 }\n${verification}\nroutes:\n${routeTo("erp", `${legacyA.url}/erp`)}${routeTo("crm", `${legacyA.url}/crm`)}`,
       );
       const outcome = await reloader.reload("SIGHUP");
-      expect(outcome).toMatchObject({ kind: "reloaded", restartOnly: ["server.port", "server.max_body_size", "admin"] });
-      expect(logs.find((line) => line.level === "warn")).toMatchObject({ keys: ["server.port", "server.max_body_size", "admin"] });
+      expect(outcome).toMatchObject({
+        kind: "reloaded",
+        restartOnly: ["server.port", "server.max_body_size", "admin"],
+      });
+      expect(logs.find((line) => line.level === "warn")).toMatchObject({
+        keys: ["server.port", "server.max_body_size", "admin"],
+      });
       expect(gateway.gateway.config.source.server.max_body_size).toBe(1024 * 1024);
       // Served on the same port, with the old body limit, and the new route.
       expect((await call(gateway, "crm")).status).toBe(200);
@@ -132,9 +156,16 @@ describe("config reload", () => {
   test("an async route without the store the running gateway has is refused", async () => {
     const gateway = await startInProcessGateway(configWith(routeTo("erp", `${legacyA.url}/erp`)));
     try {
-      writeFileSync(gateway.file, configWith(`${routeTo("erp", `${legacyA.url}/erp`)}    delivery: { mode: async }\n`, "store: { path: ./x.db }"));
+      writeFileSync(
+        gateway.file,
+        configWith(`${routeTo("erp", `${legacyA.url}/erp`)}    delivery: { mode: async }\n`, "store: { path: ./x.db }"),
+      );
       const outcome = await reloaderFor(gateway).reload("SIGHUP");
-      expect(outcome.kind === "refused" && outcome.problems).toEqual([expect.stringContaining("routes[0].delivery.mode: async delivery needs a store, and adding one needs a restart")]);
+      expect(outcome.kind === "refused" && outcome.problems).toEqual([
+        expect.stringContaining(
+          "routes[0].delivery.mode: async delivery needs a store, and adding one needs a restart",
+        ),
+      ]);
     } finally {
       await gateway.stop();
     }
@@ -159,11 +190,13 @@ describe("config reload", () => {
     });
     await new Promise<void>((resolve) => keyServer.listen(0, "127.0.0.1", resolve));
     const keyUrl = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}/key`;
-    const remote = (routes: string) => `server: { host: 127.0.0.1, port: 0 }\nverification: { public_key_url: "${keyUrl}" }\nroutes:\n${routes}`;
+    const remote = (routes: string) =>
+      `server: { host: 127.0.0.1, port: 0 }\nverification: { public_key_url: "${keyUrl}" }\nroutes:\n${routes}`;
     const gateway = await startInProcessGateway(remote(routeTo("erp", `${legacyA.url}/erp`)));
     try {
       const waitForKey = async () => {
-        for (let i = 0; i < 100 && (await call(gateway, "erp")).status === 503; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+        for (let i = 0; i < 100 && (await call(gateway, "erp")).status === 503; i++)
+          await new Promise((resolve) => setTimeout(resolve, 20));
       };
       await waitForKey();
       expect(keyHits).toBeGreaterThan(0);
@@ -180,8 +213,19 @@ describe("config reload", () => {
 
 describe("changedRestartOnlyKeys", () => {
   test("names leaf keys of server, admin, store and log; routes and verification are not restart-only", () => {
-    const base = { server: { port: 8080, host: "0.0.0.0" }, log: { level: "info" }, routes: [], verification: { tolerance: 1 } } as never as CompiledConfig["source"];
-    const next = { ...base, server: { port: 8081, host: "0.0.0.0" }, store: { path: "x.db" }, routes: [{}], verification: { tolerance: 2 } } as never as CompiledConfig["source"];
+    const base = {
+      server: { port: 8080, host: "0.0.0.0" },
+      log: { level: "info" },
+      routes: [],
+      verification: { tolerance: 1 },
+    } as never as CompiledConfig["source"];
+    const next = {
+      ...base,
+      server: { port: 8081, host: "0.0.0.0" },
+      store: { path: "x.db" },
+      routes: [{}],
+      verification: { tolerance: 2 },
+    } as never as CompiledConfig["source"];
     expect(changedRestartOnlyKeys(base, next)).toEqual(["server.port", "store"]);
     expect(changedRestartOnlyKeys(base, base)).toEqual([]);
   });
@@ -193,7 +237,11 @@ describe("ActiveConfig", () => {
       source: { verification: { public_key_url: "" } },
       configDir: "/",
       routes: [],
-      verification: { keySource: { current: () => undefined, refreshAfterFailure: async () => undefined }, hmacSecrets: [], toleranceMs: 1 },
+      verification: {
+        keySource: { current: () => undefined, refreshAfterFailure: async () => undefined },
+        hmacSecrets: [],
+        toleranceMs: 1,
+      },
       close: async () => void closed.push(name),
     } as never as CompiledConfig;
   }
@@ -227,7 +275,10 @@ describe("ActiveConfig", () => {
 
   test("a replaced config without calls in flight closes at once, and only once", async () => {
     const closed: string[] = [];
-    const active = new ActiveConfig(fakeConfig("a", closed), { buildHandler: () => () => new Response("ok"), logger: silentLogger });
+    const active = new ActiveConfig(fakeConfig("a", closed), {
+      buildHandler: () => () => new Response("ok"),
+      logger: silentLogger,
+    });
     active.replace(fakeConfig("b", closed));
     active.replace(fakeConfig("c", closed));
     await active.closeAll();

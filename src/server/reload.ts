@@ -1,14 +1,19 @@
 import { readFileSync } from "node:fs";
-import { compileConfig, type CompiledConfig } from "../config/compile.ts";
-import { ConfigError, formatPath, formatProblem, type ConfigProblem } from "../config/errors.ts";
-import { loadConfigText, type LoadedConfig } from "../config/load.ts";
+import { type CompiledConfig, compileConfig } from "../config/compile.ts";
+import { ConfigError, type ConfigProblem, formatPath, formatProblem } from "../config/errors.ts";
+import { type LoadedConfig, loadConfigText } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
 import type { Logger } from "../log/logger.ts";
 import { onReloadSignal } from "../runtime/process.ts";
 import { watchFile } from "../runtime/watch.ts";
 
 /** Sections read once at start (listeners, store, logger): a reload keeps their old values. */
-export const RESTART_ONLY_SECTIONS = ["server", "admin", "store", "log"] as const satisfies readonly (keyof GatewayConfig)[];
+export const RESTART_ONLY_SECTIONS = [
+  "server",
+  "admin",
+  "store",
+  "log",
+] as const satisfies readonly (keyof GatewayConfig)[];
 
 export type ReloadTrigger = "SIGHUP" | "watch";
 
@@ -85,7 +90,8 @@ export function createConfigReloader(options: ConfigReloaderOptions): ConfigRelo
     }
     options.gateway.replaceConfig(compiled);
     lastText = text;
-    if (restartOnly.length > 0) logger.warn("config reload: these keys need a restart; their old values stay in force", { keys: restartOnly });
+    if (restartOnly.length > 0)
+      logger.warn("config reload: these keys need a restart; their old values stay in force", { keys: restartOnly });
     const routes = compiled.routes.map((route) => route.name);
     logger.info("config reloaded", { trigger, config: file, routes });
     options.onResult?.("success");
@@ -131,12 +137,19 @@ function problemsWithKeptSections(config: GatewayConfig, loaded: LoadedConfig): 
   return config.routes.flatMap((route, index) => {
     if (route.delivery.mode !== "async") return [];
     const path = ["routes", index, "delivery", "mode"];
-    return [formatProblem(loaded.file, { path, message: "async delivery needs a store, and adding one needs a restart", ...loaded.locate(path) })];
+    return [
+      formatProblem(loaded.file, {
+        path,
+        message: "async delivery needs a store, and adding one needs a restart",
+        ...loaded.locate(path),
+      }),
+    ];
   });
 }
 
 function problemsOf(error: unknown): string[] {
-  if (error instanceof ConfigError) return error.problems.map((problem: ConfigProblem) => formatProblem(error.file, problem));
+  if (error instanceof ConfigError)
+    return error.problems.map((problem: ConfigProblem) => formatProblem(error.file, problem));
   // Not a config problem but a bug or an environment failure: still refused, never a crash of the running gateway.
   return [`${(error as Error).name ?? "Error"}: ${(error as Error).message ?? String(error)}`];
 }
@@ -172,11 +185,18 @@ export interface ReloadTriggersOptions extends Omit<ConfigReloaderOptions, "gate
  */
 export function startReloadTriggers(options: ReloadTriggersOptions): () => void {
   const metrics = options.gateway.metrics;
-  const reloader = createConfigReloader({ ...options, ...(metrics ? { onResult: (result) => metrics.recordReload(result) } : {}) });
+  const reloader = createConfigReloader({
+    ...options,
+    ...(metrics ? { onResult: (result) => metrics.recordReload(result) } : {}),
+  });
   const stopSignal = onReloadSignal(() => void reloader.reload("SIGHUP"));
   const stopWatch = options.watch
     ? watchFile(options.file, () => void reloader.reload("watch"), {
-        onError: (error) => options.logger.warn("config file watch failed; SIGHUP still reloads", { config: options.file, error: error.message }),
+        onError: (error) =>
+          options.logger.warn("config file watch failed; SIGHUP still reloads", {
+            config: options.file,
+            error: error.message,
+          }),
       })
     : () => {};
   return () => {

@@ -1,4 +1,4 @@
-import { failure, type CallAnswer } from "../delivery/answer.ts";
+import { type CallAnswer, failure } from "../delivery/answer.ts";
 import { compileAddressFilter } from "./allowed-ips.ts";
 
 /** The checks made on every call before its body is read (`server.allowed_ips`, header limits). */
@@ -11,7 +11,10 @@ export interface RequestGuardOptions {
 }
 
 /** Returns the refusal for a call that may not go further, or undefined when it may. */
-export type RequestGuard = (headers: Headers, remoteAddress: string | undefined) => (CallAnswer & { log: Record<string, unknown> }) | undefined;
+export type RequestGuard = (
+  headers: Headers,
+  remoteAddress: string | undefined,
+) => (CallAnswer & { log: Record<string, unknown> }) | undefined;
 
 /**
  * Builds the guard that runs before anything else: a client outside `allowed_ips` gets 403, too many
@@ -25,7 +28,10 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
   const isAllowed = compileAddressFilter(options.allowedIps);
   return (headers, remoteAddress) => {
     if (!isAllowed(remoteAddress ?? "")) {
-      return { ...failure(403, "forbidden", "This address may not call actiongate"), log: { remote_address: remoteAddress ?? "unknown" } };
+      return {
+        ...failure(403, "forbidden", "This address may not call actiongate"),
+        log: { remote_address: remoteAddress ?? "unknown" },
+      };
     }
     let count = 0;
     let size = 0;
@@ -36,7 +42,11 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
     });
     if (count > options.maxHeaderCount) {
       return {
-        ...failure(431, "headers_too_large", `The call has ${count} headers; at most ${options.maxHeaderCount} are accepted`),
+        ...failure(
+          431,
+          "headers_too_large",
+          `The call has ${count} headers; at most ${options.maxHeaderCount} are accepted`,
+        ),
         log: { header_count: count },
       };
     }

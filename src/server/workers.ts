@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import type { Logger } from "../log/logger.ts";
-import { selfCommand, type SelfCommand } from "../runtime/self-command.ts";
+import { type SelfCommand, selfCommand } from "../runtime/self-command.ts";
 
 /**
  * `server.workers: N`: one supervisor process starts N copies of this same program (same binary, same
@@ -46,7 +46,12 @@ export interface RestartPolicy {
   readonly maxQuickCrashes: number;
 }
 
-const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 250, maxDelayMs: 30_000, healthyAfterMs: 10_000, maxQuickCrashes: 5 };
+const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  initialDelayMs: 250,
+  maxDelayMs: 30_000,
+  healthyAfterMs: 10_000,
+  maxQuickCrashes: 5,
+};
 
 /** Past `server.shutdown_timeout`, the time a worker still gets to close its store before SIGKILL. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -135,7 +140,13 @@ export async function superviseWorkers(options: SuperviseWorkersOptions): Promis
     child.once("error", (error) => onExit(null, null, error));
   };
 
-  const onWorkerExit = (slot: WorkerSlot, pid: number | undefined, code: number | null, signal: NodeJS.Signals | null, error?: Error): void => {
+  const onWorkerExit = (
+    slot: WorkerSlot,
+    pid: number | undefined,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    error?: Error,
+  ): void => {
     const fields = { worker: slot.index, pid, code, signal, ...(error ? { error: error.message } : {}) };
     if (stopping) {
       logger.info("worker stopped", fields);
@@ -146,7 +157,10 @@ export async function superviseWorkers(options: SuperviseWorkersOptions): Promis
     const ranMs = Date.now() - slot.startedAt;
     slot.quickCrashes = ranMs >= policy.healthyAfterMs ? 1 : slot.quickCrashes + 1;
     if (slot.quickCrashes > policy.maxQuickCrashes) {
-      logger.error("worker keeps crashing right after its start; stopping all workers", { ...fields, crashes: slot.quickCrashes - 1 });
+      logger.error("worker keeps crashing right after its start; stopping all workers", {
+        ...fields,
+        crashes: slot.quickCrashes - 1,
+      });
       exitCode = 1;
       shutdown("SIGTERM");
       return;

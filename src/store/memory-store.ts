@@ -20,7 +20,10 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () 
   const put = (row: Row) => rows.set(row.id, row);
 
   return {
-    replayGuard: new MemoryReplayGuard({ windowMs: options.replayWindowMs, ...(options.onEvict ? { onEvict: options.onEvict } : {}) }),
+    replayGuard: new MemoryReplayGuard({
+      windowMs: options.replayWindowMs,
+      ...(options.onEvict ? { onEvict: options.onEvict } : {}),
+    }),
     outbox: {
       async add(event: NewOutboxEvent) {
         if (rows.has(event.id) || dead.has(event.id)) return;
@@ -42,7 +45,15 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () 
       },
       async advance(id, attempt: AttemptRecord, stage: OutboxStage, stageData?: string) {
         const row = take(id);
-        put({ ...row, stage, attempts: 0, nextAttemptAt: 0, history: [...row.history, attempt], leaseUntil: 0, ...(stageData !== undefined ? { stageData } : {}) });
+        put({
+          ...row,
+          stage,
+          attempts: 0,
+          nextAttemptAt: 0,
+          history: [...row.history, attempt],
+          leaseUntil: 0,
+          ...(stageData !== undefined ? { stageData } : {}),
+        });
       },
       async postpone(id, nextAttemptAt) {
         const row = take(id);
@@ -55,7 +66,13 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () 
         const row = take(id);
         rows.delete(id);
         const { leaseUntil: _, ...event } = row;
-        dead.set(id, { ...event, attempts: row.attempts + 1, history: [...row.history, attempt], deadAt: attempt.at, reason });
+        dead.set(id, {
+          ...event,
+          attempts: row.attempts + 1,
+          history: [...row.history, attempt],
+          deadAt: attempt.at,
+          reason,
+        });
       },
       async depth() {
         const out: Record<string, number> = {};

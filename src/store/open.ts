@@ -25,11 +25,19 @@ export interface OpenStoreOptions {
  * @example
  * const store = await openStore(config, dirname(configFile), logger);
  */
-export async function openStore(config: GatewayConfig, configDir: string, logger: Logger, options: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(
+  config: GatewayConfig,
+  configDir: string,
+  logger: Logger,
+  options: OpenStoreOptions = {},
+): Promise<Store> {
   // A timestamp may be up to `tolerance` in the future, so an id stays replayable for twice that.
   const replayWindowMs = 2 * config.verification.tolerance;
   if (!config.store) {
-    return openMemoryStore({ replayWindowMs, onEvict: () => logger.warn("replay guard full: forgetting the oldest webhook-id early") });
+    return openMemoryStore({
+      replayWindowMs,
+      onEvict: () => logger.warn("replay guard full: forgetting the oldest webhook-id early"),
+    });
   }
   const store = config.store;
   if (store.url) {

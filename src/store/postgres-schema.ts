@@ -68,11 +68,15 @@ export async function migrate(sql: Sql): Promise<number> {
     const [row] = await tx<{ version: number }[]>`SELECT version FROM actiongate_schema`;
     const current = row?.version ?? 0;
     if (current > POSTGRES_SCHEMA_VERSION) {
-      throw new StoreOpenError(`the database was migrated by a newer actiongate (schema ${current}, this one knows ${POSTGRES_SCHEMA_VERSION}); upgrade actiongate`);
+      throw new StoreOpenError(
+        `the database was migrated by a newer actiongate (schema ${current}, this one knows ${POSTGRES_SCHEMA_VERSION}); upgrade actiongate`,
+      );
     }
-    for (let version = current + 1; version <= POSTGRES_SCHEMA_VERSION; version++) await tx.unsafe(MIGRATIONS[version - 1]!);
+    for (let version = current + 1; version <= POSTGRES_SCHEMA_VERSION; version++)
+      await tx.unsafe(MIGRATIONS[version - 1]!);
     if (!row) await tx`INSERT INTO actiongate_schema (version) VALUES (${POSTGRES_SCHEMA_VERSION})`;
-    else if (current < POSTGRES_SCHEMA_VERSION) await tx`UPDATE actiongate_schema SET version = ${POSTGRES_SCHEMA_VERSION}`;
+    else if (current < POSTGRES_SCHEMA_VERSION)
+      await tx`UPDATE actiongate_schema SET version = ${POSTGRES_SCHEMA_VERSION}`;
     return POSTGRES_SCHEMA_VERSION;
   });
 }

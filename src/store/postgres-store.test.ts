@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { testPostgres, type TestPostgres } from "../../test/support/postgres.ts";
+import { type TestPostgres, testPostgres } from "../../test/support/postgres.ts";
 import { closedPort } from "../../test/support/recording-server.ts";
+import { describeStoreContract, LEASE, T0, WINDOW } from "../../test/support/store-contract.ts";
 import { POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from "./postgres-store.ts";
-import { describeStoreContract, LEASE, T0, WINDOW } from "../../test/support/store-contract.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 
 const KEY = Buffer.alloc(32, 3).toString("base64");
@@ -17,7 +17,14 @@ const opened: PostgresStore[] = [];
 const admins: postgres.Sql[] = [];
 
 function open(options: Partial<PostgresStoreOptions> = {}): PostgresStore {
-  const store = openPostgresStore({ url, encryptionKey: KEY, replayWindowMs: WINDOW, maxConnections: 4, now: () => clock, ...options });
+  const store = openPostgresStore({
+    url,
+    encryptionKey: KEY,
+    replayWindowMs: WINDOW,
+    maxConnections: 4,
+    now: () => clock,
+    ...options,
+  });
   opened.push(store);
   return store;
 }
@@ -53,16 +60,26 @@ describe("postgres store", () => {
   });
 
   test("without store.encryption_key it refuses to open, saying why the key must be shared", () => {
-    expect(() => openPostgresStore({ url, encryptionKey: undefined, replayWindowMs: WINDOW, maxConnections: 1 })).toThrow(
+    expect(() =>
+      openPostgresStore({ url, encryptionKey: undefined, replayWindowMs: WINDOW, maxConnections: 1 }),
+    ).toThrow(
       "store.encryption_key is required with store.url (PostgreSQL): every replica must encrypt and decrypt with the same key",
     );
-    expect(() => openPostgresStore({ url, encryptionKey: "c2hvcnQ=", replayWindowMs: WINDOW, maxConnections: 1 })).toThrow(StoreOpenError);
+    expect(() =>
+      openPostgresStore({ url, encryptionKey: "c2hvcnQ=", replayWindowMs: WINDOW, maxConnections: 1 }),
+    ).toThrow(StoreOpenError);
   });
 
   test("migrations: two replicas starting at once end at one schema version; status shows it", async () => {
     const stores = Array.from({ length: 4 }, () => open());
-    expect(await Promise.all(stores.map((store) => store.ready()))).toEqual(Array.from({ length: 4 }, () => POSTGRES_SCHEMA_VERSION));
-    expect(await stores[0]!.status()).toEqual({ kind: "postgres", writable: true, schemaVersion: POSTGRES_SCHEMA_VERSION });
+    expect(await Promise.all(stores.map((store) => store.ready()))).toEqual(
+      Array.from({ length: 4 }, () => POSTGRES_SCHEMA_VERSION),
+    );
+    expect(await stores[0]!.status()).toEqual({
+      kind: "postgres",
+      writable: true,
+      schemaVersion: POSTGRES_SCHEMA_VERSION,
+    });
     expect([...(await admin()`SELECT version FROM actiongate_schema`)]).toEqual([{ version: POSTGRES_SCHEMA_VERSION }]);
     // Opening again later changes nothing and keeps the data.
     await stores[0]!.outbox.add({ id: "a", route: "erp", stage: "deliver", data: "{}", createdAt: T0 });
@@ -75,7 +92,11 @@ describe("postgres store", () => {
     const store = open();
     await expect(store.ready()).rejects.toThrow("newer actiongate (schema 99");
     await expect(store.outbox.depth()).rejects.toThrow("newer actiongate");
-    expect(await store.status()).toMatchObject({ kind: "postgres", writable: false, error: expect.stringContaining("newer actiongate") });
+    expect(await store.status()).toMatchObject({
+      kind: "postgres",
+      writable: false,
+      error: expect.stringContaining("newer actiongate"),
+    });
   });
 
   test("the token is encrypted at rest: the row holds no byte of it, and the other replica decrypts it with the shared key", async () => {
@@ -114,7 +135,11 @@ describe("postgres store", () => {
     expect(still).toEqual({ stage: "deliver", attempts: 0, history: [], lease_owner: b.ownerId });
 
     // B's progress is recorded.
-    await b.outbox.retryLater("e", { at: T0, stage: "deliver", outcome: "target_failed", status: 503 }, T0 + LEASE + 10);
+    await b.outbox.retryLater(
+      "e",
+      { at: T0, stage: "deliver", outcome: "target_failed", status: 503 },
+      T0 + LEASE + 10,
+    );
     const [retried] = await b.outbox.claim("erp", 1, T0 + LEASE + 10, LEASE);
     expect(retried).toMatchObject({ attempts: 1, history: [{ outcome: "target_failed", status: 503 }] });
   });
@@ -130,7 +155,8 @@ describe("postgres store", () => {
 
   test("many replicas claiming at once never get the same event (FOR UPDATE SKIP LOCKED)", async () => {
     const replicas = Array.from({ length: 5 }, () => open());
-    for (let i = 0; i < 300; i++) await replicas[0]!.outbox.add({ id: `e${i}`, route: "erp", stage: "deliver", data: "{}", createdAt: T0 - i });
+    for (let i = 0; i < 300; i++)
+      await replicas[0]!.outbox.add({ id: `e${i}`, route: "erp", stage: "deliver", data: "{}", createdAt: T0 - i });
     const seen: string[] = [];
     for (let round = 0; round < 20; round++) {
       const batches = await Promise.all(replicas.map((replica) => replica.outbox.claim("erp", 4, T0, LEASE)));
@@ -155,14 +181,24 @@ describe("postgres store", () => {
     test("opening succeeds; every call fails fast with a clear error; status is not writable and shows no password", async () => {
       const port = await closedPort();
       const warnings: string[] = [];
-      const store = open({ url: `postgres://actiongate:s3cret-pw@127.0.0.1:${port}/actiongate`, operationTimeoutMs: 2_000, onWarning: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`) });
+      const store = open({
+        url: `postgres://actiongate:s3cret-pw@127.0.0.1:${port}/actiongate`,
+        operationTimeoutMs: 2_000,
+        onWarning: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`),
+      });
       const started = Date.now();
       await expect(store.replayGuard.claim("msg_1")).rejects.toThrow();
-      await expect(store.outbox.add({ id: "a", route: "erp", stage: "deliver", data: "{}", createdAt: T0 })).rejects.toThrow();
+      await expect(
+        store.outbox.add({ id: "a", route: "erp", stage: "deliver", data: "{}", createdAt: T0 }),
+      ).rejects.toThrow();
       await expect(store.outbox.claim("erp", 1, T0, LEASE)).rejects.toThrow();
       expect(Date.now() - started).toBeLessThan(6_000);
       const status = await store.status();
-      expect(status).toMatchObject({ kind: "postgres", writable: false, error: expect.stringContaining("ECONNREFUSED") });
+      expect(status).toMatchObject({
+        kind: "postgres",
+        writable: false,
+        error: expect.stringContaining("ECONNREFUSED"),
+      });
       expect(JSON.stringify(status)).not.toContain("s3cret-pw");
       expect(warnings.join("\n")).toContain("PostgreSQL is not ready at start");
       expect(warnings.join("\n")).not.toContain("s3cret-pw");

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import postgres from "postgres";
+import { startDeadline } from "../runtime/deadline.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
+import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
 import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
 import { decryptSecret, encryptSecret, parseKey } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
-import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
-import { startDeadline } from "../runtime/deadline.ts";
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:5432/database */
@@ -112,27 +112,37 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   }
 
   const lostLease = (id: string, operation: string) =>
-    warn("lease lost: another replica took the event over; its outcome is not recorded here", { webhook_id: id, operation });
+    warn("lease lost: another replica took the event over; its outcome is not recorded here", {
+      webhook_id: id,
+      operation,
+    });
 
   const countRoutes = async (table: "outbox" | "dead_letters") =>
-    countsPerRoute(await run(`count of ${table}`, () => sql`SELECT route, count(*)::int AS n FROM ${sql(table)} GROUP BY route`));
+    countsPerRoute(
+      await run(`count of ${table}`, () => sql`SELECT route, count(*)::int AS n FROM ${sql(table)} GROUP BY route`),
+    );
 
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
       const secret = event.secret === undefined ? null : encryptSecret(key, event.id, event.secret);
       // One autocommitted statement: committed when it returns. The first of two adds with the same id
       // wins, also against a dead letter of that id (replay protection is earlier; this is the safety net).
-      await run("add", () => sql`
+      await run(
+        "add",
+        () => sql`
         INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history)
         SELECT ${event.id}, ${event.route}, ${event.stage}, ${event.data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]'
         WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
-        ON CONFLICT (id) DO NOTHING`);
+        ON CONFLICT (id) DO NOTHING`,
+      );
     },
 
     async claim(route, limit, claimNow, leaseMs) {
       if (limit <= 0) return [];
       // SKIP LOCKED: replicas polling at once take disjoint rows instead of waiting on each other.
-      const rows = await run("claim", () => sql<Row[]>`
+      const rows = await run(
+        "claim",
+        () => sql<Row[]>`
         UPDATE outbox SET lease_until = ${claimNow + leaseMs}, lease_owner = ${owner}
         WHERE id IN (
           SELECT id FROM outbox
@@ -140,31 +150,41 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
           ORDER BY next_attempt_at, created_at
           LIMIT ${limit}
           FOR UPDATE SKIP LOCKED)
-        RETURNING ${sql.unsafe(EVENT_COLUMNS)}`);
+        RETURNING ${sql.unsafe(EVENT_COLUMNS)}`,
+      );
       return rows.map(eventFromRow).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
     },
 
     async retryLater(id, attempt, nextAttemptAt) {
       // `::text::jsonb`: a parameter typed jsonb would be serialised again, appending a JSON string, not the array.
-      const result = await run("retryLater", () => sql`
+      const result = await run(
+        "retryLater",
+        () => sql`
         UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ${nextAttemptAt}, lease_until = NULL, lease_owner = NULL,
           history = history || ${JSON.stringify([attempt])}::text::jsonb
-        WHERE id = ${id} AND lease_owner = ${owner}`);
+        WHERE id = ${id} AND lease_owner = ${owner}`,
+      );
       if (result.count === 0) lostLease(id, "retry");
     },
 
     async advance(id, attempt, stage, stageData) {
-      const result = await run("advance", () => sql`
+      const result = await run(
+        "advance",
+        () => sql`
         UPDATE outbox SET stage = ${stage}, stage_data = ${stageData ?? null}, attempts = 0, next_attempt_at = ${now()},
           lease_until = NULL, lease_owner = NULL, history = history || ${JSON.stringify([attempt])}::text::jsonb
-        WHERE id = ${id} AND lease_owner = ${owner}`);
+        WHERE id = ${id} AND lease_owner = ${owner}`,
+      );
       if (result.count === 0) lostLease(id, "advance");
     },
 
     async postpone(id, nextAttemptAt) {
-      const result = await run("postpone", () => sql`
+      const result = await run(
+        "postpone",
+        () => sql`
         UPDATE outbox SET next_attempt_at = ${nextAttemptAt}, lease_until = NULL, lease_owner = NULL
-        WHERE id = ${id} AND lease_owner = ${owner}`);
+        WHERE id = ${id} AND lease_owner = ${owner}`,
+      );
       if (result.count === 0) lostLease(id, "postpone");
     },
 
@@ -175,14 +195,17 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 
     async bury(id, attempt, reason) {
       // One statement moves the row, so a crash between the delete and the insert cannot lose it.
-      const result = await run("bury", () => sql`
+      const result = await run(
+        "bury",
+        () => sql`
         WITH moved AS (DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING *)
         INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason)
         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, history || ${JSON.stringify([attempt])}::text::jsonb, stage_data, ${now()}, ${reason}
         FROM moved
         ON CONFLICT (id) DO UPDATE SET route = excluded.route, stage = excluded.stage, data = excluded.data, secret = excluded.secret,
           created_at = excluded.created_at, attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
-          history = excluded.history, stage_data = excluded.stage_data, dead_at = excluded.dead_at, reason = excluded.reason`);
+          history = excluded.history, stage_data = excluded.stage_data, dead_at = excluded.dead_at, reason = excluded.reason`,
+      );
       if (result.count === 0) lostLease(id, "bury");
     },
 
@@ -203,26 +226,39 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 
   const deadLetters: DeadLetterStore = {
     async list() {
-      const rows = await run("list", () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`);
+      const rows = await run(
+        "list",
+        () =>
+          sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`,
+      );
       return rows.map(deadLetterFromRow);
     },
 
     async get(id) {
-      const [row] = await run("get", () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters WHERE id = ${id}`);
+      const [row] = await run(
+        "get",
+        () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters WHERE id = ${id}`,
+      );
       return row ? deadLetterFromRow(row) : undefined;
     },
 
     async replay(id, replayNow) {
-      const [row] = await run("replay", () => sql<{ n: number }[]>`
+      const [row] = await run(
+        "replay",
+        () => sql<{ n: number }[]>`
         WITH moved AS (DELETE FROM dead_letters WHERE id = ${id} RETURNING *), inserted AS (${replayMoved(replayNow)})
-        SELECT count(*)::int AS n FROM moved`);
+        SELECT count(*)::int AS n FROM moved`,
+      );
       return Number(row?.n ?? 0) > 0;
     },
 
     async replayAll(replayNow) {
-      const [row] = await run("replayAll", () => sql<{ n: number }[]>`
+      const [row] = await run(
+        "replayAll",
+        () => sql<{ n: number }[]>`
         WITH moved AS (DELETE FROM dead_letters RETURNING *), inserted AS (${replayMoved(replayNow)})
-        SELECT count(*)::int AS n FROM moved`);
+        SELECT count(*)::int AS n FROM moved`,
+      );
       return Number(row?.n ?? 0);
     },
 
@@ -240,7 +276,8 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   // not meet a 409, so the release is retried in the background and before any claim of that id.
   const pendingReleases = new Set<string>();
   let releaseTimer: ReturnType<typeof setInterval> | undefined;
-  const releaseNow = (webhookId: string) => run("replay guard release", () => sql`DELETE FROM replay_guard WHERE id = ${webhookId}`);
+  const releaseNow = (webhookId: string) =>
+    run("replay guard release", () => sql`DELETE FROM replay_guard WHERE id = ${webhookId}`);
   const retryReleases = async () => {
     for (const webhookId of [...pendingReleases]) {
       try {
@@ -270,9 +307,12 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
       }
       // Atomic across replicas: a new id is inserted; a known id counts as new (and is refreshed) only
       // once its window has passed. No row changed exactly when it is a replay.
-      const result = await run("replay guard", () => sql`
+      const result = await run(
+        "replay guard",
+        () => sql`
         INSERT INTO replay_guard (id, seen_at) VALUES (${webhookId}, ${nowMs})
-        ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at WHERE replay_guard.seen_at <= ${expiredBefore}`);
+        ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at WHERE replay_guard.seen_at <= ${expiredBefore}`,
+      );
       return result.count > 0;
     },
 
@@ -283,14 +323,19 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
         pendingReleases.add(webhookId);
         releaseTimer ??= setInterval(() => void retryReleases(), 1_000);
         (releaseTimer as { unref?: () => void }).unref?.();
-        warn("replay guard release failed; retrying in the background", { webhook_id: webhookId, error: safeMessage(error, options.url) });
+        warn("replay guard release failed; retrying in the background", {
+          webhook_id: webhookId,
+          error: safeMessage(error, options.url),
+        });
       }
     },
   };
 
   // Migrate at start when the database is there; when it is not, say so once and serve not-ready.
   ready().catch((error: unknown) =>
-    warn("PostgreSQL is not ready at start; store calls fail (503) until it is", { error: safeMessage(error, options.url) }),
+    warn("PostgreSQL is not ready at start; store calls fail (503) until it is", {
+      error: safeMessage(error, options.url),
+    }),
   );
 
   return {
@@ -302,11 +347,24 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     async status() {
       if (closed) return { kind: "postgres", writable: false, error: "closed" };
       try {
-        const [row] = await run("status", () => sql<{ writable: boolean }[]>`SELECT current_setting('transaction_read_only') = 'off' AS writable`);
+        const [row] = await run(
+          "status",
+          () => sql<{ writable: boolean }[]>`SELECT current_setting('transaction_read_only') = 'off' AS writable`,
+        );
         const writable = row?.writable === true;
-        return { kind: "postgres", writable, schemaVersion: schemaVersion ?? POSTGRES_SCHEMA_VERSION, ...(writable ? {} : { error: "the database is read-only (a standby?)" }) };
+        return {
+          kind: "postgres",
+          writable,
+          schemaVersion: schemaVersion ?? POSTGRES_SCHEMA_VERSION,
+          ...(writable ? {} : { error: "the database is read-only (a standby?)" }),
+        };
       } catch (error) {
-        return { kind: "postgres", writable: false, ...(schemaVersion !== undefined ? { schemaVersion } : {}), error: safeMessage(error, options.url) };
+        return {
+          kind: "postgres",
+          writable: false,
+          ...(schemaVersion !== undefined ? { schemaVersion } : {}),
+          error: safeMessage(error, options.url),
+        };
       }
     },
     async close() {
@@ -329,4 +387,3 @@ function safeMessage(error: unknown, url: string): string {
   }
   return password ? message.split(password).join("***") : message;
 }
-

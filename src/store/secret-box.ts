@@ -20,7 +20,8 @@ const TAG_BYTES = 16;
  */
 export function parseKey(text: string, source: string): Uint8Array {
   const trimmed = text.trim();
-  const bytes = /^[A-Za-z0-9+/]*={0,2}$/.test(trimmed) && trimmed.length % 4 === 0 ? Buffer.from(trimmed, "base64") : undefined;
+  const bytes =
+    /^[A-Za-z0-9+/]*={0,2}$/.test(trimmed) && trimmed.length % 4 === 0 ? Buffer.from(trimmed, "base64") : undefined;
   if (bytes?.length !== KEY_BYTES) {
     throw new StoreOpenError(
       `${source} must be base64 of ${KEY_BYTES} bytes (${bytes ? `got ${bytes.length} bytes` : "not base64"}); make one with: openssl rand -base64 32`,
@@ -50,7 +51,8 @@ export function loadOrCreateKeyFile(file: string): Uint8Array {
     writeFileSync(file, `${key.toString("base64")}\n`, { mode: 0o600, flag: "wx" });
     return key;
   } catch (error) {
-    if ((error as { code?: string }).code === "EEXIST") return parseKey(readFileSync(file, "utf8"), `the key file ${file}`);
+    if ((error as { code?: string }).code === "EEXIST")
+      return parseKey(readFileSync(file, "utf8"), `the key file ${file}`);
     throw new StoreOpenError(`cannot create the key file ${file}: ${(error as Error).message}`);
   }
 }

@@ -2,9 +2,9 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
-import { openSqliteStore, StoreOpenError, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.ts";
 import { attemptAt, describeStoreContract, newEvent } from "../../test/support/store-contract.ts";
+import { openSqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
+import { openSqliteStore, type SqliteStore, type SqliteStoreOptions, StoreOpenError } from "./sqlite-store.ts";
 import type { AttemptRecord, NewOutboxEvent } from "./types.ts";
 
 const T0 = 1_700_000_000_000;
@@ -19,7 +19,14 @@ let driver: SqliteDriver;
 const open: SqliteStore[] = [];
 
 function openStore(options: Partial<SqliteStoreOptions> = {}): SqliteStore {
-  const store = openSqliteStore({ path, synchronous: "full", replayWindowMs: WINDOW, now: () => clock, driver, ...options });
+  const store = openSqliteStore({
+    path,
+    synchronous: "full",
+    replayWindowMs: WINDOW,
+    now: () => clock,
+    driver,
+    ...options,
+  });
   open.push(store);
   return store;
 }
@@ -65,7 +72,9 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       try {
         expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
         expect(db.prepare("PRAGMA user_version").get()).toEqual({ user_version: 1 });
-        const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL").all();
+        const indexes = db
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL")
+          .all();
         expect(indexes).toEqual([{ name: "outbox_due" }]);
       } finally {
         db.close();
@@ -98,7 +107,6 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
   });
 
   describe("outbox", () => {
-
     test("concurrent claims from separate processes never overlap", async () => {
       const store = openStore();
       for (let i = 0; i < 300; i++) await store.outbox.add(event(`e${i}`));
@@ -116,10 +124,16 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
          await store.close();
          process.stdout.write(JSON.stringify(ids));`,
       );
-      const workers = Array.from({ length: 4 }, () => Bun.spawn([process.execPath, script, path], { stdout: "pipe", stderr: "pipe" }));
+      const workers = Array.from({ length: 4 }, () =>
+        Bun.spawn([process.execPath, script, path], { stdout: "pipe", stderr: "pipe" }),
+      );
       const results = await Promise.all(
         workers.map(async (worker) => {
-          const [out, err, code] = await Promise.all([new Response(worker.stdout).text(), new Response(worker.stderr).text(), worker.exited]);
+          const [out, err, code] = await Promise.all([
+            new Response(worker.stdout).text(),
+            new Response(worker.stderr).text(),
+            worker.exited,
+          ]);
           expect({ code, err }).toEqual({ code: 0, err: "" });
           return JSON.parse(out) as string[];
         }),
@@ -147,7 +161,11 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       const now = await second.outbox.claim("erp", 10, clock, LEASE);
       expect(now.map((e) => e.id)).toEqual(["in-flight"]);
       const [waiting] = await second.outbox.claim("erp", 10, T0 + 5_000, LEASE);
-      expect(waiting).toMatchObject({ id: "waiting", attempts: 1, history: [{ outcome: "target_failed", status: 503 }] });
+      expect(waiting).toMatchObject({
+        id: "waiting",
+        attempts: 1,
+        history: [{ outcome: "target_failed", status: 503 }],
+      });
     });
 
     test("releaseLeases: false keeps the leases of a running gateway (dlq opens the store beside it)", async () => {
@@ -178,7 +196,9 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       const store = openStore();
       expect(await store.outbox.depth()).toEqual({ erp: 50 });
       const claimed = await store.outbox.claim("erp", 100, clock, LEASE);
-      expect(claimed.map((e) => store.outbox.secretOf(e)).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `tok${i}`).sort());
+      expect(claimed.map((e) => store.outbox.secretOf(e)).sort()).toEqual(
+        Array.from({ length: 50 }, (_, i) => `tok${i}`).sort(),
+      );
       expect(await store.replayGuard.claim("seen-before-kill", T0 + 1)).toBe(false);
     }, 30_000);
   });
@@ -244,7 +264,10 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       const ids = () => {
         const db = openSqliteDatabase(path);
         try {
-          return db.prepare("SELECT id FROM replay_guard ORDER BY seen_at").all().map((row) => row.id);
+          return db
+            .prepare("SELECT id FROM replay_guard ORDER BY seen_at")
+            .all()
+            .map((row) => row.id);
         } finally {
           db.close();
         }

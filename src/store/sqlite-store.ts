@@ -1,9 +1,9 @@
 import { openSqliteDatabase, type SqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
+import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
 import { decryptSecret as decrypt, encryptSecret as encrypt, loadOrCreateKeyFile, parseKey } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
-import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
 
 export interface SqliteStoreOptions {
   /** The database file; created with its folder if missing. */
@@ -114,7 +114,9 @@ function prepareSchema(db: SqliteDatabase, synchronous: "full" | "normal"): void
   db.transaction(() => {
     const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
     if (version > SCHEMA_VERSION) {
-      throw new StoreOpenError(`the store was written by a newer actiongate (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade actiongate`);
+      throw new StoreOpenError(
+        `the store was written by a newer actiongate (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade actiongate`,
+      );
     }
     db.exec(SCHEMA);
     if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
@@ -130,7 +132,8 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
   const appendHistory = "history = json_insert(history, '$[#]', json(?))";
 
   // Table names come from this file only, never from data.
-  const countRoutes = (table: "outbox" | "dead_letters") => countsPerRoute(db.prepare(`SELECT route, COUNT(*) AS n FROM ${table} GROUP BY route`).all());
+  const countRoutes = (table: "outbox" | "dead_letters") =>
+    countsPerRoute(db.prepare(`SELECT route, COUNT(*) AS n FROM ${table} GROUP BY route`).all());
 
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
@@ -212,7 +215,10 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
 
   const deadLetters: DeadLetterStore = {
     async list() {
-      return db.prepare(`SELECT ${EVENT_COLUMNS}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`).all().map(deadLetterFromRow);
+      return db
+        .prepare(`SELECT ${EVENT_COLUMNS}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`)
+        .all()
+        .map(deadLetterFromRow);
     },
 
     async get(id) {
@@ -301,4 +307,3 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
     },
   };
 }
-

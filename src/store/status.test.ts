@@ -8,7 +8,12 @@ import { openSqliteStore } from "./sqlite-store.ts";
 test("status: a SQLite store on either driver is writable with its schema version until closed", async () => {
   const dir = mkdtempSync(join(tmpdir(), "actiongate-status-"));
   for (const driver of ["bun:sqlite", "node:sqlite"] as const) {
-    const store = openSqliteStore({ path: join(dir, `${driver.replace(":", "-")}.db`), synchronous: "full", replayWindowMs: 1000, driver });
+    const store = openSqliteStore({
+      path: join(dir, `${driver.replace(":", "-")}.db`),
+      synchronous: "full",
+      replayWindowMs: 1000,
+      driver,
+    });
     expect(await store.status()).toEqual({ kind: "sqlite", writable: true, schemaVersion: expect.any(Number) });
     // The probe leaves no transaction open behind it: a write still commits.
     await store.outbox.add({ id: "a", route: "r", stage: "deliver", data: "{}", createdAt: 1 });

@@ -29,7 +29,11 @@ export type ExchangeResult =
  * @example
  * const client = createTargetClient({ connections: 32, timeoutMs: 10_000, tls: loadTargetTls(config.tls, configDir) });
  */
-export function createTargetClient(options: { connections: number; timeoutMs: number; tls?: TargetTlsOptions }): HttpClient {
+export function createTargetClient(options: {
+  connections: number;
+  timeoutMs: number;
+  tls?: TargetTlsOptions;
+}): HttpClient {
   return createHttpClient({
     connections: options.connections,
     connectTimeoutMs: Math.min(options.timeoutMs, 10_000),
@@ -59,7 +63,8 @@ export async function exchange(client: HttpClient, request: ExchangeRequest): Pr
     return { kind: "answered", status: response.status, headers: response.headers, body: response.body };
   } catch (error) {
     if (deadline.aborted) return { kind: "timeout", timeoutMs: request.timeoutMs };
-    if (error instanceof ResponseTooLargeError) return { kind: "unreachable", reason: error.message, code: "RESPONSE_TOO_LARGE" };
+    if (error instanceof ResponseTooLargeError)
+      return { kind: "unreachable", reason: error.message, code: "RESPONSE_TOO_LARGE" };
     const failure = describeNetworkError(error);
     if (failure.isTimeout) return { kind: "timeout", timeoutMs: request.timeoutMs };
     return { kind: "unreachable", reason: failure.reason, ...(failure.code ? { code: failure.code } : {}) };

@@ -1,10 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Socket, type Server as TcpServer } from "node:net";
 import { join } from "node:path";
 import { generateTestCertificates, type TestCertificates } from "../../test/support/certs.ts";
-import { createFetchClient, createUndiciClient, type HttpClientOptions, type HttpClientTls } from "../runtime/http-client.ts";
+import {
+  createFetchClient,
+  createUndiciClient,
+  type HttpClientOptions,
+  type HttpClientTls,
+} from "../runtime/http-client.ts";
 import { describeNetworkError } from "./http-response.ts";
 
 /**
@@ -78,7 +83,13 @@ describe.each(runtimeClients)("describeNetworkError for real failures through %s
   async function failure(url: string, tls?: HttpClientTls): Promise<{ reason: string; code?: string }> {
     const client = create({ connections: 1, connectTimeoutMs: 2_000, ...(tls ? { tls } : {}) });
     try {
-      const answer = await client.request({ url: new URL(url), method: "GET", headers: {}, signal: AbortSignal.timeout(5_000), maxResponseSize: 1 << 20 });
+      const answer = await client.request({
+        url: new URL(url),
+        method: "GET",
+        headers: {},
+        signal: AbortSignal.timeout(5_000),
+        maxResponseSize: 1 << 20,
+      });
       throw new Error(`expected a failure, got HTTP ${answer.status}`);
     } catch (error) {
       const described = describeNetworkError(error);
@@ -121,9 +132,13 @@ describe.each(runtimeClients)("describeNetworkError for real failures through %s
       notTls: await failure(speaksNonsense.replace("http:", "https:"), trustOurCa),
     };
     // undici (Bun's and Deno's node:tls alike) only sees the peer hang up when TLS 1.3 refuses our missing certificate.
-    const missingCertReason = create === createUndiciClient ? "connection closed by the target" : "TLS handshake failed";
+    const missingCertReason =
+      create === createUndiciClient ? "connection closed by the target" : "TLS handshake failed";
     for (const [what, described] of Object.entries(reasons)) {
-      expect({ what, reason: described.reason }).toEqual({ what, reason: what === "noClientCert" ? missingCertReason : "TLS handshake failed" });
+      expect({ what, reason: described.reason }).toEqual({
+        what,
+        reason: what === "noClientCert" ? missingCertReason : "TLS handshake failed",
+      });
     }
   });
 });
@@ -132,7 +147,9 @@ describe("describeNetworkError for codes older runtimes gave", () => {
   test("Bun's former fetch codes map like their Node counterparts", () => {
     expect(describeNetworkError({ code: "ConnectionRefused" }).reason).toBe("connection refused");
     expect(describeNetworkError({ code: "ConnectionClosed" }).reason).toBe("connection closed by the target");
-    expect(describeNetworkError(new TypeError("fetch failed", { cause: { code: "ENOTFOUND" } })).reason).toBe("host not found");
+    expect(describeNetworkError(new TypeError("fetch failed", { cause: { code: "ENOTFOUND" } })).reason).toBe(
+      "host not found",
+    );
     expect(describeNetworkError(new Error("no code at all"))).toEqual({ reason: "request failed", isTimeout: false });
   });
 });

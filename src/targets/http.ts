@@ -11,19 +11,28 @@ export const httpTargetSchema = z
     type: z.literal("http"),
     url: z
       .string()
-      .describe("absolute http(s) URL; `{{ <JSONata> }}` placeholders are evaluated against the stripped payload and percent-encoded"),
-    method: z.enum(["POST", "PUT", "PATCH", "DELETE", "GET"]).default("POST").describe("HTTP method; GET sends no body"),
+      .describe(
+        "absolute http(s) URL; `{{ <JSONata> }}` placeholders are evaluated against the stripped payload and percent-encoded",
+      ),
+    method: z
+      .enum(["POST", "PUT", "PATCH", "DELETE", "GET"])
+      .default("POST")
+      .describe("HTTP method; GET sends no body"),
     headers: z
       .record(z.string().regex(HEADER_NAME, "must be a valid HTTP header name"), z.string())
       .default({})
       .describe("headers sent with every call; values may hold `${ENV}` and `{{ <JSONata> }}`"),
-    timeout: duration.prefault("10s").describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
+    timeout: duration
+      .prefault("10s")
+      .describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
     idempotency_header: z
       .string()
       .regex(HEADER_NAME, "must be a valid HTTP header name")
       .default("Idempotency-Key")
       .describe("header that carries the webhook-id, so the legacy system can drop duplicates"),
-    connections: envNumber(z.number().int().min(1).max(1024)).prefault(32).describe("keep-alive connections kept open per target host"),
+    connections: envNumber(z.number().int().min(1).max(1024))
+      .prefault(32)
+      .describe("keep-alive connections kept open per target host"),
     max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
     tls: targetTlsSchema.optional(),
   })
@@ -42,7 +51,11 @@ export type HttpTargetConfig = z.output<typeof httpTargetSchema>;
 export function createHttpTarget(config: HttpTargetConfig, context: TargetContext): Target {
   const requestLine = compileRequestLine(config.url, config.headers);
   const tls = config.tls && loadTargetTls(config.tls, context.configDir);
-  const client = createTargetClient({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
+  const client = createTargetClient({
+    connections: config.connections,
+    timeoutMs: config.timeout,
+    ...(tls ? { tls } : {}),
+  });
   const sendsBody = config.method !== "GET";
 
   return {
@@ -72,9 +85,18 @@ export function createHttpTarget(config: HttpTargetConfig, context: TargetContex
       });
       if (result.kind !== "answered") return result;
       const text = result.body.toString("utf8");
-      const answer = { status: result.status, headers: result.headers, body: parseResponseBody(text, result.headers["content-type"]) };
+      const answer = {
+        status: result.status,
+        headers: result.headers,
+        body: parseResponseBody(text, result.headers["content-type"]),
+      };
       if (result.status >= 200 && result.status < 300) return { kind: "delivered", response: answer };
-      return { kind: "rejected", response: answer, reason: `target answered HTTP ${result.status}`, info: { target_status: result.status } };
+      return {
+        kind: "rejected",
+        response: answer,
+        reason: `target answered HTTP ${result.status}`,
+        info: { target_status: result.status },
+      };
     },
     close: () => client.close(),
   };

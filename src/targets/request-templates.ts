@@ -1,5 +1,5 @@
 import { InvalidConfigValue } from "../config/errors.ts";
-import { compileTemplate, TemplateValueError, type CompiledTemplate } from "../transform/template.ts";
+import { type CompiledTemplate, compileTemplate, TemplateValueError } from "../transform/template.ts";
 
 /** RFC 9110 token: what a header name may be. */
 export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -49,7 +49,11 @@ export function compileRequestLine(url: string, headers: Readonly<Record<string,
 }
 
 /** Compiles `{{ }}` placeholders in a target key; a syntax error is reported at `path`. */
-export function compileTargetTemplate(source: string, path: PropertyKey[], encode: (value: string) => string): CompiledTemplate {
+export function compileTargetTemplate(
+  source: string,
+  path: PropertyKey[],
+  encode: (value: string) => string,
+): CompiledTemplate {
   try {
     return compileTemplate(source, { encode });
   } catch (error) {
@@ -65,7 +69,8 @@ export function checkUrlShape(source: string, path: PropertyKey[]): void {
   } catch {
     throw new InvalidConfigValue("must be an absolute http(s) URL", path);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new InvalidConfigValue("must be an absolute http(s) URL", path);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new InvalidConfigValue("must be an absolute http(s) URL", path);
 }
 
 /**
@@ -73,7 +78,8 @@ export function checkUrlShape(source: string, path: PropertyKey[]): void {
  * (URL parsers resolve `%2e%2e`), so a value that is only dots could climb the path: refuse it.
  */
 function encodeUrlValue(value: string): string {
-  if (/^(\.|%2e){1,2}$/i.test(value)) throw new TemplateValueError(`URL placeholder value "${value}" would change the path`, value);
+  if (/^(\.|%2e){1,2}$/i.test(value))
+    throw new TemplateValueError(`URL placeholder value "${value}" would change the path`, value);
   return encodeURIComponent(value);
 }
 

@@ -24,14 +24,17 @@ const context = () => ({ configDir: certs.dir, logger: silentLogger, userAgent: 
 
 beforeAll(async () => {
   certs = generateTestCertificates();
-  server = createServer({ cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      received.push(body);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true }));
-    });
-  });
+  server = createServer(
+    { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        received.push(body);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true }));
+      });
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/erp`;
 });
@@ -44,7 +47,11 @@ afterAll(() => {
 describe("target tls (mutual TLS with a private CA)", () => {
   test("with the CA and a client certificate the call is delivered", async () => {
     const target = createHttpTarget(
-      httpTargetSchema.parse({ type: "http", url, tls: { ca_file: "ca.pem", cert_file: "client.pem", key_file: "client-key.pem" } }),
+      httpTargetSchema.parse({
+        type: "http",
+        url,
+        tls: { ca_file: "ca.pem", cert_file: "client.pem", key_file: "client-key.pem" },
+      }),
       context(),
     );
     const outcome = await target.deliver(message);
@@ -55,7 +62,10 @@ describe("target tls (mutual TLS with a private CA)", () => {
 
   test("without a client certificate the target refuses the handshake: unreachable", async () => {
     const count = received.length;
-    const target = createHttpTarget(httpTargetSchema.parse({ type: "http", url, timeout: "3s", tls: { ca_file: "ca.pem" } }), context());
+    const target = createHttpTarget(
+      httpTargetSchema.parse({ type: "http", url, timeout: "3s", tls: { ca_file: "ca.pem" } }),
+      context(),
+    );
     const outcome = await target.deliver(message);
     await target.close();
     expect(outcome.kind).toBe("unreachable");
@@ -64,7 +74,11 @@ describe("target tls (mutual TLS with a private CA)", () => {
 
   test("a CA that did not sign the target's certificate fails with a TLS reason that does not name the host", async () => {
     const target = createHttpTarget(
-      httpTargetSchema.parse({ type: "http", url, tls: { ca_file: certs.otherCaFile, cert_file: "client.pem", key_file: "client-key.pem" } }),
+      httpTargetSchema.parse({
+        type: "http",
+        url,
+        tls: { ca_file: certs.otherCaFile, cert_file: "client.pem", key_file: "client-key.pem" },
+      }),
       context(),
     );
     const outcome = await target.deliver(message);
@@ -75,7 +89,11 @@ describe("target tls (mutual TLS with a private CA)", () => {
 
   test("reject_unauthorized: false accepts the untrusted certificate (test rigs)", async () => {
     const target = createHttpTarget(
-      httpTargetSchema.parse({ type: "http", url, tls: { cert_file: "client.pem", key_file: "client-key.pem", reject_unauthorized: false } }),
+      httpTargetSchema.parse({
+        type: "http",
+        url,
+        tls: { cert_file: "client.pem", key_file: "client-key.pem", reject_unauthorized: false },
+      }),
       context(),
     );
     const outcome = await target.deliver(message);
@@ -111,19 +129,37 @@ routes:
 `;
 
   test("a missing CA file, a key that is not a key and a mismatched client pair are each reported", () => {
-    const dir = tempDir({ "ca.pem": certs.ca, "client.pem": certs.clientCert, "client-key.pem": certs.clientKey, "server-key.pem": certs.serverKey });
-    expect(problems(base("", "{ ca_file: missing.pem }"), dir)).toEqual([`${join(dir, "config.yaml")}:8:23 routes[0].target.tls.ca_file: file not found: missing.pem`]);
-    expect(problems(base("", "{ ca_file: client-key.pem }"), dir)[0]).toEndWith("routes[0].target.tls.ca_file: client-key.pem does not hold a PEM certificate");
-    expect(problems(base("", "{ cert_file: client.pem, key_file: ca.pem }"), dir)[0]).toEndWith("routes[0].target.tls.key_file: ca.pem does not hold a PEM private key");
+    const dir = tempDir({
+      "ca.pem": certs.ca,
+      "client.pem": certs.clientCert,
+      "client-key.pem": certs.clientKey,
+      "server-key.pem": certs.serverKey,
+    });
+    expect(problems(base("", "{ ca_file: missing.pem }"), dir)).toEqual([
+      `${join(dir, "config.yaml")}:8:23 routes[0].target.tls.ca_file: file not found: missing.pem`,
+    ]);
+    expect(problems(base("", "{ ca_file: client-key.pem }"), dir)[0]).toEndWith(
+      "routes[0].target.tls.ca_file: client-key.pem does not hold a PEM certificate",
+    );
+    expect(problems(base("", "{ cert_file: client.pem, key_file: ca.pem }"), dir)[0]).toEndWith(
+      "routes[0].target.tls.key_file: ca.pem does not hold a PEM private key",
+    );
     expect(problems(base("", "{ cert_file: client.pem, key_file: server-key.pem }"), dir)[0]).toEndWith(
       "routes[0].target.tls.key_file: is not the private key of the certificate in client.pem",
     );
   });
 
   test("server.tls: a missing certificate and a key of another certificate are config errors", () => {
-    const dir = tempDir({ "ca.pem": certs.ca, "server.pem": certs.serverCert, "server-key.pem": certs.serverKey, "client-key.pem": certs.clientKey });
+    const dir = tempDir({
+      "ca.pem": certs.ca,
+      "server.pem": certs.serverCert,
+      "server-key.pem": certs.serverKey,
+      "client-key.pem": certs.clientKey,
+    });
     const ok = "{ ca_file: ca.pem }";
-    expect(problems(base(", tls: { cert_file: nope.pem, key_file: server-key.pem }", ok), dir)[0]).toEndWith("server.tls.cert_file: file not found: nope.pem");
+    expect(problems(base(", tls: { cert_file: nope.pem, key_file: server-key.pem }", ok), dir)[0]).toEndWith(
+      "server.tls.cert_file: file not found: nope.pem",
+    );
     expect(problems(base(", tls: { cert_file: server.pem, key_file: client-key.pem }", ok), dir)[0]).toEndWith(
       "server.tls.key_file: is not the private key of the certificate in server.pem",
     );

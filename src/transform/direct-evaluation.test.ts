@@ -11,7 +11,7 @@ describe("which expressions are evaluated directly", () => {
     for (const source of [
       '{ "contract": data.entity.contract_number, "status": data.entity.status }',
       '{ "n": 1, "m": -1, "s": "x", "t": true, "f": false, "z": null, "p": data }',
-      "{ \"a\": `weird key`.x }",
+      '{ "a": `weird key`.x }',
       "data.entity",
       "data",
       "{}",
@@ -59,12 +59,22 @@ describe("the same result as JSONata", () => {
   ];
 
   // JSON-like values, arrays and nulls included, so the fallback paths are exercised too.
-  const leaf = fc.oneof(fc.string({ maxLength: 6 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null));
+  const leaf = fc.oneof(
+    fc.string({ maxLength: 6 }),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.boolean(),
+    fc.constant(null),
+  );
   const { json } = fc.letrec((tie) => ({
     json: fc.oneof({ depthSize: "small" }, leaf, tie("object"), fc.array(tie("json"), { maxLength: 3 })),
-    object: fc.dictionary(fc.constantFrom("a", "b", "c", "d", "data", "entity", "status", "contract_number", "customer_number", "nope"), tie("json"), {
-      maxKeys: 5,
-    }),
+    object: fc.dictionary(
+      fc.constantFrom("a", "b", "c", "d", "data", "entity", "status", "contract_number", "customer_number", "nope"),
+      tie("json"),
+      {
+        maxKeys: 5,
+      },
+    ),
   }));
   const input = fc.oneof(json, fc.record({ data: fc.record({ entity: json }) }));
 
@@ -94,12 +104,16 @@ describe("the same result as JSONata", () => {
 
   test("a direct result is the evaluated value itself, keys in the constructor's order, missing fields left out", async () => {
     const entity = { contract_number: "C-1", status: "active" };
-    const result = await compileExpression('{ "status": data.entity.status, "gone": data.entity.gone, "entity": data.entity }').evaluate({ data: { entity } });
+    const result = await compileExpression(
+      '{ "status": data.entity.status, "gone": data.entity.gone, "entity": data.entity }',
+    ).evaluate({ data: { entity } });
     expect(Object.keys(result as object)).toEqual(["status", "entity"]);
     expect((result as { entity: unknown }).entity).toBe(entity);
   });
 });
 
 function normalise(value: unknown): unknown {
-  return value === undefined ? "<undefined>" : JSON.parse(JSON.stringify(value, (_key, inner) => (typeof inner === "function" ? "<function>" : inner)));
+  return value === undefined
+    ? "<undefined>"
+    : JSON.parse(JSON.stringify(value, (_key, inner) => (typeof inner === "function" ? "<function>" : inner)));
 }

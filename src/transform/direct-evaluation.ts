@@ -32,7 +32,8 @@ type Picker = (input: unknown) => unknown;
  */
 export function compileDirectEvaluator(ast: unknown): DirectEvaluator | undefined {
   const node = ast as AstNode;
-  if (node.type === "unary" && node.value === "{" && Array.isArray(node.lhs)) return objectConstructor(node.lhs as unknown[]);
+  if (node.type === "unary" && node.value === "{" && Array.isArray(node.lhs))
+    return objectConstructor(node.lhs as unknown[]);
   const path = plainPath(node);
   if (!path) return undefined;
   return (input) => (isPlainObject(input) ? path(input) : NOT_DIRECT);
@@ -68,7 +69,8 @@ function objectConstructor(pairs: readonly unknown[]): DirectEvaluator | undefin
 function literal(node: AstNode): Picker | undefined {
   if (isBare(node, "string") && typeof node.value === "string") return constant(node.value);
   if (isBare(node, "number") && typeof node.value === "number") return constant(node.value);
-  if (isBare(node, "value") && (node.value === true || node.value === false || node.value === null)) return constant(node.value);
+  if (isBare(node, "value") && (node.value === true || node.value === false || node.value === null))
+    return constant(node.value);
   return undefined;
 }
 
@@ -80,7 +82,12 @@ function constant(value: unknown): Picker {
 function plainPath(node: AstNode): Picker | undefined {
   let names: string[];
   if (isBare(node, "name") && typeof node.value === "string") names = [node.value];
-  else if (node.type === "path" && Object.keys(node).length === 2 && Array.isArray(node.steps) && node.steps.length > 0) {
+  else if (
+    node.type === "path" &&
+    Object.keys(node).length === 2 &&
+    Array.isArray(node.steps) &&
+    node.steps.length > 0
+  ) {
     names = [];
     for (const step of node.steps) {
       if (!isBare(step, "name") || typeof step.value !== "string") return undefined;

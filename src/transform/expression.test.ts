@@ -27,10 +27,15 @@ function syntaxError(source: string): ExpressionSyntaxError {
 
 describe("compileExpression", () => {
   test("evaluates against the payload and keeps its source", async () => {
-    const source = '{ "contract": data.entity.contract_number, "status": data.entity.status, "city": data.entity.billing_address.city }';
+    const source =
+      '{ "contract": data.entity.contract_number, "status": data.entity.status, "city": data.entity.billing_address.city }';
     const expression = compileExpression(source);
     expect(expression.source).toBe(source);
-    expect(await expression.evaluate(fixturePayload())).toEqual({ contract: "2026-0042", status: "approved", city: "Köln" });
+    expect(await expression.evaluate(fixturePayload())).toEqual({
+      contract: "2026-0042",
+      status: "approved",
+      city: "Köln",
+    });
   });
 
   test("the same compiled expression serves many payloads", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { fixturePayload } from "../../test/support/signing.ts";
-import { parseStripPath, stripPaths, type StripPath } from "./strip.ts";
+import { parseStripPath, type StripPath, stripPaths } from "./strip.ts";
 
 const paths = (...texts: string[]) => texts.map(parseStripPath);
 /** stripPaths types its result as its input; the tests compare against the stripped shape. */
@@ -25,7 +25,10 @@ describe("parseStripPath", () => {
 describe("stripPaths", () => {
   test("removes plain paths and keeps their siblings", () => {
     const input = { data: { app_options: { api_key: "s", erp: "1" }, entity: { _id: "e" } }, type: "x" };
-    expect(strip(input, paths("data.app_options.api_key"))).toEqual({ data: { app_options: { erp: "1" }, entity: { _id: "e" } }, type: "x" });
+    expect(strip(input, paths("data.app_options.api_key"))).toEqual({
+      data: { app_options: { erp: "1" }, entity: { _id: "e" } },
+      type: "x",
+    });
   });
 
   test("removes a whole subtree and a top-level key", () => {
@@ -38,8 +41,12 @@ describe("stripPaths", () => {
   });
 
   test("`*` goes over every key of an object", () => {
-    const input = { users: { jane: { name: "Jane", token: "t1" }, joe: { name: "Joe", token: "t2" }, bot: "not-an-object" } };
-    expect(strip(input, paths("users.*.token"))).toEqual({ users: { jane: { name: "Jane" }, joe: { name: "Joe" }, bot: "not-an-object" } });
+    const input = {
+      users: { jane: { name: "Jane", token: "t1" }, joe: { name: "Joe", token: "t2" }, bot: "not-an-object" },
+    };
+    expect(strip(input, paths("users.*.token"))).toEqual({
+      users: { jane: { name: "Jane" }, joe: { name: "Joe" }, bot: "not-an-object" },
+    });
   });
 
   test("`*` goes over every index of an array", () => {
@@ -52,14 +59,39 @@ describe("stripPaths", () => {
   });
 
   test("nested `*` over arrays of objects of arrays", () => {
-    const input = { orders: [{ lines: [{ sku: "a", price: 1 }, { sku: "b", price: 2 }] }, { lines: [{ sku: "c", price: 3 }] }] };
-    expect(strip(input, paths("orders.*.lines.*.price"))).toEqual({ orders: [{ lines: [{ sku: "a" }, { sku: "b" }] }, { lines: [{ sku: "c" }] }] });
+    const input = {
+      orders: [
+        {
+          lines: [
+            { sku: "a", price: 1 },
+            { sku: "b", price: 2 },
+          ],
+        },
+        { lines: [{ sku: "c", price: 3 }] },
+      ],
+    };
+    expect(strip(input, paths("orders.*.lines.*.price"))).toEqual({
+      orders: [{ lines: [{ sku: "a" }, { sku: "b" }] }, { lines: [{ sku: "c" }] }],
+    });
   });
 
   test("a numeric index removes that array element or a key inside it", () => {
-    const input = { items: [{ id: 1, secret: "a" }, { id: 2, secret: "b" }, { id: 3, secret: "c" }] };
-    expect(strip(input, paths("items.1.secret"))).toEqual({ items: [{ id: 1, secret: "a" }, { id: 2 }, { id: 3, secret: "c" }] });
-    expect(strip(input, paths("items.0"))).toEqual({ items: [{ id: 2, secret: "b" }, { id: 3, secret: "c" }] });
+    const input = {
+      items: [
+        { id: 1, secret: "a" },
+        { id: 2, secret: "b" },
+        { id: 3, secret: "c" },
+      ],
+    };
+    expect(strip(input, paths("items.1.secret"))).toEqual({
+      items: [{ id: 1, secret: "a" }, { id: 2 }, { id: 3, secret: "c" }],
+    });
+    expect(strip(input, paths("items.0"))).toEqual({
+      items: [
+        { id: 2, secret: "b" },
+        { id: 3, secret: "c" },
+      ],
+    });
   });
 
   test("several numeric indexes of one array remove exactly the listed elements", () => {
@@ -87,7 +119,19 @@ describe("stripPaths", () => {
 
   test("missing paths are a no-op", () => {
     const input = deepFreeze({ data: { entity: { _id: "e" }, list: [1, 2] }, n: 1 });
-    const out = strip(input, paths("data.app_options.api_key", "nope", "data.entity._id.deeper", "data.list.5", "data.list.-1", "data.list.x", "data.list.1.5", "n.inner"));
+    const out = strip(
+      input,
+      paths(
+        "data.app_options.api_key",
+        "nope",
+        "data.entity._id.deeper",
+        "data.list.5",
+        "data.list.-1",
+        "data.list.x",
+        "data.list.1.5",
+        "n.inner",
+      ),
+    );
     expect(out).toEqual({ data: { entity: { _id: "e" }, list: [1, 2] }, n: 1 });
     // A path missing from the top is not even a copy.
     expect(strip(input, paths("nope.deeper", "missing"))).toBe(input);
@@ -106,7 +150,11 @@ describe("stripPaths", () => {
 
   test("leaves the original untouched (copy-on-write) and shares untouched branches", () => {
     const input = deepFreeze({
-      data: { app_options: { api_key: "s", erp: "1" }, entity: { _id: "e", nested: { x: 1 } }, items: [{ secret: "a" }, { secret: "b" }] },
+      data: {
+        app_options: { api_key: "s", erp: "1" },
+        entity: { _id: "e", nested: { x: 1 } },
+        items: [{ secret: "a" }, { secret: "b" }],
+      },
     });
     const snapshot = structuredClone(input);
     const out = strip(input, paths("data.app_options.api_key", "data.items.*.secret", "data.items.0"));
@@ -125,7 +173,11 @@ describe("stripPaths", () => {
     expect(payload).toEqual(snapshot);
     expect(out.data.trigger_event.caller).toBeUndefined();
     expect("caller" in out.data.trigger_event).toBe(false);
-    expect(out.data.trigger_event).toEqual({ type: "manual", org_id: "739224", entity_id: "3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41" });
+    expect(out.data.trigger_event).toEqual({
+      type: "manual",
+      org_id: "739224",
+      entity_id: "3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41",
+    });
     expect(out.data.app_options).toEqual({ erp_client: "100" });
     const text = JSON.stringify(out);
     expect(text).not.toContain("user-token-that-must-never-leave-the-gateway");

@@ -31,7 +31,9 @@ describe("compileTemplate", () => {
 
   test("fills several placeholders, with or without spaces inside the braces", async () => {
     const template = url("http://erp/{{data.org_id}}/c/{{  data.entity._id  }}?status={{ data.entity.status }}");
-    expect(await template.render(fixturePayload())).toBe("http://erp/739224/c/3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41?status=approved");
+    expect(await template.render(fixturePayload())).toBe(
+      "http://erp/739224/c/3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41?status=approved",
+    );
   });
 
   test("percent-encodes values so they cannot change the path, query or host", async () => {
@@ -69,12 +71,16 @@ describe("compileTemplate", () => {
   test("objects and arrays are JSON-stringified, then encoded", async () => {
     const template = url("http://erp/q?filter={{ data.entity.billing_address }}");
     const address = fixturePayload().data.entity.billing_address;
-    expect(await template.render(fixturePayload())).toBe(`http://erp/q?filter=${encodeURIComponent(JSON.stringify(address))}`);
+    expect(await template.render(fixturePayload())).toBe(
+      `http://erp/q?filter=${encodeURIComponent(JSON.stringify(address))}`,
+    );
     expect(await compileTemplate("{{ list }}").render({ list: [1, "a"] })).toBe('[1,"a"]');
   });
 
   test("a computed placeholder (JSONata expression) works", async () => {
-    expect(await url("/c/{{ $uppercase(data.entity.status) & '-' & data.org_id }}").render(fixturePayload())).toBe("/c/APPROVED-739224");
+    expect(await url("/c/{{ $uppercase(data.entity.status) & '-' & data.org_id }}").render(fixturePayload())).toBe(
+      "/c/APPROVED-739224",
+    );
   });
 
   test("a missing value fails with TemplateValueError naming the placeholder", async () => {

@@ -1,4 +1,4 @@
-import { compileExpression, type CompiledExpression } from "./expression.ts";
+import { type CompiledExpression, compileExpression } from "./expression.ts";
 
 /** A string with `{{ <JSONata> }}` placeholders, compiled once. */
 export interface CompiledTemplate {
@@ -88,7 +88,10 @@ export function compileTemplate(source: string, options: TemplateOptions = {}): 
         }
         const value = await part.expression.evaluate(input, bindings);
         if (value === undefined || (!allowEmpty && (value === null || value === ""))) {
-          throw new TemplateValueError(`placeholder ${part.placeholder} has no value for this payload`, part.placeholder);
+          throw new TemplateValueError(
+            `placeholder ${part.placeholder} has no value for this payload`,
+            part.placeholder,
+          );
         }
         out += encode(value === null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value));
       }

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { createServer, type Server } from "node:http";
 import { sign, verify } from "node:crypto";
-import { closedPort, startRecordingServer, type RecordingServer } from "../../test/support/recording-server.ts";
+import { createServer, type Server } from "node:http";
+import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { remoteKeySource, type RemoteKeySource } from "./key-source.ts";
+import { type RemoteKeySource, remoteKeySource } from "./key-source.ts";
 import { parsePublicKey } from "./keys.ts";
 import { verifySignature } from "./signature.ts";
 
@@ -44,7 +44,9 @@ async function keyServer(document: string): Promise<RecordingServer & { requestT
   return Object.assign(server, { requestTimes });
 }
 
-function source(options: Partial<Parameters<typeof remoteKeySource>[0]> & { url: string; logger: Logger }): RemoteKeySource {
+function source(
+  options: Partial<Parameters<typeof remoteKeySource>[0]> & { url: string; logger: Logger },
+): RemoteKeySource {
   const created = remoteKeySource({ refreshIntervalMs: 3_600_000, ...options });
   cleanups.push(() => created.stop());
   return created;
@@ -131,10 +133,13 @@ describe("remoteKeySource", () => {
       server.once("error", reject);
       server.listen(port, "127.0.0.1", resolve);
     });
-    cleanups.push(() => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
 
     await waitFor(() => keys.current() !== undefined, 2_500, "the key once the server is up");
     expect(keys.current()!.equals(parsePublicKey(pair.publicKeyPem))).toBe(true);
@@ -204,7 +209,10 @@ describe("remoteKeySource", () => {
     await sleep(60);
     const body = '{"type":"external_integration"}';
     const headers = signedHeaders(body, { id: "msg_rotation", privateKey: newPair.privateKey });
-    const result = await verifySignature({ headers: new Headers(headers), body: new TextEncoder().encode(body) }, { keySource: keys, toleranceMs: 300_000 });
+    const result = await verifySignature(
+      { headers: new Headers(headers), body: new TextEncoder().encode(body) },
+      { keySource: keys, toleranceMs: 300_000 },
+    );
     expect(result.ok).toBe(true);
     if (result.ok) expect(result.call.scheme).toBe("v1a");
     expect(keys.current()!.equals(parsePublicKey(newPair.publicKeyPem))).toBe(true);

@@ -61,7 +61,10 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
     inFlight ??= (async () => {
       lastAttemptAt = Date.now();
       try {
-        const response = await doFetch(options.url, { signal: AbortSignal.timeout(fetchTimeoutMs), headers: { accept: "application/json" } });
+        const response = await doFetch(options.url, {
+          signal: AbortSignal.timeout(fetchTimeoutMs),
+          headers: { accept: "application/json" },
+        });
         if (!response.ok) throw new Error(`key URL answered HTTP ${response.status}`);
         const fetched = parsePublicKey(await response.text());
         const changed = !key || !fetched.equals(key);
@@ -72,7 +75,12 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
         return key;
       } catch (error) {
         failures++;
-        options.logger.warn("verification key fetch failed", { key_url: options.url, error: describe(error), attempt: failures, have_key: key !== undefined });
+        options.logger.warn("verification key fetch failed", {
+          key_url: options.url,
+          error: describe(error),
+          attempt: failures,
+          have_key: key !== undefined,
+        });
         return undefined;
       } finally {
         inFlight = undefined;
@@ -83,7 +91,8 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
 
   const schedule = (): void => {
     if (stopped) return;
-    const delay = failures > 0 ? RETRY_BACKOFF_MS[Math.min(failures - 1, RETRY_BACKOFF_MS.length - 1)]! : options.refreshIntervalMs;
+    const delay =
+      failures > 0 ? RETRY_BACKOFF_MS[Math.min(failures - 1, RETRY_BACKOFF_MS.length - 1)]! : options.refreshIntervalMs;
     timer = setTimeout(() => void fetchKey().finally(schedule), delay);
     // The refresh must not keep a process alive that is otherwise shutting down.
     (timer as { unref?: () => void }).unref?.();

@@ -58,7 +58,11 @@ describe("parsePublicKey", () => {
   });
 
   test("ignores whitespace and newlines around each form", () => {
-    for (const text of [`\n  ${vectors.v1a.public_key_pem}\n\n`, `  ${vectors.v1a.public_key}\n`, `\r\n\t${readFixture("epilot-public-key.json")}  \n`]) {
+    for (const text of [
+      `\n  ${vectors.v1a.public_key_pem}\n\n`,
+      `  ${vectors.v1a.public_key}\n`,
+      `\r\n\t${readFixture("epilot-public-key.json")}  \n`,
+    ]) {
       expect(rawX(parsePublicKey(text))).toBe(VECTOR_X);
     }
   });
@@ -96,7 +100,13 @@ describe("parsePublicKey", () => {
   });
 
   test("rejects random text", () => {
-    for (const text of ["hello world", "", "   ", randomBytes(32).toString("base64"), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]) {
+    for (const text of [
+      "hello world",
+      "",
+      "   ",
+      randomBytes(32).toString("base64"),
+      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ]) {
       expectKeyFormatError(() => parsePublicKey(text), /expected a PEM public key/);
     }
   });
@@ -124,7 +134,12 @@ describe("parseHmacSecret", () => {
   });
 
   test("rejects a secret that is not base64", () => {
-    for (const text of ["whsec_not base64 at all!", "whsec_abc$def0123456789abcdefghij", "plain-text-password-1234567890", "whsec_"]) {
+    for (const text of [
+      "whsec_not base64 at all!",
+      "whsec_abc$def0123456789abcdefghij",
+      "plain-text-password-1234567890",
+      "whsec_",
+    ]) {
       expectKeyFormatError(() => parseHmacSecret(text), /base64/);
     }
   });

@@ -50,7 +50,8 @@ export function parsePublicKey(text: string): KeyObject {
  */
 export function parseHmacSecret(text: string): Buffer {
   const encoded = text.trim().replace(/^whsec_/, "");
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) throw new KeyFormatError("HMAC secret must be whsec_ followed by base64");
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded))
+    throw new KeyFormatError("HMAC secret must be whsec_ followed by base64");
   const bytes = Buffer.from(encoded, "base64");
   if (bytes.length < 16) throw new KeyFormatError("HMAC secret must hold at least 16 bytes");
   return bytes;

@@ -14,7 +14,10 @@ const message = { id: vectors.message.webhook_id, timestamp: Number(vectors.mess
 
 describe("signWebhook reproduces the known-answer vectors", () => {
   test("v1a (Ed25519) with the vector's whsk_ key", () => {
-    const headers = signWebhook(vectors.message.body, { ...message, privateKey: parseSigningKey(vectors.v1a.secret_key) });
+    const headers = signWebhook(vectors.message.body, {
+      ...message,
+      privateKey: parseSigningKey(vectors.v1a.secret_key),
+    });
     expect(headers).toEqual({
       "webhook-id": vectors.message.webhook_id,
       "webhook-timestamp": vectors.message.webhook_timestamp,
@@ -23,11 +26,17 @@ describe("signWebhook reproduces the known-answer vectors", () => {
   });
 
   test("v1 (HMAC) with the vector's whsec_ secret", () => {
-    expect(signWebhook(vectors.message.body, { ...message, hmacSecret: vectors.v1.secret })["webhook-signature"]).toBe(vectors.v1.signature);
+    expect(signWebhook(vectors.message.body, { ...message, hmacSecret: vectors.v1.secret })["webhook-signature"]).toBe(
+      vectors.v1.signature,
+    );
   });
 
   test("both at once: two space-separated signatures", () => {
-    const headers = signWebhook(vectors.message.body, { ...message, privateKey: parseSigningKey(vectors.v1a.secret_key), hmacSecret: vectors.v1.secret });
+    const headers = signWebhook(vectors.message.body, {
+      ...message,
+      privateKey: parseSigningKey(vectors.v1a.secret_key),
+      hmacSecret: vectors.v1.secret,
+    });
     expect(headers["webhook-signature"]).toBe(`${vectors.v1a.signature} ${vectors.v1.signature}`);
   });
 });
@@ -45,7 +54,10 @@ describe("generateSigningKeyPair", () => {
         const headers = signWebhook(body, { privateKey: parseSigningKey(signingKey) });
         expect(headers["webhook-id"]).toMatch(/^msg_[A-Za-z0-9_-]{24}$/);
         expect(Math.abs(Number(headers["webhook-timestamp"]) - Date.now() / 1000)).toBeLessThan(5);
-        const result = await verifySignature({ headers: new Headers(headers), body }, { keySource: staticKeySource(parsePublicKey(publicKey)), toleranceMs: 60_000 });
+        const result = await verifySignature(
+          { headers: new Headers(headers), body },
+          { keySource: staticKeySource(parsePublicKey(publicKey)), toleranceMs: 60_000 },
+        );
         expect(result.ok).toBe(true);
       }
     }
@@ -62,7 +74,11 @@ describe("parseSigningKey refuses what is not an Ed25519 private key", () => {
     ["a public key", vectors.v1a.public_key, "expected a whsk_ key or a PEM"],
     ["whsk_ that is not base64", "whsk_not base64!", "must be followed by base64"],
     ["whsk_ of the wrong length", `whsk_${Buffer.alloc(40).toString("base64")}`, "must hold 64 bytes"],
-    ["whsk_ whose public half belongs to another key", `whsk_${Buffer.concat([Buffer.alloc(32, 1), Buffer.alloc(32, 2)]).toString("base64")}`, "does not belong"],
+    [
+      "whsk_ whose public half belongs to another key",
+      `whsk_${Buffer.concat([Buffer.alloc(32, 1), Buffer.alloc(32, 2)]).toString("base64")}`,
+      "does not belong",
+    ],
     ["a public key PEM", vectors.v1a.public_key_pem, "PEM is not a valid private key"],
   ])("%s", (_what, text, message) => {
     expect(() => parseSigningKey(text)).toThrow(KeyFormatError);

@@ -1,4 +1,12 @@
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+} from "node:crypto";
 import { KeyFormatError, parseHmacSecret } from "./keys.ts";
 import { signedContentOf } from "./signature.ts";
 
@@ -44,7 +52,8 @@ export function parseSigningKey(text: string): KeyObject {
     const encoded = trimmed.slice("whsk_".length);
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) throw new KeyFormatError("whsk_ key must be followed by base64");
     const bytes = Buffer.from(encoded, "base64");
-    if (bytes.length !== 32 && bytes.length !== 64) throw new KeyFormatError("whsk_ key must hold 64 bytes (seed and public key) or a 32-byte seed");
+    if (bytes.length !== 32 && bytes.length !== 64)
+      throw new KeyFormatError("whsk_ key must hold 64 bytes (seed and public key) or a 32-byte seed");
     const seed = bytes.subarray(0, 32);
     const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
     if (bytes.length === 64 && !Buffer.from(rawPublicKey(key)).equals(bytes.subarray(32))) {
@@ -84,14 +93,19 @@ export interface WebhookSigningOptions {
  * const headers = signWebhook(body, { privateKey: parseSigningKey(whsk) });
  * await fetch(url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body });
  */
-export function signWebhook(body: string | Uint8Array, options: WebhookSigningOptions): Record<"webhook-id" | "webhook-timestamp" | "webhook-signature", string> {
-  if (!options.privateKey && !options.hmacSecret) throw new KeyFormatError("signing needs an Ed25519 key or an HMAC secret");
+export function signWebhook(
+  body: string | Uint8Array,
+  options: WebhookSigningOptions,
+): Record<"webhook-id" | "webhook-timestamp" | "webhook-signature", string> {
+  if (!options.privateKey && !options.hmacSecret)
+    throw new KeyFormatError("signing needs an Ed25519 key or an HMAC secret");
   const id = options.id ?? newWebhookId();
   const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
   const content = signedContentOf(id, timestamp, body);
   const signatures: string[] = [];
   if (options.privateKey) signatures.push(`v1a,${sign(null, content, options.privateKey).toString("base64")}`);
-  if (options.hmacSecret) signatures.push(`v1,${createHmac("sha256", parseHmacSecret(options.hmacSecret)).update(content).digest("base64")}`);
+  if (options.hmacSecret)
+    signatures.push(`v1,${createHmac("sha256", parseHmacSecret(options.hmacSecret)).update(content).digest("base64")}`);
   return { "webhook-id": id, "webhook-timestamp": timestamp, "webhook-signature": signatures.join(" ") };
 }
 

@@ -3,7 +3,7 @@ import { createHmac, generateKeyPairSync, sign } from "node:crypto";
 import fc from "fast-check";
 import { staticKeySource } from "./key-source.ts";
 import { parseHmacSecret } from "./keys.ts";
-import { verifySignature, type SignatureVerifierOptions } from "./signature.ts";
+import { type SignatureVerifierOptions, verifySignature } from "./signature.ts";
 
 /**
  * Properties of verification over generated input: nothing throws, nothing unsigned is accepted,
@@ -21,26 +21,43 @@ const options: SignatureVerifierOptions = {
 };
 
 /** Text a header value may hold (visible ASCII and space), so that `new Headers` accepts it. */
-const headerText = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength });
+const headerText = (maxLength: number) =>
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength });
 const body = fc.uint8Array({ maxLength: 512 });
-const webhookId = fc.oneof(headerText(40).filter((id) => id.trim() === id && id.length > 0), fc.constant("msg_2yZn3"));
+const webhookId = fc.oneof(
+  headerText(40).filter((id) => id.trim() === id && id.length > 0),
+  fc.constant("msg_2yZn3"),
+);
 const timestamp = fc.oneof(
   fc.integer({ min: NOW_SECONDS - 400, max: NOW_SECONDS + 400 }).map(String),
   headerText(14).filter((text) => text.trim() === text),
 );
-const base64 = (length: number) => fc.uint8Array({ minLength: length, maxLength: length }).map((bytes) => Buffer.from(bytes).toString("base64"));
+const base64 = (length: number) =>
+  fc.uint8Array({ minLength: length, maxLength: length }).map((bytes) => Buffer.from(bytes).toString("base64"));
 /** Signature headers that look right (right schemes, right lengths) but are not signatures of anything. */
 const forgedSignatureHeader = fc
-  .array(fc.oneof(base64(32).map((s) => `v1,${s}`), base64(64).map((s) => `v1a,${s}`), headerText(30)), { maxLength: 10 })
+  .array(
+    fc.oneof(
+      base64(32).map((s) => `v1,${s}`),
+      base64(64).map((s) => `v1a,${s}`),
+      headerText(30),
+    ),
+    { maxLength: 10 },
+  )
   .map((tokens) => tokens.join(" "));
 
 const hmacSignature = (id: string, ts: string, bytes: Uint8Array) =>
-  createHmac("sha256", hmacKey).update(Buffer.concat([Buffer.from(`${id}.${ts}.`), bytes])).digest("base64");
+  createHmac("sha256", hmacKey)
+    .update(Buffer.concat([Buffer.from(`${id}.${ts}.`), bytes]))
+    .digest("base64");
 const ed25519Signature = (id: string, ts: string, bytes: Uint8Array) =>
   sign(null, Buffer.concat([Buffer.from(`${id}.${ts}.`), bytes]), privateKey).toString("base64");
 
 function call(id: string, ts: string, signature: string, bytes: Uint8Array) {
-  return { headers: new Headers({ "webhook-id": id, "webhook-timestamp": ts, "webhook-signature": signature }), body: bytes };
+  return {
+    headers: new Headers({ "webhook-id": id, "webhook-timestamp": ts, "webhook-signature": signature }),
+    body: bytes,
+  };
 }
 
 describe("verifySignature properties", () => {
@@ -57,13 +74,21 @@ describe("verifySignature properties", () => {
 
   test("a missing header is refused whatever the others hold", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("webhook-id", "webhook-timestamp", "webhook-signature"), body, async (missing, bytes) => {
-        const ts = String(NOW_SECONDS);
-        const headers = new Headers({ "webhook-id": "msg_1", "webhook-timestamp": ts, "webhook-signature": `v1,${hmacSignature("msg_1", ts, bytes)}` });
-        headers.delete(missing);
-        const result = await verifySignature({ headers, body: bytes }, options);
-        expect(result).toMatchObject({ ok: false, reason: "missing_headers" });
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("webhook-id", "webhook-timestamp", "webhook-signature"),
+        body,
+        async (missing, bytes) => {
+          const ts = String(NOW_SECONDS);
+          const headers = new Headers({
+            "webhook-id": "msg_1",
+            "webhook-timestamp": ts,
+            "webhook-signature": `v1,${hmacSignature("msg_1", ts, bytes)}`,
+          });
+          headers.delete(missing);
+          const result = await verifySignature({ headers, body: bytes }, options);
+          expect(result).toMatchObject({ ok: false, reason: "missing_headers" });
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -99,7 +124,9 @@ describe("verifySignature properties", () => {
         fc.boolean(),
         async (id, bytes, position, flip, what, useEd25519) => {
           const ts = String(NOW_SECONDS);
-          const signature = useEd25519 ? `v1a,${ed25519Signature(id, ts, bytes)}` : `v1,${hmacSignature(id, ts, bytes)}`;
+          const signature = useEd25519
+            ? `v1a,${ed25519Signature(id, ts, bytes)}`
+            : `v1,${hmacSignature(id, ts, bytes)}`;
           let tampered = call(id, ts, signature, bytes);
           if (what === "body") {
             const changed = Uint8Array.from(bytes);
@@ -123,7 +150,10 @@ describe("verifySignature properties", () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 301, max: 10 ** 9 }), fc.boolean(), body, async (distance, past, bytes) => {
         const ts = String(NOW_SECONDS + (past ? -distance : distance));
-        const result = await verifySignature(call("msg_1", ts, `v1,${hmacSignature("msg_1", ts, bytes)}`, bytes), options);
+        const result = await verifySignature(
+          call("msg_1", ts, `v1,${hmacSignature("msg_1", ts, bytes)}`, bytes),
+          options,
+        );
         expect(result).toMatchObject({ ok: false, reason: past ? "timestamp_too_old" : "timestamp_in_future" });
       }),
       { numRuns: 100 },

@@ -1,9 +1,14 @@
 import { describe, expect, test } from "bun:test";
-import { randomBytes, type KeyObject } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import { generateTestKeyPair, readFixture, signedHeaders } from "../../test/support/signing.ts";
 import { staticKeySource } from "./key-source.ts";
 import { parseHmacSecret, parsePublicKey } from "./keys.ts";
-import { verifySignature, type PublicKeySource, type SignatureVerifierOptions, type VerificationResult } from "./signature.ts";
+import {
+  type PublicKeySource,
+  type SignatureVerifierOptions,
+  type VerificationResult,
+  verifySignature,
+} from "./signature.ts";
 import type { IncomingCall } from "./verified-call.ts";
 
 const vectors = JSON.parse(readFixture("standard-webhooks-vectors.json")) as {
@@ -30,7 +35,10 @@ function vectorCall(signature: string): IncomingCall {
   );
 }
 
-function expectAccepted(result: VerificationResult, expected: { id: string; timestamp: number; scheme: "v1" | "v1a"; body: string | Uint8Array }): void {
+function expectAccepted(
+  result: VerificationResult,
+  expected: { id: string; timestamp: number; scheme: "v1" | "v1a"; body: string | Uint8Array },
+): void {
   if (!result.ok) throw new Error(`expected acceptance, got ${result.reason}: ${result.message}`);
   expect(result.call.webhookId).toBe(expected.id);
   expect(result.call.timestamp).toBe(expected.timestamp);
@@ -63,7 +71,12 @@ describe("known-answer vectors", () => {
         toleranceMs: TOLERANCE_MS,
         now: VECTOR_NOW,
       });
-      expectAccepted(result, { id: vectors.message.webhook_id, timestamp: VECTOR_TS, scheme: "v1a", body: vectors.message.body });
+      expectAccepted(result, {
+        id: vectors.message.webhook_id,
+        timestamp: VECTOR_TS,
+        scheme: "v1a",
+        body: vectors.message.body,
+      });
     });
 
     test(`v1a with the ${label} is refused as too old when the clock is not pinned`, async () => {
@@ -81,7 +94,12 @@ describe("known-answer vectors", () => {
       toleranceMs: TOLERANCE_MS,
       now: VECTOR_NOW,
     });
-    expectAccepted(result, { id: vectors.message.webhook_id, timestamp: VECTOR_TS, scheme: "v1", body: vectors.message.body });
+    expectAccepted(result, {
+      id: vectors.message.webhook_id,
+      timestamp: VECTOR_TS,
+      scheme: "v1",
+      body: vectors.message.body,
+    });
   });
 
   test("v1 is refused as too old when the clock is not pinned", async () => {
@@ -99,13 +117,23 @@ describe("known-answer vectors", () => {
       toleranceMs: TOLERANCE_MS,
       now: VECTOR_NOW,
     });
-    expectAccepted(v1aOnly, { id: vectors.message.webhook_id, timestamp: VECTOR_TS, scheme: "v1a", body: vectors.message.body });
+    expectAccepted(v1aOnly, {
+      id: vectors.message.webhook_id,
+      timestamp: VECTOR_TS,
+      scheme: "v1a",
+      body: vectors.message.body,
+    });
     const v1Only = await verifySignature(vectorCall(header), {
       hmacSecrets: [parseHmacSecret(vectors.v1.secret)],
       toleranceMs: TOLERANCE_MS,
       now: VECTOR_NOW,
     });
-    expectAccepted(v1Only, { id: vectors.message.webhook_id, timestamp: VECTOR_TS, scheme: "v1", body: vectors.message.body });
+    expectAccepted(v1Only, {
+      id: vectors.message.webhook_id,
+      timestamp: VECTOR_TS,
+      scheme: "v1",
+      body: vectors.message.body,
+    });
   });
 
   test("the v1a vector signature does not verify against a different body", async () => {
@@ -117,7 +145,11 @@ describe("known-answer vectors", () => {
       },
       vectors.message.body.replace("2432232314", "2432232315"),
     );
-    const result = await verifySignature(call, { keySource: staticKeySource(parsePublicKey(vectors.v1a.public_key)), toleranceMs: TOLERANCE_MS, now: VECTOR_NOW });
+    const result = await verifySignature(call, {
+      keySource: staticKeySource(parsePublicKey(vectors.v1a.public_key)),
+      toleranceMs: TOLERANCE_MS,
+      now: VECTOR_NOW,
+    });
     expectRefused(result, "no_matching_signature");
   });
 });
@@ -145,23 +177,38 @@ describe("signatures made with test keys", () => {
   test("a valid v1 signature is accepted", async () => {
     const secret = whsec();
     const headers = signedHeaders(body, { id: "msg_v1_ok", timestamp: nowSeconds, hmacSecret: secret });
-    const result = await verifySignature(incoming(headers, body), options({ keySource: undefined, hmacSecrets: [parseHmacSecret(secret)] }));
+    const result = await verifySignature(
+      incoming(headers, body),
+      options({ keySource: undefined, hmacSecrets: [parseHmacSecret(secret)] }),
+    );
     expectAccepted(result, { id: "msg_v1_ok", timestamp: nowSeconds, scheme: "v1", body });
   });
 
   test("one valid signature among several (including an unknown version) is accepted", async () => {
     const other = generateTestKeyPair();
-    const good = signedHeaders(body, { id: "msg_multi", timestamp: nowSeconds, privateKey: pair.privateKey })["webhook-signature"]!;
-    const wrong = signedHeaders(body, { id: "msg_multi", timestamp: nowSeconds, privateKey: other.privateKey })["webhook-signature"]!;
-    const wrongHmac = signedHeaders(body, { id: "msg_multi", timestamp: nowSeconds, hmacSecret: whsec() })["webhook-signature"]!;
+    const good = signedHeaders(body, { id: "msg_multi", timestamp: nowSeconds, privateKey: pair.privateKey })[
+      "webhook-signature"
+    ]!;
+    const wrong = signedHeaders(body, { id: "msg_multi", timestamp: nowSeconds, privateKey: other.privateKey })[
+      "webhook-signature"
+    ]!;
+    const wrongHmac = signedHeaders(body, { id: "msg_multi", timestamp: nowSeconds, hmacSecret: whsec() })[
+      "webhook-signature"
+    ]!;
     const header = ["v2,xxx", wrong, wrongHmac, "v1a,AAAA", good].join(" ");
-    const call = incoming({ "webhook-id": "msg_multi", "webhook-timestamp": String(nowSeconds), "webhook-signature": header }, body);
+    const call = incoming(
+      { "webhook-id": "msg_multi", "webhook-timestamp": String(nowSeconds), "webhook-signature": header },
+      body,
+    );
     const result = await verifySignature(call, options({ hmacSecrets: [parseHmacSecret(whsec())] }));
     expectAccepted(result, { id: "msg_multi", timestamp: nowSeconds, scheme: "v1a", body });
   });
 
   test("a header with only unknown versions is refused", async () => {
-    const call = incoming({ "webhook-id": "msg_v2", "webhook-timestamp": String(nowSeconds), "webhook-signature": "v2,xxx v3,yyy" }, body);
+    const call = incoming(
+      { "webhook-id": "msg_v2", "webhook-timestamp": String(nowSeconds), "webhook-signature": "v2,xxx v3,yyy" },
+      body,
+    );
     expectRefused(await verifySignature(call, options()), "no_matching_signature");
   });
 
@@ -183,7 +230,10 @@ describe("signatures made with test keys", () => {
     const headers = signedHeaders(body, { timestamp: nowSeconds, hmacSecret: secret });
     const bytes = new TextEncoder().encode(body);
     bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0x01;
-    expectRefused(await verifySignature(incoming(headers, bytes), options({ hmacSecrets: [parseHmacSecret(secret)] })), "no_matching_signature");
+    expectRefused(
+      await verifySignature(incoming(headers, bytes), options({ hmacSecrets: [parseHmacSecret(secret)] })),
+      "no_matching_signature",
+    );
   });
 
   test("a changed webhook-id is refused", async () => {
@@ -255,7 +305,10 @@ describe("signatures made with test keys", () => {
   ];
   for (const [label, signature] of garbage) {
     test(`garbage signature (${label}) is refused without throwing`, async () => {
-      const call = incoming({ "webhook-id": "msg_garbage", "webhook-timestamp": String(nowSeconds), "webhook-signature": signature }, body);
+      const call = incoming(
+        { "webhook-id": "msg_garbage", "webhook-timestamp": String(nowSeconds), "webhook-signature": signature },
+        body,
+      );
       const result = await verifySignature(call, options({ hmacSecrets: [parseHmacSecret(whsec())] }));
       expectRefused(result, "no_matching_signature");
     });
@@ -265,9 +318,15 @@ describe("signatures made with test keys", () => {
     const first = whsec();
     const second = whsec();
     const headers = signedHeaders(body, { id: "msg_second_secret", timestamp: nowSeconds, hmacSecret: second });
-    const result = await verifySignature(incoming(headers, body), options({ keySource: undefined, hmacSecrets: [parseHmacSecret(first), parseHmacSecret(second)] }));
+    const result = await verifySignature(
+      incoming(headers, body),
+      options({ keySource: undefined, hmacSecrets: [parseHmacSecret(first), parseHmacSecret(second)] }),
+    );
     expectAccepted(result, { id: "msg_second_secret", timestamp: nowSeconds, scheme: "v1", body });
-    const onlyFirst = await verifySignature(incoming(headers, body), options({ keySource: undefined, hmacSecrets: [parseHmacSecret(first)] }));
+    const onlyFirst = await verifySignature(
+      incoming(headers, body),
+      options({ keySource: undefined, hmacSecrets: [parseHmacSecret(first)] }),
+    );
     expectRefused(onlyFirst, "no_matching_signature");
   });
 
@@ -278,7 +337,13 @@ describe("signatures made with test keys", () => {
 
   test("a v1a signature is refused when no key source is configured", async () => {
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: pair.privateKey });
-    expectRefused(await verifySignature(incoming(headers, body), options({ keySource: undefined, hmacSecrets: [parseHmacSecret(whsec())] })), "no_matching_signature");
+    expectRefused(
+      await verifySignature(
+        incoming(headers, body),
+        options({ keySource: undefined, hmacSecrets: [parseHmacSecret(whsec())] }),
+      ),
+      "no_matching_signature",
+    );
   });
 
   test("key_unavailable when the key source has no key and only v1a is present", async () => {
@@ -298,13 +363,24 @@ describe("signatures made with test keys", () => {
   test("a key source without a key that finds one on refresh accepts the call", async () => {
     const late: PublicKeySource = { current: () => undefined, refreshAfterFailure: async () => key };
     const headers = signedHeaders(body, { id: "msg_late_key", timestamp: nowSeconds, privateKey: pair.privateKey });
-    expectAccepted(await verifySignature(incoming(headers, body), options({ keySource: late })), { id: "msg_late_key", timestamp: nowSeconds, scheme: "v1a", body });
+    expectAccepted(await verifySignature(incoming(headers, body), options({ keySource: late })), {
+      id: "msg_late_key",
+      timestamp: nowSeconds,
+      scheme: "v1a",
+      body,
+    });
   });
 
   test("a failing v1 alongside v1a without a key is no_matching_signature, not key_unavailable", async () => {
     const empty: PublicKeySource = { current: () => undefined, refreshAfterFailure: async () => undefined };
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: pair.privateKey, hmacSecret: whsec() });
-    expectRefused(await verifySignature(incoming(headers, body), options({ keySource: empty, hmacSecrets: [parseHmacSecret(whsec())] })), "no_matching_signature");
+    expectRefused(
+      await verifySignature(
+        incoming(headers, body),
+        options({ keySource: empty, hmacSecrets: [parseHmacSecret(whsec())] }),
+      ),
+      "no_matching_signature",
+    );
   });
 
   test("a rotated key returned by refreshAfterFailure is accepted", async () => {
@@ -322,7 +398,12 @@ describe("signatures made with test keys", () => {
       },
     };
     const headers = signedHeaders(body, { id: "msg_rotated", timestamp: nowSeconds, privateKey: rotated.privateKey });
-    expectAccepted(await verifySignature(incoming(headers, body), options({ keySource: source })), { id: "msg_rotated", timestamp: nowSeconds, scheme: "v1a", body });
+    expectAccepted(await verifySignature(incoming(headers, body), options({ keySource: source })), {
+      id: "msg_rotated",
+      timestamp: nowSeconds,
+      scheme: "v1a",
+      body,
+    });
     expect(calls).toEqual(["current", "refresh"]);
   });
 
@@ -342,9 +423,15 @@ describe("signatures made with test keys", () => {
 
   test("a refresh returning a key that still does not match is refused", async () => {
     const other = generateTestKeyPair();
-    const source: PublicKeySource = { current: () => key, refreshAfterFailure: async () => parsePublicKey(other.whpk) as KeyObject };
+    const source: PublicKeySource = {
+      current: () => key,
+      refreshAfterFailure: async () => parsePublicKey(other.whpk) as KeyObject,
+    };
     const attacker = generateTestKeyPair();
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: attacker.privateKey });
-    expectRefused(await verifySignature(incoming(headers, body), options({ keySource: source })), "no_matching_signature");
+    expectRefused(
+      await verifySignature(incoming(headers, body), options({ keySource: source })),
+      "no_matching_signature",
+    );
   });
 });

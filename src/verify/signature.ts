@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual, verify as verifyEd25519, type KeyObject } from "node:crypto";
+import { createHmac, type KeyObject, timingSafeEqual, verify as verifyEd25519 } from "node:crypto";
 import type { IncomingCall, VerifiedCall } from "./verified-call.ts";
 
 /** Where the Ed25519 key comes from; a remote source may fetch again after a failure (key rotation). */
@@ -10,7 +10,7 @@ export interface PublicKeySource {
 }
 
 export interface SignatureVerifierOptions {
-  keySource?: PublicKeySource;
+  keySource?: PublicKeySource | undefined;
   hmacSecrets?: readonly Buffer[];
   /** How far `webhook-timestamp` may be from now, in either direction. */
   toleranceMs: number;
@@ -42,7 +42,10 @@ const MAX_SIGNATURES_CHECKED = 8;
  * const result = await verifySignature({ headers, body }, { keySource, toleranceMs: 300_000 });
  * if (!result.ok) return unauthorized(result.message);
  */
-export async function verifySignature(incoming: IncomingCall, options: SignatureVerifierOptions): Promise<VerificationResult> {
+export async function verifySignature(
+  incoming: IncomingCall,
+  options: SignatureVerifierOptions,
+): Promise<VerificationResult> {
   const webhookId = incoming.headers.get("webhook-id");
   const timestampText = incoming.headers.get("webhook-timestamp");
   const signatureHeader = incoming.headers.get("webhook-signature");
@@ -50,13 +53,15 @@ export async function verifySignature(incoming: IncomingCall, options: Signature
     return fail("missing_headers", "webhook-id, webhook-timestamp and webhook-signature headers are required");
   }
   if (webhookId.length > 256) return fail("missing_headers", "webhook-id is longer than 256 characters");
-  if (!/^\d{1,12}$/.test(timestampText)) return fail("invalid_timestamp", "webhook-timestamp must be whole seconds since the epoch");
+  if (!/^\d{1,12}$/.test(timestampText))
+    return fail("invalid_timestamp", "webhook-timestamp must be whole seconds since the epoch");
 
   const timestamp = Number(timestampText);
   const nowSeconds = Math.floor((options.now ?? Date.now)() / 1000);
   const toleranceSeconds = Math.floor(options.toleranceMs / 1000);
   if (timestamp < nowSeconds - toleranceSeconds) return fail("timestamp_too_old", "webhook-timestamp is too old");
-  if (timestamp > nowSeconds + toleranceSeconds) return fail("timestamp_in_future", "webhook-timestamp is too far in the future");
+  if (timestamp > nowSeconds + toleranceSeconds)
+    return fail("timestamp_in_future", "webhook-timestamp is too far in the future");
 
   const signatures = parseSignatureHeader(signatureHeader);
   const signedContent = signedContentOf(webhookId, timestampText, incoming.body);
@@ -69,7 +74,8 @@ export async function verifySignature(incoming: IncomingCall, options: Signature
   if (hmacCandidates.length > 0 && options.hmacSecrets?.length) {
     for (const secret of options.hmacSecrets) {
       const expected = createHmac("sha256", secret).update(signedContent).digest();
-      if (hmacCandidates.some((s) => s.bytes.length === expected.length && timingSafeEqual(s.bytes, expected))) return accept("v1");
+      if (hmacCandidates.some((s) => s.bytes.length === expected.length && timingSafeEqual(s.bytes, expected)))
+        return accept("v1");
     }
   }
 
@@ -79,7 +85,8 @@ export async function verifySignature(incoming: IncomingCall, options: Signature
     if (key && matchesEd25519(ed25519Candidates, signedContent, key)) return accept("v1a");
     // A failure may mean epilot rotated its key: look once more (the source rate-limits this).
     const refreshed = await options.keySource.refreshAfterFailure();
-    if (refreshed && refreshed !== key && matchesEd25519(ed25519Candidates, signedContent, refreshed)) return accept("v1a");
+    if (refreshed && refreshed !== key && matchesEd25519(ed25519Candidates, signedContent, refreshed))
+      return accept("v1a");
     if (!key && !refreshed && !hmacCandidates.length) {
       return fail("key_unavailable", "the verification key is not available yet; try again shortly");
     }
@@ -123,5 +130,8 @@ function fail(reason: VerificationFailureReason, message: string): VerificationR
  * The one definition for verifying and for signing (`signWebhook`).
  */
 export function signedContentOf(webhookId: string, timestamp: string, body: string | Uint8Array): Buffer {
-  return Buffer.concat([Buffer.from(`${webhookId}.${timestamp}.`), typeof body === "string" ? Buffer.from(body) : body]);
+  return Buffer.concat([
+    Buffer.from(`${webhookId}.${timestamp}.`),
+    typeof body === "string" ? Buffer.from(body) : body,
+  ]);
 }

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { renameSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
-import { closedPort, startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
+import { type GatewayProcess, spawnGateway, tempDir, waitFor } from "../support/gateway.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../support/signing.ts";
 
 /**
@@ -22,7 +22,11 @@ afterAll(async () => {
 
 function signedCall(gateway: GatewayProcess, route: string): Promise<Response> {
   const text = JSON.stringify(fixturePayload());
-  return fetch(`${gateway.url}/actions/${route}`, { method: "POST", body: text, headers: signedHeaders(text, { privateKey: keys.privateKey }) });
+  return fetch(`${gateway.url}/actions/${route}`, {
+    method: "POST",
+    body: text,
+    headers: signedHeaders(text, { privateKey: keys.privateKey }),
+  });
 }
 
 /** The admin listener's URL, from the `listening` log line (admin.port 0 picks a free port). */
@@ -37,20 +41,29 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-const header = (keyLine: string) => `server: { host: 127.0.0.1, port: 0, shutdown_timeout: 5s }\nadmin: { host: 127.0.0.1, port: 0 }\nverification: { ${keyLine} }\n`;
+const header = (keyLine: string) =>
+  `server: { host: 127.0.0.1, port: 0, shutdown_timeout: 5s }\nadmin: { host: 127.0.0.1, port: 0 }\nverification: { ${keyLine} }\n`;
 const staticKey = header(`public_key: ${JSON.stringify(keys.whpk)}`);
-const route = (name: string, url: string, timeout = "5s") => `  - name: ${name}\n    target: { type: http, url: "${url}", timeout: ${timeout} }\n`;
+const route = (name: string, url: string, timeout = "5s") =>
+  `  - name: ${name}\n    target: { type: http, url: "${url}", timeout: ${timeout} }\n`;
 
 describe("admin listener (binary)", () => {
   test("health, readiness and metrics after real signed calls", async () => {
-    const cwd = tempDir({ "config.yaml": `${staticKey}store: { path: ./data/gw.db }\nroutes:\n${route("erp", `${legacy.url}/erp`)}` });
+    const cwd = tempDir({
+      "config.yaml": `${staticKey}store: { path: ./data/gw.db }\nroutes:\n${route("erp", `${legacy.url}/erp`)}`,
+    });
     const gateway = await spawnGateway(["serve", "--config", "config.yaml"], { cwd });
     try {
       const admin = adminUrl(gateway);
       expect((await fetch(`${admin}/healthz`)).status).toBe(200);
       const ready = await fetch(`${admin}/readyz`);
       expect(ready.status).toBe(200);
-      expect((await ready.json()).checks.store).toEqual({ ok: true, kind: "sqlite", writable: true, schema_version: expect.any(Number) });
+      expect((await ready.json()).checks.store).toEqual({
+        ok: true,
+        kind: "sqlite",
+        writable: true,
+        schema_version: expect.any(Number),
+      });
 
       expect((await signedCall(gateway, "erp")).status).toBe(200);
       expect((await signedCall(gateway, "erp")).status).toBe(200);
@@ -72,7 +85,9 @@ describe("admin listener (binary)", () => {
 
   test("readiness is 503 while epilot's key is unavailable, 200 once it is fetched", async () => {
     const keyPort = await closedPort();
-    const cwd = tempDir({ "config.yaml": `${header(`public_key_url: "http://127.0.0.1:${keyPort}/key"`)}routes:\n${route("erp", `${legacy.url}/erp`)}` });
+    const cwd = tempDir({
+      "config.yaml": `${header(`public_key_url: "http://127.0.0.1:${keyPort}/key"`)}routes:\n${route("erp", `${legacy.url}/erp`)}`,
+    });
     const gateway = await spawnGateway(["serve", "--config", "config.yaml"], { cwd });
     let keyServer: Server | undefined;
     try {
@@ -83,9 +98,15 @@ describe("admin listener (binary)", () => {
       expect((await fetch(`${admin}/healthz`)).status).toBe(200);
 
       // The key server comes up on the port the gateway retries (1s backoff at first).
-      keyServer = createServer((_, res) => res.writeHead(200, { "content-type": "application/json" }).end(keys.keyDocument));
+      keyServer = createServer((_, res) =>
+        res.writeHead(200, { "content-type": "application/json" }).end(keys.keyDocument),
+      );
       await new Promise<void>((resolve) => keyServer!.listen(keyPort, "127.0.0.1", resolve));
-      await waitFor(async () => (await fetch(`${admin}/readyz`)).status === 200, 10_000, "readiness after the key is fetched");
+      await waitFor(
+        async () => (await fetch(`${admin}/readyz`)).status === 200,
+        10_000,
+        "readiness after the key is fetched",
+      );
       const text = await (await fetch(`${admin}/metrics`)).text();
       expect(sample(text, 'actiongate_verification_key_age_seconds{source="url"}')).toBeGreaterThanOrEqual(0);
     } finally {
@@ -103,7 +124,10 @@ describe("reload (binary)", () => {
     try {
       const inFlight = signedCall(gateway, "erp");
       await waitFor(() => slow.requests.length === 1, 5_000, "the slow call to arrive");
-      writeFileSync(join(cwd, "config.yaml"), `${staticKey}routes:\n${route("erp", `${legacy.url}/erp-v2`)}${route("crm", `${legacy.url}/crm`)}`);
+      writeFileSync(
+        join(cwd, "config.yaml"),
+        `${staticKey}routes:\n${route("erp", `${legacy.url}/erp-v2`)}${route("crm", `${legacy.url}/crm`)}`,
+      );
       gateway.child.kill("SIGHUP");
       await waitFor(() => gateway.logs().some((line) => line.msg === "config reloaded"), 5_000, "the reload");
 
@@ -128,10 +152,16 @@ describe("reload (binary)", () => {
     try {
       writeFileSync(join(cwd, "config.yaml"), `${staticKey}routes:\n${route("erp", "not a url")}`);
       gateway.child.kill("SIGHUP");
-      await waitFor(() => gateway.logs().some((line) => line.msg.startsWith("config reload refused")), 5_000, "the refusal");
+      await waitFor(
+        () => gateway.logs().some((line) => line.msg.startsWith("config reload refused")),
+        5_000,
+        "the refusal",
+      );
       const refused = gateway.logs().find((line) => line.msg.startsWith("config reload refused"))!;
       expect(refused.level).toBe("error");
-      expect(refused.problems).toEqual([expect.stringMatching(/config\.yaml:\d+:\d+ routes\[0\]\.target\.url: must be an absolute http\(s\) URL/)]);
+      expect(refused.problems).toEqual([
+        expect.stringMatching(/config\.yaml:\d+:\d+ routes\[0\]\.target\.url: must be an absolute http\(s\) URL/),
+      ]);
       expect(gateway.child.exitCode).toBeNull();
       expect((await signedCall(gateway, "erp")).status).toBe(200);
       const text = await (await fetch(`${adminUrl(gateway)}/metrics`)).text();
@@ -148,14 +178,23 @@ describe("reload (binary)", () => {
     try {
       expect((await signedCall(gateway, "crm")).status).toBe(404);
       // Written the way editors save: a new file renamed over the old one.
-      writeFileSync(join(cwd, "config.yaml.tmp"), `${staticKey}routes:\n${route("erp", `${legacy.url}/erp`)}${route("crm", `${legacy.url}/crm`)}`);
+      writeFileSync(
+        join(cwd, "config.yaml.tmp"),
+        `${staticKey}routes:\n${route("erp", `${legacy.url}/erp`)}${route("crm", `${legacy.url}/crm`)}`,
+      );
       renameSync(join(cwd, "config.yaml.tmp"), join(cwd, "config.yaml"));
       await waitFor(() => gateway.logs().some((line) => line.msg === "config reloaded"), 5_000, "the watch reload");
-      expect(gateway.logs().find((line) => line.msg === "config reloaded")).toMatchObject({ trigger: "watch", routes: ["erp", "crm"] });
+      expect(gateway.logs().find((line) => line.msg === "config reloaded")).toMatchObject({
+        trigger: "watch",
+        routes: ["erp", "crm"],
+      });
       expect((await signedCall(gateway, "crm")).status).toBe(200);
 
       // A second write of the same content is not a reload.
-      writeFileSync(join(cwd, "config.yaml"), `${staticKey}routes:\n${route("erp", `${legacy.url}/erp`)}${route("crm", `${legacy.url}/crm`)}`);
+      writeFileSync(
+        join(cwd, "config.yaml"),
+        `${staticKey}routes:\n${route("erp", `${legacy.url}/erp`)}${route("crm", `${legacy.url}/crm`)}`,
+      );
       await new Promise((resolve) => setTimeout(resolve, 800));
       expect(gateway.logs().filter((line) => line.msg === "config reloaded").length).toBe(1);
     } finally {

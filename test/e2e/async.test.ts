@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, runBinary, spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
+import { BINARY, type GatewayProcess, runBinary, spawnGateway, tempDir, waitFor } from "../support/gateway.ts";
 import { testPostgres } from "../support/postgres.ts";
-import { closedPort, startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../support/signing.ts";
 
 /**
@@ -35,7 +35,15 @@ interface Setup {
   config: string;
 }
 
-async function setup(options: { legacyUrl?: string; maxAttempts?: number; callbackHosts?: string[]; extraRoutes?: string; store?: string } = {}): Promise<Setup> {
+async function setup(
+  options: {
+    legacyUrl?: string;
+    maxAttempts?: number;
+    callbackHosts?: string[];
+    extraRoutes?: string;
+    store?: string;
+  } = {},
+): Promise<Setup> {
   const legacy = await startRecordingServer();
   const epilot = await startRecordingServer({ status: 200, body: {} });
   const dir = tempDir();
@@ -71,7 +79,12 @@ function payloadFor(epilotUrl: string, mutate?: (payload: Record<string, any>) =
   return payload;
 }
 
-async function send(gatewayUrl: string, route: string, payload: object, extra: Record<string, string> = {}): Promise<Response> {
+async function send(
+  gatewayUrl: string,
+  route: string,
+  payload: object,
+  extra: Record<string, string> = {},
+): Promise<Response> {
   const text = JSON.stringify(payload);
   return fetch(`${gatewayUrl}/actions/${route}`, {
     method: "POST",
@@ -107,7 +120,9 @@ describe.each(["sqlite", "postgres"] as const)("async delivery (%s store)", (kin
 
   test("202 once stored; retried through 503s; then write-back onto the entity; then the workflow resumes", async () => {
     let calls = 0;
-    s.legacy.respondWith(() => (++calls <= 2 ? { status: 503, body: "maintenance" } : { status: 200, body: { erp_id: "ERP-77" } }));
+    s.legacy.respondWith(() =>
+      ++calls <= 2 ? { status: 503, body: "maintenance" } : { status: 200, body: { erp_id: "ERP-77" } },
+    );
     const token = epilotToken(600);
     const response = await send(gateway.url, "erp-async", payloadFor(s.epilot.url), { "x-epilot-token": token });
     expect(response.status).toBe(202);
@@ -120,7 +135,7 @@ describe.each(["sqlite", "postgres"] as const)("async delivery (%s store)", (kin
 
     const patch = s.epilot.requests.find((r) => r.method === "PATCH")!;
     expect(patch.url).toBe("/v1/entity/contract/3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41");
-    expect(patch.headers["authorization"]).toBe(`Bearer ${token}`);
+    expect(patch.headers.authorization).toBe(`Bearer ${token}`);
     expect(patch.json).toEqual({ erp_id: "ERP-77", erp_status: 200 });
 
     const resume = s.epilot.requests.find((r) => r.url.includes("executions:resume"))!;
@@ -147,7 +162,11 @@ describe.each(["sqlite", "postgres"] as const)("async delivery (%s store)", (kin
       headers: { ...signedHeaders(text, { privateKey: keys.privateKey, id }), "x-epilot-token": epilotToken(600) },
     });
     expect(response.status).toBe(202);
-    await waitFor(() => gateway.logs().some((l) => l.msg === "dead letter" && l.webhook_id === id), 5_000, "dead letter");
+    await waitFor(
+      () => gateway.logs().some((l) => l.msg === "dead letter" && l.webhook_id === id),
+      5_000,
+      "dead letter",
+    );
     expect(s.legacy.requests).toHaveLength(1);
 
     const list = await runBinary(["dlq", "list", "--config", "config.yaml"], { cwd: s.dir, env: STORE_ENV });
@@ -179,7 +198,11 @@ describe.each(["sqlite", "postgres"] as const)("async delivery (%s store)", (kin
         body: text,
         headers: { ...signedHeaders(text, { privateKey: keys.privateKey, id }), "x-epilot-token": epilotToken(600) },
       });
-      await waitFor(() => gateway.logs().some((l) => l.msg === "dead letter" && l.webhook_id === id), 5_000, "refused resume");
+      await waitFor(
+        () => gateway.logs().some((l) => l.msg === "dead letter" && l.webhook_id === id),
+        5_000,
+        "refused resume",
+      );
       expect(stranger.requests).toHaveLength(0);
       const line = gateway.logs().find((l) => l.msg === "dead letter" && l.webhook_id === id)!;
       expect(line.stage).toBe("resume");
@@ -199,7 +222,11 @@ describe.each(["sqlite", "postgres"] as const)("async delivery (%s store)", (kin
       body: text,
       headers: { ...signedHeaders(text, { privateKey: keys.privateKey, id }), "x-epilot-token": epilotToken(-5) },
     });
-    await waitFor(() => gateway.logs().some((l) => l.msg === "dead letter" && l.webhook_id === id), 5_000, "expired token dead letter");
+    await waitFor(
+      () => gateway.logs().some((l) => l.msg === "dead letter" && l.webhook_id === id),
+      5_000,
+      "expired token dead letter",
+    );
     const line = gateway.logs().find((l) => l.msg === "dead letter" && l.webhook_id === id)!;
     expect(line.reason).toContain("x-epilot-token expired");
     expect(s.epilot.requests.filter((r) => r.method === "PATCH")).toHaveLength(0);
@@ -210,7 +237,7 @@ describe("durability", () => {
   test("kill -9 with 30 events pending: after a restart all 30 are delivered", async () => {
     const targetPort = await closedPort();
     const s = await setup({ legacyUrl: `http://127.0.0.1:${targetPort}` });
-    s.config = s.config.replace("write_back: '{ \"erp_id\": body.erp_id, \"erp_status\": status }'", "transform: '{}'");
+    s.config = s.config.replace('write_back: \'{ "erp_id": body.erp_id, "erp_status": status }\'', "transform: '{}'");
     let gateway = await start(s);
     const ids: string[] = [];
     try {
@@ -224,7 +251,11 @@ describe("durability", () => {
           const id = uniqueWebhookId();
           ids.push(id);
           const text = JSON.stringify(payload);
-          const response = await fetch(`${gateway.url}/actions/erp-async`, { method: "POST", body: text, headers: signedHeaders(text, { privateKey: keys.privateKey, id }) });
+          const response = await fetch(`${gateway.url}/actions/erp-async`, {
+            method: "POST",
+            body: text,
+            headers: signedHeaders(text, { privateKey: keys.privateKey, id }),
+          });
           return response.status;
         }),
       );
@@ -236,7 +267,11 @@ describe("durability", () => {
       const legacy = await startRecordingServerOn(targetPort);
       try {
         gateway = await start(s);
-        await waitFor(() => new Set(legacy.requests.map((r) => r.headers["idempotency-key"])).size === 30, 15_000, "30 deliveries");
+        await waitFor(
+          () => new Set(legacy.requests.map((r) => r.headers["idempotency-key"])).size === 30,
+          15_000,
+          "30 deliveries",
+        );
         expect(new Set(legacy.requests.map((r) => r.headers["idempotency-key"]))).toEqual(new Set(ids));
         expect(new Set(legacy.requests.map((r) => r.json.contract)).size).toBe(30);
       } finally {
@@ -256,7 +291,9 @@ describe("durability", () => {
       const payload = payloadFor(s.epilot.url);
       const text = JSON.stringify(payload);
       const headers = signedHeaders(text, { privateKey: keys.privateKey });
-      expect((await fetch(`${gateway.url}/actions/erp-async`, { method: "POST", body: text, headers })).status).toBe(202);
+      expect((await fetch(`${gateway.url}/actions/erp-async`, { method: "POST", body: text, headers })).status).toBe(
+        202,
+      );
       await gateway.stop();
       gateway = await start(s);
       const again = await fetch(`${gateway.url}/actions/erp-async`, { method: "POST", body: text, headers });
@@ -300,7 +337,12 @@ describe("circuit breaker and sync follow-ups", () => {
       expect((await send(gateway.url, "erp-sync", plain())).status).toBe(200);
       expect((await send(gateway.url, "erp-sync", plain())).status).toBe(200);
       expect(s.legacy.requests).toHaveLength(4);
-      expect(gateway.logs().filter((l) => l.msg === "circuit breaker").map((l) => l.state)).toEqual(["open", "half_open", "closed"]);
+      expect(
+        gateway
+          .logs()
+          .filter((l) => l.msg === "circuit breaker")
+          .map((l) => l.state),
+      ).toEqual(["open", "half_open", "closed"]);
     } finally {
       await gateway.stop();
       await s.legacy.close();
@@ -320,7 +362,11 @@ describe("circuit breaker and sync follow-ups", () => {
     try {
       const response = await send(gateway.url, "erp-sync", payloadFor(s.epilot.url));
       expect(response.status).toBe(200);
-      await waitFor(() => s.epilot.requests.some((r) => r.url.includes("executions:resume")), 5_000, "resume after sync delivery");
+      await waitFor(
+        () => s.epilot.requests.some((r) => r.url.includes("executions:resume")),
+        5_000,
+        "resume after sync delivery",
+      );
       expect(s.epilot.requests.filter((r) => r.method === "PATCH")).toHaveLength(0);
     } finally {
       await gateway.stop();

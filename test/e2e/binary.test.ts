@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { runBinary, spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
-import { closedPort, startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
+import { type GatewayProcess, runBinary, spawnGateway, tempDir, waitFor } from "../support/gateway.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../support/signing.ts";
 
 /**
@@ -15,7 +15,9 @@ const keys = generateTestKeyPair();
 const packageVersion = JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "package.json"), "utf8")).version;
 
 /** Serves epilot's public-key document; can be started late to simulate a CDN that is unreachable at first. */
-async function startKeyServer(port = 0): Promise<{ url: string; port: number; hits: () => number; close(): Promise<void> }> {
+async function startKeyServer(
+  port = 0,
+): Promise<{ url: string; port: number; hits: () => number; close(): Promise<void> }> {
   let hits = 0;
   const server: Server = createServer((_, res) => {
     hits++;
@@ -52,11 +54,16 @@ ${extra}`;
 
 function signedCall(url: string, payload = fixturePayload(), extraHeaders: Record<string, string> = {}) {
   const text = JSON.stringify(payload);
-  return fetch(url, { method: "POST", body: text, headers: { ...signedHeaders(text, { privateKey: keys.privateKey }), ...extraHeaders } });
+  return fetch(url, {
+    method: "POST",
+    body: text,
+    headers: { ...signedHeaders(text, { privateKey: keys.privateKey }), ...extraHeaders },
+  });
 }
 
 beforeAll(() => {
-  if (!existsSync(join(import.meta.dir, "..", "..", "dist", "actiongate"))) throw new Error("dist/actiongate is missing: run `npm run build` (npm test does it first)");
+  if (!existsSync(join(import.meta.dir, "..", "..", "dist", "actiongate")))
+    throw new Error("dist/actiongate is missing: run `npm run build` (npm test does it first)");
 });
 
 describe("command line", () => {
@@ -135,7 +142,9 @@ routes:
     const dir = tempDir({ "config.yaml": configYaml("http://127.0.0.1:1/key", "http://127.0.0.1:2") });
     const result = await runBinary(["validate", "-c", "config.yaml"], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("config.yaml:13:33 routes[0].target.headers.Authorization: environment variable ERP_TOKEN is not set");
+    expect(result.stderr).toContain(
+      "config.yaml:13:33 routes[0].target.headers.Authorization: environment variable ERP_TOKEN is not set",
+    );
   });
 
   test("a missing config file exits 1", async () => {
@@ -170,7 +179,10 @@ describe("serving", () => {
     legacy = await startRecordingServer();
     keyServer = await startKeyServer();
     const dir = tempDir({ "config.yaml": configYaml(keyServer.url, legacy.url) });
-    gateway = await spawnGateway(["serve", "--config", "config.yaml"], { cwd: dir, env: { ERP_TOKEN: "erp-secret-token" } });
+    gateway = await spawnGateway(["serve", "--config", "config.yaml"], {
+      cwd: dir,
+      env: { ERP_TOKEN: "erp-secret-token" },
+    });
     await waitFor(() => gateway.stdout().includes("verification key loaded"), 5_000, "key load");
   });
 
@@ -182,13 +194,15 @@ describe("serving", () => {
 
   test("a signed call is verified, transformed and delivered; epilot gets 200 {}", async () => {
     legacy.requests.length = 0;
-    const response = await signedCall(`${gateway.url}/actions/erp-contract`, fixturePayload(), { "x-epilot-token": "epilot-short-lived-token" });
+    const response = await signedCall(`${gateway.url}/actions/erp-contract`, fixturePayload(), {
+      "x-epilot-token": "epilot-short-lived-token",
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({});
     expect(legacy.requests).toHaveLength(1);
     expect(legacy.requests[0]!.url).toBe("/api/contracts/2026-0042");
     expect(legacy.requests[0]!.json).toEqual({ contract: "2026-0042", status: "approved" });
-    expect(legacy.requests[0]!.headers["authorization"]).toBe("Bearer erp-secret-token");
+    expect(legacy.requests[0]!.headers.authorization).toBe("Bearer erp-secret-token");
     expect(legacy.requests[0]!.headers["x-epilot-token"]).toBeUndefined();
   });
 
@@ -201,7 +215,15 @@ describe("serving", () => {
     other.data.entity.notes = "y".repeat(40 * 1024);
     expect((await signedCall(url, other)).status).toBe(413);
     const notJson = "not json";
-    expect((await fetch(url, { method: "POST", body: notJson, headers: signedHeaders(notJson, { privateKey: keys.privateKey }) })).status).toBe(400);
+    expect(
+      (
+        await fetch(url, {
+          method: "POST",
+          body: notJson,
+          headers: signedHeaders(notJson, { privateKey: keys.privateKey }),
+        })
+      ).status,
+    ).toBe(400);
     expect((await signedCall(`${gateway.url}/actions/unknown`)).status).toBe(404);
     expect(legacy.requests).toHaveLength(0);
   });
@@ -214,7 +236,9 @@ describe("serving", () => {
     legacy.respondWith({ delayMs: 1_500 });
     const slow = await signedCall(`${gateway.url}/actions/erp-contract`);
     expect(slow.status).toBe(504);
-    expect((await slow.json()).error_output.error_reason).toBe("The target of route erp-contract did not answer within 1s");
+    expect((await slow.json()).error_output.error_reason).toBe(
+      "The target of route erp-contract did not answer within 1s",
+    );
     legacy.respondWith({});
   });
 
@@ -223,11 +247,29 @@ describe("serving", () => {
     await waitFor(() => gateway.logs().filter((line) => line.msg === "call").length >= 7, 2_000, "7 call log lines");
     const lines = gateway.logs().filter((line) => line.msg === "call");
     for (const line of lines) {
-      expect(Object.keys(line)).toEqual(expect.arrayContaining(["time", "level", "msg", "outcome", "status", "duration_ms"]));
+      expect(Object.keys(line)).toEqual(
+        expect.arrayContaining(["time", "level", "msg", "outcome", "status", "duration_ms"]),
+      );
     }
-    expect(lines.map((line) => line.outcome)).toEqual(expect.arrayContaining(["delivered", "unauthorized", "too_large", "bad_request", "unknown_route", "target_failed", "target_timeout"]));
+    expect(lines.map((line) => line.outcome)).toEqual(
+      expect.arrayContaining([
+        "delivered",
+        "unauthorized",
+        "too_large",
+        "bad_request",
+        "unknown_route",
+        "target_failed",
+        "target_timeout",
+      ]),
+    );
     const output = gateway.stdout() + gateway.stderr();
-    for (const secret of ["epilot-short-lived-token", "erp-secret-token", "app-option-secret-value", "user-token-that-must-never-leave-the-gateway", "jane.doe@example.com"]) {
+    for (const secret of [
+      "epilot-short-lived-token",
+      "erp-secret-token",
+      "app-option-secret-value",
+      "user-token-that-must-never-leave-the-gateway",
+      "jane.doe@example.com",
+    ]) {
       expect(output).not.toContain(secret);
     }
   });
@@ -237,7 +279,9 @@ describe("resilience", () => {
   test("starts without a reachable key URL, answers 503 until the key arrives, then heals by itself", async () => {
     const legacy = await startRecordingServer();
     const keyPort = await closedPort();
-    const dir = tempDir({ "config.yaml": configYaml(`http://127.0.0.1:${keyPort}/v1/.well-known/public-key`, legacy.url) });
+    const dir = tempDir({
+      "config.yaml": configYaml(`http://127.0.0.1:${keyPort}/v1/.well-known/public-key`, legacy.url),
+    });
     const gateway = await spawnGateway(["--config", "config.yaml"], { cwd: dir, env: { ERP_TOKEN: "t" } });
     try {
       await waitFor(() => gateway.stdout().includes("verification key fetch failed"), 5_000, "failed key fetch log");
@@ -282,7 +326,9 @@ describe("resilience", () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
     const port = (blocker.address() as AddressInfo).port;
-    const dir = tempDir({ "config.yaml": configYaml("http://127.0.0.1:1/key", "http://127.0.0.1:2").replace("port: 0", `port: ${port}`) });
+    const dir = tempDir({
+      "config.yaml": configYaml("http://127.0.0.1:1/key", "http://127.0.0.1:2").replace("port: 0", `port: ${port}`),
+    });
     const result = await runBinary(["--config", "config.yaml"], { cwd: dir, env: { ERP_TOKEN: "t" } });
     blocker.close();
     expect(result.code).toBe(1);

@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DENO, denoCompileArguments, PROJECT_ROOT } from "../../scripts/deno-compile.ts";
-import { spawnGateway, tempDir, type GatewayProcess } from "../support/gateway.ts";
-import { startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
+import { type GatewayProcess, spawnGateway, tempDir } from "../support/gateway.ts";
+import { type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, type TestKeyPair } from "../support/signing.ts";
 
 /**
@@ -61,7 +61,11 @@ afterAll(async () => {
 /** Sends the fixture payload, signed with Ed25519 (v1a) as epilot signs, to `gateway`'s route. */
 async function sendSignedCall(gateway: GatewayProcess): Promise<Response> {
   const body = JSON.stringify(fixturePayload());
-  return fetch(`${gateway.url}/actions/erp-contract`, { method: "POST", headers: signedHeaders(body, { privateKey: keys.privateKey }), body });
+  return fetch(`${gateway.url}/actions/erp-contract`, {
+    method: "POST",
+    headers: signedHeaders(body, { privateKey: keys.privateKey }),
+    body,
+  });
 }
 
 /** One signed call through `gateway`: 200 {}, and the target got exactly the transformed body. */
@@ -78,11 +82,14 @@ async function expectOneCallDelivered(gateway: GatewayProcess): Promise<void> {
 
 describe("deno", () => {
   test("deno run -A src/main.ts serve answers a signed call and the target receives the transformed body", async () => {
-    const gateway = await spawnGateway(["run", "--allow-all", join(PROJECT_ROOT, "src", "main.ts"), "serve", "--config", join(configDir, "config.yaml")], {
-      cwd: PROJECT_ROOT,
-      executable: DENO,
-      env: { DENO_DIR, NO_COLOR: "1" },
-    });
+    const gateway = await spawnGateway(
+      ["run", "--allow-all", join(PROJECT_ROOT, "src", "main.ts"), "serve", "--config", join(configDir, "config.yaml")],
+      {
+        cwd: PROJECT_ROOT,
+        executable: DENO,
+        env: { DENO_DIR, NO_COLOR: "1" },
+      },
+    );
     try {
       await expectOneCallDelivered(gateway);
       // A bad signature is still refused under Deno, and nothing reaches the target.
@@ -101,25 +108,35 @@ describe("deno", () => {
   }, 60_000);
 
   if (denortMissingReason) console.warn(`skipping the deno compile test: ${denortMissingReason}`);
-  test.skipIf(denortMissingReason !== undefined)("the binary deno compile builds serves a signed call from a folder without node_modules", async () => {
-    const buildDir = tempDir();
-    const binary = join(buildDir, "actiongate-deno");
-    try {
-      const build = spawnSync(DENO, denoCompileArguments(binary), {
-        cwd: PROJECT_ROOT,
-        env: { PATH: process.env.PATH ?? "", DENO_DIR, DENORT_BIN: DENORT_BIN!, NO_COLOR: "1" },
-        encoding: "utf8",
-        timeout: 240_000,
-      });
-      expect({ status: build.status, stderr: build.status === 0 ? "" : build.stderr }).toEqual({ status: 0, stderr: "" });
-      const gateway = await spawnGateway(["serve", "--config", join(configDir, "config.yaml")], { cwd: buildDir, executable: binary });
+  test.skipIf(denortMissingReason !== undefined)(
+    "the binary deno compile builds serves a signed call from a folder without node_modules",
+    async () => {
+      const buildDir = tempDir();
+      const binary = join(buildDir, "actiongate-deno");
       try {
-        await expectOneCallDelivered(gateway);
+        const build = spawnSync(DENO, denoCompileArguments(binary), {
+          cwd: PROJECT_ROOT,
+          env: { PATH: process.env.PATH ?? "", DENO_DIR, DENORT_BIN: DENORT_BIN!, NO_COLOR: "1" },
+          encoding: "utf8",
+          timeout: 240_000,
+        });
+        expect({ status: build.status, stderr: build.status === 0 ? "" : build.stderr }).toEqual({
+          status: 0,
+          stderr: "",
+        });
+        const gateway = await spawnGateway(["serve", "--config", join(configDir, "config.yaml")], {
+          cwd: buildDir,
+          executable: binary,
+        });
+        try {
+          await expectOneCallDelivered(gateway);
+        } finally {
+          expect(await gateway.stop()).toBe(0);
+        }
       } finally {
-        expect(await gateway.stop()).toBe(0);
+        rmSync(buildDir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(buildDir, { recursive: true, force: true });
-    }
-  }, 300_000);
+    },
+    300_000,
+  );
 });

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
-import { testPostgres, type TestPostgres } from "../support/postgres.ts";
-import { closedPort, startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
+import { type GatewayProcess, spawnGateway, tempDir, waitFor } from "../support/gateway.ts";
+import { type TestPostgres, testPostgres } from "../support/postgres.ts";
+import { closedPort, type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../support/signing.ts";
 
 /**
@@ -58,23 +58,16 @@ function payload(): Record<string, any> {
 async function send(gatewayUrl: string, id = uniqueWebhookId()): Promise<{ id: string; status: number }> {
   const text = JSON.stringify(payload());
   try {
-    const response = await fetch(`${gatewayUrl}/actions/erp-async`, { method: "POST", body: text, headers: signedHeaders(text, { privateKey: keys.privateKey, id }) });
+    const response = await fetch(`${gatewayUrl}/actions/erp-async`, {
+      method: "POST",
+      body: text,
+      headers: signedHeaders(text, { privateKey: keys.privateKey, id }),
+    });
     await response.arrayBuffer();
     return { id, status: response.status };
   } catch {
     return { id, status: 0 };
   }
-}
-
-/** How often each Idempotency-Key reached the target. */
-function arrivals(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const request of legacy.requests) {
-    if (request.method !== "POST") continue;
-    const key = String(request.headers["idempotency-key"]);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return counts;
 }
 
 /** Deliveries the target answered 2xx, per key (a 503 answer is a failed attempt, not an arrival). */
@@ -118,14 +111,22 @@ describe("two replicas on one PostgreSQL store", () => {
     const replica = await startReplica();
     for (const route of ["erp-sync", "erp-async"]) {
       const text = JSON.stringify(payload());
-      const response = await fetch(`${replica.url}/actions/${route}`, { method: "POST", body: text, headers: signedHeaders(text, { privateKey: keys.privateKey }) });
+      const response = await fetch(`${replica.url}/actions/${route}`, {
+        method: "POST",
+        body: text,
+        headers: signedHeaders(text, { privateKey: keys.privateKey }),
+      });
       expect(response.status).toBe(503);
       const body = (await response.json()) as { error_output: { error_code: string; error_reason: string } };
       expect(body.error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
       expect(body.error_output.error_reason).toContain("please retry");
     }
     expect(legacy.requests).toHaveLength(0);
-    expect(replica.logs().some((line) => line.msg === "PostgreSQL is not ready at start; store calls fail (503) until it is")).toBe(true);
+    expect(
+      replica
+        .logs()
+        .some((line) => line.msg === "PostgreSQL is not ready at start; store calls fail (503) until it is"),
+    ).toBe(true);
     expect(replica.stdout()).not.toContain("pw-never-shown");
   }, 30_000);
 
@@ -155,7 +156,13 @@ describe("two replicas on one PostgreSQL store", () => {
     const duplicates = ids.filter((id) => (delivered.get(id) ?? 0) > 1).length;
     console.log(`replicas: kill -9 hand-over: 30/30 delivered by B, ${duplicates} delivered twice (at-least-once)`);
     // B recorded each as done (the log line follows the commit, a moment after the target's answer).
-    const doneByB = () => new Set(b.logs().filter((line) => line.msg === "event done").map((line) => line.webhook_id));
+    const doneByB = () =>
+      new Set(
+        b
+          .logs()
+          .filter((line) => line.msg === "event done")
+          .map((line) => line.webhook_id),
+      );
     await waitFor(() => ids.every((id) => doneByB().has(id)), 10_000, "B's event done lines");
     expect(legacy.requests.length).toBeGreaterThan(30);
   }, 60_000);
@@ -173,7 +180,11 @@ describe("two replicas on one PostgreSQL store", () => {
     await waitFor(() => results.length >= 20, 10_000, "calls before the restart");
     await pg.restart();
     const afterRestart = results.length;
-    await waitFor(() => results.slice(afterRestart).filter((call) => call.status === 202).length >= 20, 20_000, "202s after the restart");
+    await waitFor(
+      () => results.slice(afterRestart).filter((call) => call.status === 202).length >= 20,
+      20_000,
+      "202s after the restart",
+    );
     sending = false;
     await burst;
 
@@ -183,12 +194,16 @@ describe("two replicas on one PostgreSQL store", () => {
     const refused = results.filter((call) => call.status === 503).length;
     await waitFor(() => accepted.every((id) => delivered.has(id)), 30_000, "every accepted call delivered");
     const duplicates = accepted.filter((id) => (delivered.get(id) ?? 0) > 1).length;
-    console.log(`replicas: db restart: ${results.length} calls, ${accepted.length} accepted and delivered, ${refused} answered 503, ${duplicates} delivered twice`);
+    console.log(
+      `replicas: db restart: ${results.length} calls, ${accepted.length} accepted and delivered, ${refused} answered 503, ${duplicates} delivered twice`,
+    );
     // Calls that got 503 were not stored, or were and are delivered anyway: never a 202 that is lost.
     expect(accepted.length + refused).toBe(results.length);
     // Each 503 is explained in the log of the replica that answered it.
     const logs = [...a.logs(), ...b.logs()];
-    const storeErrors = logs.filter((line) => line.msg === "replay guard unavailable" || line.msg === "outbox write failed").length;
+    const storeErrors = logs.filter(
+      (line) => line.msg === "replay guard unavailable" || line.msg === "outbox write failed",
+    ).length;
     expect(storeErrors).toBeGreaterThanOrEqual(refused);
   }, 90_000);
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { passwordDigest } from "soap";
-import { runBinary, spawnGateway, tempDir, type GatewayProcess } from "../support/gateway.ts";
+import { type CrmServer, startCrmServer } from "../soap/crm-server.ts";
+import { type GatewayProcess, runBinary, spawnGateway, tempDir } from "../support/gateway.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../support/signing.ts";
-import { startCrmServer, type CrmServer } from "../soap/crm-server.ts";
 
 /**
  * One SOAP route through the compiled binary (`npm run build` first), run from a folder holding
@@ -37,8 +37,15 @@ routes:
 
 beforeAll(async () => {
   crm = await startCrmServer();
-  dir = tempDir({ "crm.wsdl": crm.wsdl, "config.yaml": config("CreateCustomer"), "broken.yaml": config("DeleteCustomer") });
-  gateway = await spawnGateway(["serve", "--config", "config.yaml"], { cwd: dir, env: { CRM_PASSWORD: "pw-from-env" } });
+  dir = tempDir({
+    "crm.wsdl": crm.wsdl,
+    "config.yaml": config("CreateCustomer"),
+    "broken.yaml": config("DeleteCustomer"),
+  });
+  gateway = await spawnGateway(["serve", "--config", "config.yaml"], {
+    cwd: dir,
+    env: { CRM_PASSWORD: "pw-from-env" },
+  });
 });
 afterAll(async () => {
   await gateway?.stop();
@@ -50,24 +57,42 @@ describe("SOAP target in the compiled binary", () => {
     crm.authenticate((security) => {
       const token = security?.UsernameToken;
       const text = (value: any) => (typeof value === "object" ? value.$value : value);
-      return token?.Username === "crm-gateway" && text(token.Password) === passwordDigest(text(token.Nonce), token.Created, "pw-from-env");
+      return (
+        token?.Username === "crm-gateway" &&
+        text(token.Password) === passwordDigest(text(token.Nonce), token.Created, "pw-from-env")
+      );
     });
     const body = JSON.stringify(fixturePayload());
     const id = uniqueWebhookId();
-    const response = await fetch(`${gateway.url}/actions/crm-customer`, { method: "POST", body, headers: signedHeaders(body, { id, privateKey: keys.privateKey }) });
-    expect({ status: response.status, body: await response.json() }).toEqual({ status: 200, body: { customer_ref: "CRM-C-100017" } });
+    const response = await fetch(`${gateway.url}/actions/crm-customer`, {
+      method: "POST",
+      body,
+      headers: signedHeaders(body, { id, privateKey: keys.privateKey }),
+    });
+    expect({ status: response.status, body: await response.json() }).toEqual({
+      status: 200,
+      body: { customer_ref: "CRM-C-100017" },
+    });
 
     const received = crm.calls.at(-1)!;
     expect(received.path).toBe("/crm/soap12");
-    expect(received.headers["content-type"]).toBe('application/soap+xml; charset=utf-8; action="urn:example:crm/CreateCustomer"');
+    expect(received.headers["content-type"]).toBe(
+      'application/soap+xml; charset=utf-8; action="urn:example:crm/CreateCustomer"',
+    );
     expect(received.headers["idempotency-key"]).toBe(id);
-    expect(received.args).toEqual({ CustomerNumber: "C-100017", Name: "Contract 2026-0042", Address: { Street: "Hauptstraße 5", PostalCode: "50667", City: "Köln" } });
+    expect(received.args).toEqual({
+      CustomerNumber: "C-100017",
+      Name: "Contract 2026-0042",
+      Address: { Street: "Hauptstraße 5", PostalCode: "50667", City: "Köln" },
+    });
     expect(gateway.stdout()).not.toContain("pw-from-env");
   });
 
   test("validate names the missing operation and the ones the WSDL has", async () => {
     const result = await runBinary(["validate", "--config", "broken.yaml"], { cwd: dir, env: { CRM_PASSWORD: "x" } });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe('broken.yaml:15:18 routes[0].target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer');
+    expect(result.stderr.trim()).toBe(
+      'broken.yaml:15:18 routes[0].target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer',
+    );
   });
 });

@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { connect } from "node:tls";
 import { generateTestCertificates, type TestCertificates } from "../support/certs.ts";
-import { runBinary, spawnGateway, tempDir, type GatewayProcess } from "../support/gateway.ts";
+import { type GatewayProcess, runBinary, spawnGateway, tempDir } from "../support/gateway.ts";
 import { fixturePayload, signedHeaders } from "../support/signing.ts";
 
 /**
@@ -20,14 +20,17 @@ let base: string;
 
 beforeAll(async () => {
   certs = generateTestCertificates();
-  legacy = createServer({ cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      received.push(body);
-      res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
-    });
-  });
+  legacy = createServer(
+    { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        received.push(body);
+        res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+      });
+    },
+  );
   await new Promise<void>((resolve) => legacy.listen(0, "127.0.0.1", resolve));
   const legacyUrl = `https://127.0.0.1:${(legacy.address() as AddressInfo).port}`;
   // The certificates sit beside the config, named relative to it, as an operator would.
@@ -75,7 +78,9 @@ function httpsFetch(url: string, init: RequestInit = {}): Promise<Response> {
 function rawTls(bytes: string, waitMs: number): Promise<{ text: string; closed: boolean; elapsedMs: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port: gateway.port, ca: certs.ca, servername: "localhost" }, () => socket.write(bytes));
+    const socket = connect({ host: "127.0.0.1", port: gateway.port, ca: certs.ca, servername: "localhost" }, () =>
+      socket.write(bytes),
+    );
     let text = "";
     socket.on("data", (chunk) => (text += chunk.toString("utf8")));
     const timer = setTimeout(() => {
@@ -121,11 +126,16 @@ describe("request hardening through the binary", () => {
     const { headers } = signed();
     const response = await httpsFetch(`${base}/actions/mtls`, { method: "POST", body: "x".repeat(40_000), headers });
     expect(response.status).toBe(413);
-    expect(((await response.json()) as any).error_output.error_reason).toBe("The body is larger than the limit of 32768 bytes");
+    expect(((await response.json()) as any).error_output.error_reason).toBe(
+      "The body is larger than the limit of 32768 bytes",
+    );
   });
 
   test("a sender that stalls mid-body gets 408 after body_timeout and the connection is closed", async () => {
-    const result = await rawTls(`POST /actions/mtls HTTP/1.1\r\nHost: localhost\r\nContent-Length: 500\r\n\r\n{"type":`, 5_000);
+    const result = await rawTls(
+      `POST /actions/mtls HTTP/1.1\r\nHost: localhost\r\nContent-Length: 500\r\n\r\n{"type":`,
+      5_000,
+    );
     expect(result.text).toStartWith("HTTP/1.1 408");
     expect(result.text).toContain('"error_code":"CUSTOM_ACTION_ERROR"');
     expect(result.closed).toBe(true);
@@ -168,6 +178,8 @@ routes:
     }
     const validate = await runBinary(["validate", "--config", "bad.yaml"], { cwd: dir });
     expect(validate.code).toBe(1);
-    expect(validate.stdout + validate.stderr).toContain('bad.yaml:4:7 server.allowed_ips[1]: "10.0.0.0/40" has a bad prefix length; it must be 0 to 32');
+    expect(validate.stdout + validate.stderr).toContain(
+      'bad.yaml:4:7 server.allowed_ips[1]: "10.0.0.0/40" has a bad prefix length; it must be 0 to 32',
+    );
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runBinary, spawnGateway, tempDir, type GatewayProcess } from "../support/gateway.ts";
-import { startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
+import { type GatewayProcess, runBinary, spawnGateway, tempDir } from "../support/gateway.ts";
+import { type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 import { EXAMPLE_PAYLOAD_FILE } from "../support/signing.ts";
 
 /**
@@ -51,10 +51,17 @@ routes:
   writeFileSync(join(dir, "config.yaml"), config(gateway.port));
 
   const payload = EXAMPLE_PAYLOAD_FILE;
-  const send = await runBinary(["send", "--config", "config.yaml", "--route", "erp-contract", "--payload", payload, "--key", keys.secret_key], { cwd: dir, env });
+  const send = await runBinary(
+    ["send", "--config", "config.yaml", "--route", "erp-contract", "--payload", payload, "--key", keys.secret_key],
+    { cwd: dir, env },
+  );
   expect(send).toEqual({
     code: 0,
-    stdout: expect.stringMatching(new RegExp(`^POST http://127\\.0\\.0\\.1:${gateway.port}/actions/erp-contract \\(webhook-id msg_\\S+, signed v1a\\)\\n200 OK\\n\\{\\}\\n$`)),
+    stdout: expect.stringMatching(
+      new RegExp(
+        `^POST http://127\\.0\\.0\\.1:${gateway.port}/actions/erp-contract \\(webhook-id msg_\\S+, signed v1a\\)\\n200 OK\\n\\{\\}\\n$`,
+      ),
+    ),
     stderr: "",
   });
   expect(target.requests).toHaveLength(1);
@@ -66,7 +73,10 @@ routes:
 
   // The same call again with another key: the gateway refuses it and send says so with exit 1.
   const other = JSON.parse((await runBinary(["keygen", "--json"], { cwd: dir })).stdout) as { secret_key: string };
-  const refused = await runBinary(["send", "--route", "erp-contract", "--payload", payload, "--key", other.secret_key, "--url", gateway.url], { cwd: dir });
+  const refused = await runBinary(
+    ["send", "--route", "erp-contract", "--payload", payload, "--key", other.secret_key, "--url", gateway.url],
+    { cwd: dir },
+  );
   expect(refused.code).toBe(1);
   expect(refused.stdout).toContain("\n401 Unauthorized\n");
   expect(target.requests).toHaveLength(1);
@@ -75,15 +85,22 @@ routes:
   expect(routes.code).toBe(0);
   expect(routes.stdout.split("\n")[0]).toMatch(/^ROUTE +MATCH +TARGET +DELIVERY$/);
   expect(routes.stdout.split("\n")[1]).toMatch(
-    new RegExp(`^erp-contract +component_id=erp-contract-sync +http POST http://erp:\\*\\*\\*@127\\.0\\.0\\.1:${target.port}/api/contracts/\\{\\{ data\\.entity\\.contract_number \\}\\} +sync$`),
+    new RegExp(
+      `^erp-contract +component_id=erp-contract-sync +http POST http://erp:\\*\\*\\*@127\\.0\\.0\\.1:${target.port}/api/contracts/\\{\\{ data\\.entity\\.contract_number \\}\\} +sync$`,
+    ),
   );
   expect(routes.stdout).not.toContain("s3cret-pw");
 
   const help = await runBinary(["--help"], { cwd: dir });
-  for (const command of ["[serve]", "validate", "dlq", "routes", "keygen", "send"]) expect(help.stdout).toContain(`\n  actiongate ${command} `);
+  for (const command of ["[serve]", "validate", "dlq", "routes", "keygen", "send"])
+    expect(help.stdout).toContain(`\n  actiongate ${command} `);
 }, 60_000);
 
 test("send with missing arguments: exit 2 with what is missing", async () => {
   const result = await runBinary(["send", "--route", "erp-contract"], { cwd: dir });
-  expect(result).toEqual({ code: 2, stdout: "", stderr: 'actiongate: send needs --payload <file.json>\nRun "actiongate --help" for usage.\n' });
+  expect(result).toEqual({
+    code: 2,
+    stdout: "",
+    stderr: 'actiongate: send needs --payload <file.json>\nRun "actiongate --help" for usage.\n',
+  });
 });

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { request } from "node:http";
 import { writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
-import { spawnGateway, tempDir, waitFor, type GatewayProcess } from "../support/gateway.ts";
-import { startRecordingServer, type RecordingServer } from "../support/recording-server.ts";
+import { type GatewayProcess, spawnGateway, tempDir, waitFor } from "../support/gateway.ts";
+import { type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../support/signing.ts";
 
 /**
@@ -96,14 +96,19 @@ describe("server.workers: 2 (compiled binary)", () => {
     expect(new Set(listening.map((line) => line.port))).toEqual(new Set([gateway.port]));
     const children = childPids(gateway.child.pid!);
     expect(children).toHaveLength(2);
-    const started = gateway.logs().filter((line) => line.msg === "worker started").map((line) => line.pid);
+    const started = gateway
+      .logs()
+      .filter((line) => line.msg === "worker started")
+      .map((line) => line.pid);
     expect(children.sort()).toEqual(started.sort());
   });
 
   test("signed calls on separate connections are all answered 200 and forwarded, by both workers", async () => {
     const before = legacy.requests.length;
     const ids = Array.from({ length: 24 }, () => uniqueWebhookId());
-    const answers = await Promise.all(ids.map((id) => postOnNewConnection(url(), signedHeaders(payloadText, { id, privateKey: keys.privateKey }))));
+    const answers = await Promise.all(
+      ids.map((id) => postOnNewConnection(url(), signedHeaders(payloadText, { id, privateKey: keys.privateKey }))),
+    );
     expect(answers.map((answer) => answer.status)).toEqual(ids.map(() => 200));
     expect(legacy.requests.length - before).toBe(ids.length);
     await waitFor(() => ids.every((id) => workersThatAnswered(gateway, id, 200).length === 1), 5_000, "call log lines");
@@ -134,13 +139,25 @@ describe("server.workers: 2 (compiled binary)", () => {
 `;
     writeFileSync(join(dir, "config.yaml"), withNotes);
     process.kill(gateway.child.pid!, "SIGHUP");
-    await waitFor(() => gateway.logs().filter((line) => line.msg === "config reloaded").length === 2, 10_000, "both workers reloaded");
-    const reloadedBy = gateway.logs().filter((line) => line.msg === "config reloaded").map((line) => line.worker);
+    await waitFor(
+      () => gateway.logs().filter((line) => line.msg === "config reloaded").length === 2,
+      10_000,
+      "both workers reloaded",
+    );
+    const reloadedBy = gateway
+      .logs()
+      .filter((line) => line.msg === "config reloaded")
+      .map((line) => line.worker);
     expect(reloadedBy.sort()).toEqual([0, 1]);
     const before = legacy.requests.length;
     const ids = Array.from({ length: 16 }, () => uniqueWebhookId());
     const answers = await Promise.all(
-      ids.map((id) => postOnNewConnection(`${gateway.url}/actions/crm-note`, signedHeaders(payloadText, { id, privateKey: keys.privateKey }))),
+      ids.map((id) =>
+        postOnNewConnection(
+          `${gateway.url}/actions/crm-note`,
+          signedHeaders(payloadText, { id, privateKey: keys.privateKey }),
+        ),
+      ),
     );
     expect(answers.map((answer) => answer.status)).toEqual(ids.map(() => 200));
     expect(legacy.requests.slice(before).map((seen) => seen.url)).toEqual(ids.map(() => "/api/notes"));
@@ -152,7 +169,11 @@ describe("server.workers: 2 (compiled binary)", () => {
   test("a crashed worker is restarted (logged) and the port keeps answering", async () => {
     const victim = childPids(gateway.child.pid!)[0]!;
     process.kill(victim, "SIGKILL");
-    await waitFor(() => gateway.logs().some((line) => line.msg === "worker exited; restarting it" && line.pid === victim), 5_000, "restart log");
+    await waitFor(
+      () => gateway.logs().some((line) => line.msg === "worker exited; restarting it" && line.pid === victim),
+      5_000,
+      "restart log",
+    );
     await waitFor(() => listeningWorkers().length === 3, 10_000, "the restarted worker listening");
     const children = childPids(gateway.child.pid!);
     expect(children).toHaveLength(2);
@@ -176,7 +197,11 @@ describe("server.workers: supervisor failures", () => {
     const legacy = await startRecordingServer();
     const dir = tempDir({ "config.yaml": configYaml(legacy.url) });
     const gateway = await spawnGateway(["serve", "--config", join(dir, "config.yaml")], { cwd: dir });
-    await waitFor(() => gateway.logs().filter((line) => line.msg === "listening").length === 2, 10_000, "both workers listening");
+    await waitFor(
+      () => gateway.logs().filter((line) => line.msg === "listening").length === 2,
+      10_000,
+      "both workers listening",
+    );
     const children = childPids(gateway.child.pid!);
     expect(children).toHaveLength(2);
     await gateway.stop("SIGKILL");
@@ -187,11 +212,17 @@ describe("server.workers: supervisor failures", () => {
   test("workers that cannot start make the supervisor give up with exit 1", async () => {
     // The store path is a folder that cannot be created: each worker exits 1 at once.
     const dir = tempDir({
-      "config.yaml": configYaml("http://127.0.0.1:9").replace("./state/actiongate.db", "/proc/actiongate-cannot-create/x.db"),
+      "config.yaml": configYaml("http://127.0.0.1:9").replace(
+        "./state/actiongate.db",
+        "/proc/actiongate-cannot-create/x.db",
+      ),
     });
     const { spawn } = await import("node:child_process");
     const { BINARY } = await import("../support/gateway.ts");
-    const child = spawn(BINARY, ["serve", "--config", join(dir, "config.yaml")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(BINARY, ["serve", "--config", join(dir, "config.yaml")], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (chunk) => (out += chunk));
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));

@@ -23,7 +23,9 @@ function openssl(args: string[], input?: Buffer): { status: number | null; stdou
 }
 
 describe("the Standard Webhooks vectors, checked with openssl", () => {
-  const content = Buffer.from(`${vectors.message.webhook_id}.${vectors.message.webhook_timestamp}.${vectors.message.body}`);
+  const content = Buffer.from(
+    `${vectors.message.webhook_id}.${vectors.message.webhook_timestamp}.${vectors.message.body}`,
+  );
 
   test("the signed content is id.timestamp.body", () => {
     expect(vectors.signed_content).toBe(content.toString());
@@ -42,11 +44,33 @@ describe("the Standard Webhooks vectors, checked with openssl", () => {
       writeFileSync(join(dir, "key.pem"), vectors.v1a.public_key_pem);
       writeFileSync(join(dir, "content"), content);
       writeFileSync(join(dir, "sig"), Buffer.from(vectors.v1a.signature.replace(/^v1a,/, ""), "base64"));
-      const good = openssl(["pkeyutl", "-verify", "-pubin", "-inkey", join(dir, "key.pem"), "-rawin", "-in", join(dir, "content"), "-sigfile", join(dir, "sig")]);
+      const good = openssl([
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        join(dir, "key.pem"),
+        "-rawin",
+        "-in",
+        join(dir, "content"),
+        "-sigfile",
+        join(dir, "sig"),
+      ]);
       expect(good.status).toBe(0);
       // The same check fails for other content: openssl really verifies here.
       writeFileSync(join(dir, "content"), Buffer.concat([content, Buffer.from(" ")]));
-      const bad = openssl(["pkeyutl", "-verify", "-pubin", "-inkey", join(dir, "key.pem"), "-rawin", "-in", join(dir, "content"), "-sigfile", join(dir, "sig")]);
+      const bad = openssl([
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        join(dir, "key.pem"),
+        "-rawin",
+        "-in",
+        join(dir, "content"),
+        "-sigfile",
+        join(dir, "sig"),
+      ]);
       expect(bad.status).not.toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });

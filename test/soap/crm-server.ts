@@ -36,7 +36,9 @@ export interface CrmServer {
 }
 
 const defaultHandler: CrmHandler = (operation, args) =>
-  operation === "CreateCustomer" ? { CustomerRef: `CRM-${args.CustomerNumber}`, Status: "created" } : { Name: "Jane Doe" };
+  operation === "CreateCustomer"
+    ? { CustomerRef: `CRM-${args.CustomerNumber}`, Status: "created" }
+    : { Name: "Jane Doe" };
 
 /**
  * A real SOAP service (node-soap's `soap.listen`) on 127.0.0.1: `/crm/soap11` answers in SOAP 1.1
@@ -56,7 +58,9 @@ export async function startCrmServer(): Promise<CrmServer> {
       res.end("<html><body><h1>502 Bad Gateway</h1><hr>nginx at gw-17.internal.example<br></body></html>");
     } else if (req.url === "/truncated") {
       res.writeHead(200, { "content-type": "text/xml" });
-      res.end('<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><CreateCustomerResponse><Cust');
+      res.end(
+        '<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><CreateCustomerResponse><Cust',
+      );
     } else {
       res.writeHead(404).end();
     }
@@ -66,13 +70,23 @@ export async function startCrmServer(): Promise<CrmServer> {
   const wsdl = readFileSync(CRM_WSDL_FILE, "utf8").replaceAll("http://crm.example.invalid", base);
 
   const operation = (name: string) => async (args: any, _callback: unknown, soapHeaders: any, req: IncomingMessage) => {
-    calls.push({ path: req.url ?? "", headers: req.headers, xml: pending.get(req)?.xml ?? "", operation: name, args, soapHeaders });
+    calls.push({
+      path: req.url ?? "",
+      headers: req.headers,
+      xml: pending.get(req)?.xml ?? "",
+      operation: name,
+      args,
+      soapHeaders,
+    });
     return await handler(name, args);
   };
   const port = { CreateCustomer: operation("CreateCustomer"), GetCustomer: operation("GetCustomer") };
   const services = { CustomerService: { CustomerServiceSoap11: port, CustomerServiceSoap12: port } };
 
-  for (const [path, forceSoap12Headers] of [["/crm/soap11", false], ["/crm/soap12", true]] as const) {
+  for (const [path, forceSoap12Headers] of [
+    ["/crm/soap11", false],
+    ["/crm/soap12", true],
+  ] as const) {
     const listener = soap.listen(server, { path, services, xml: wsdl, forceSoap12Headers, suppressStack: true });
     listener.log = (type: string, data: unknown, req: IncomingMessage) => {
       if (type === "received") pending.set(req, { xml: String(data) });

@@ -5,9 +5,9 @@ import { compileConfig } from "../../src/config/compile.ts";
 import { ConfigError } from "../../src/config/errors.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import { startInProcessGateway, tempDir, type InProcessGateway } from "../support/gateway.ts";
+import { type InProcessGateway, startInProcessGateway, tempDir } from "../support/gateway.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../support/signing.ts";
-import { startCrmServer, type CrmServer } from "./crm-server.ts";
+import { type CrmServer, startCrmServer } from "./crm-server.ts";
 
 /**
  * SOAP targets against a real SOAP service (node-soap's `soap.listen`, a WSDL with a 1.1 and a 1.2
@@ -164,7 +164,11 @@ ${CREATE_CUSTOMER}
 async function call(route: string, payload: Record<string, any> = fixturePayload()) {
   const body = JSON.stringify(payload);
   const id = uniqueWebhookId();
-  const response = await fetch(`${gateway.url}/actions/${route}`, { method: "POST", body, headers: signedHeaders(body, { id, privateKey: keys.privateKey }) });
+  const response = await fetch(`${gateway.url}/actions/${route}`, {
+    method: "POST",
+    body,
+    headers: signedHeaders(body, { id, privateKey: keys.privateKey }),
+  });
   return { status: response.status, body: (await response.json()) as any, webhookId: id };
 }
 
@@ -182,7 +186,9 @@ afterAll(async () => {
 });
 beforeEach(() => {
   crm.calls.length = 0;
-  crm.handle((operation, args) => (operation === "CreateCustomer" ? { CustomerRef: `CRM-${args.CustomerNumber}`, Status: "created" } : {}));
+  crm.handle((operation, args) =>
+    operation === "CreateCustomer" ? { CustomerRef: `CRM-${args.CustomerNumber}`, Status: "created" } : {},
+  );
   crm.authenticate(undefined);
 });
 
@@ -193,7 +199,7 @@ describe("SOAP 1.1 and 1.2 calls", () => {
     const received = crm.calls[0]!;
     expect(received.path).toBe("/crm/soap11");
     expect(received.headers["content-type"]).toBe("text/xml; charset=utf-8");
-    expect(received.headers["soapaction"]).toBe('"urn:example:crm/CreateCustomer"');
+    expect(received.headers.soapaction).toBe('"urn:example:crm/CreateCustomer"');
     expect(received.headers["idempotency-key"]).toBe(answer.webhookId);
     expect(received.args).toEqual({
       CustomerNumber: "C-100017",
@@ -204,7 +210,9 @@ describe("SOAP 1.1 and 1.2 calls", () => {
     expect(received.xml).toContain('<tns:Email xsi:nil="true"/>');
     // Nothing of the epilot call leaks into the envelope or the HTTP request.
     expect(received.xml).not.toContain("user-token-that-must-never-leave");
-    expect(Object.keys(received.headers).filter((name) => name.startsWith("webhook-") || name === "x-epilot-token")).toEqual([]);
+    expect(
+      Object.keys(received.headers).filter((name) => name.startsWith("webhook-") || name === "x-epilot-token"),
+    ).toEqual([]);
   });
 
   test("1.2: application/soap+xml with the action parameter, no SOAPAction header; a 1.2 answer", async () => {
@@ -212,8 +220,10 @@ describe("SOAP 1.1 and 1.2 calls", () => {
     expect(answer).toMatchObject({ status: 200, body: { customer_ref: "CRM-C-100017", status: "created" } });
     const received = crm.calls[0]!;
     expect(received.path).toBe("/crm/soap12");
-    expect(received.headers["content-type"]).toBe('application/soap+xml; charset=utf-8; action="urn:example:crm/CreateCustomer"');
-    expect(received.headers["soapaction"]).toBeUndefined();
+    expect(received.headers["content-type"]).toBe(
+      'application/soap+xml; charset=utf-8; action="urn:example:crm/CreateCustomer"',
+    );
+    expect(received.headers.soapaction).toBeUndefined();
     expect(received.xml).toContain('xmlns:soap="http://www.w3.org/2003/05/soap-envelope"');
     expect(received.args.CustomerNumber).toBe("C-100017");
   });
@@ -249,7 +259,13 @@ describe("SOAP 1.1 and 1.2 calls", () => {
 describe("SOAP faults", () => {
   test("a 1.1 fault (HTTP 200) becomes 502 with the fault code and string; detail feeds response.error_reason", async () => {
     crm.handle(() => {
-      throw { Fault: { faultcode: "soap:Client", faultstring: "Customer C-100017 already exists", detail: { Conflict: { Message: "duplicate of CRM-7" } } } };
+      throw {
+        Fault: {
+          faultcode: "soap:Client",
+          faultstring: "Customer C-100017 already exists",
+          detail: { Conflict: { Message: "duplicate of CRM-7" } },
+        },
+      };
     });
     const answer = await call("crm-11");
     expect(answer.status).toBe(502);
@@ -270,12 +286,25 @@ describe("SOAP faults", () => {
 
   test("a 1.2 fault (HTTP 500): Code/Value, Subcode, Reason/Text", async () => {
     crm.handle(() => {
-      throw { Fault: { Code: { Value: "soap:Sender", Subcode: { Value: "crm:Duplicate" } }, Reason: { Text: "Customer C-100017 already exists" }, statusCode: 500 } };
+      throw {
+        Fault: {
+          Code: { Value: "soap:Sender", Subcode: { Value: "crm:Duplicate" } },
+          Reason: { Text: "Customer C-100017 already exists" },
+          statusCode: 500,
+        },
+      };
     });
     const answer = await call("crm-12");
     expect(answer.status).toBe(502);
-    expect(answer.body.error_output.error_reason).toBe("The target of route crm-12 failed: SOAP fault Sender/Duplicate: Customer C-100017 already exists");
-    expect(answer.body.error_output.error_info).toMatchObject({ target_status: 500, fault_code: "Sender", fault_subcode: "Duplicate", fault_string: "Customer C-100017 already exists" });
+    expect(answer.body.error_output.error_reason).toBe(
+      "The target of route crm-12 failed: SOAP fault Sender/Duplicate: Customer C-100017 already exists",
+    );
+    expect(answer.body.error_output.error_info).toMatchObject({
+      target_status: 500,
+      fault_code: "Sender",
+      fault_subcode: "Duplicate",
+      fault_string: "Customer C-100017 already exists",
+    });
   });
 
   test("a server error (node-soap: 1.2 fault parts in a 1.1 envelope, HTTP 500) is a 502 with no stack trace", async () => {
@@ -284,7 +313,12 @@ describe("SOAP faults", () => {
     });
     const answer = await call("crm-11");
     expect(answer.status).toBe(502);
-    expect(answer.body.error_output.error_info).toMatchObject({ target_status: 500, fault_code: "Server", fault_subcode: "InternalServerError", fault_string: "Error: database down" });
+    expect(answer.body.error_output.error_info).toMatchObject({
+      target_status: 500,
+      fault_code: "Server",
+      fault_subcode: "InternalServerError",
+      fault_string: "Error: database down",
+    });
     expect(JSON.stringify(answer.body)).not.toContain("at ");
   });
 });
@@ -295,7 +329,10 @@ describe("WS-Security, basic auth and custom headers", () => {
     crm.authenticate((security) => {
       seen.push(security);
       const token = security?.UsernameToken;
-      return token?.Username === "gateway" && text(token.Password) === passwordDigest(text(token.Nonce), token.Created, "s3cr&t<pw");
+      return (
+        token?.Username === "gateway" &&
+        text(token.Password) === passwordDigest(text(token.Nonce), token.Created, "s3cr&t<pw")
+      );
     });
     expect(await call("crm-digest")).toMatchObject({ status: 200, body: { customer_ref: "CRM-C-100017" } });
     expect(seen[0].Timestamp).toBeDefined();
@@ -304,14 +341,18 @@ describe("WS-Security, basic auth and custom headers", () => {
 
     const refused = await call("crm-digest-wrong");
     expect(refused.status).toBe(502);
-    expect(refused.body.error_output.error_info).toMatchObject({ fault_code: "Client", fault_subcode: "AuthenticationFailure", fault_string: "Invalid username or password" });
+    expect(refused.body.error_output.error_info).toMatchObject({
+      fault_code: "Client",
+      fault_subcode: "AuthenticationFailure",
+      fault_string: "Invalid username or password",
+    });
   });
 
   test("PasswordText, basic auth and a custom header block with a placeholder, on a 1.2 call", async () => {
     crm.authenticate((security) => text(security?.UsernameToken?.Password) === "s3cr&t<pw");
     expect((await call("crm-text")).status).toBe(200);
     const received = crm.calls[0]!;
-    expect(received.headers["authorization"]).toBe(`Basic ${Buffer.from("gateway:s3cr&t<pw").toString("base64")}`);
+    expect(received.headers.authorization).toBe(`Basic ${Buffer.from("gateway:s3cr&t<pw").toString("base64")}`);
     expect(received.soapHeaders.Tenant).toEqual({ Org: "739224", Source: "epilot" });
     expect(received.xml).toContain('<h0:Tenant xmlns:h0="urn:example:tenant">');
   });
@@ -321,12 +362,14 @@ describe("WSDL and templates", () => {
   test("a route with only wsdl and operation: address, version, SOAPAction and namespace come from the WSDL", async () => {
     expect(await call("crm-wsdl")).toMatchObject({ status: 200, body: { customer_ref: "CRM-C-100017" } });
     expect(crm.calls[0]!.path).toBe("/crm/soap11");
-    expect(crm.calls[0]!.headers["soapaction"]).toBe('"urn:example:crm/CreateCustomer"');
+    expect(crm.calls[0]!.headers.soapaction).toBe('"urn:example:crm/CreateCustomer"');
     expect(crm.calls[0]!.xml).toContain('<tns:CreateCustomer xmlns:tns="urn:example:crm"><tns:CustomerNumber>');
 
     expect(await call("crm-wsdl-12")).toMatchObject({ status: 200, body: { customer_ref: "CRM-C-100017" } });
     expect(crm.calls[1]!.path).toBe("/crm/soap12");
-    expect(crm.calls[1]!.headers["content-type"]).toBe('application/soap+xml; charset=utf-8; action="urn:example:crm/CreateCustomer"');
+    expect(crm.calls[1]!.headers["content-type"]).toBe(
+      'application/soap+xml; charset=utf-8; action="urn:example:crm/CreateCustomer"',
+    );
   });
 
   test("an envelope template: exact document, escaped values, WS-Security added to its Header", async () => {
@@ -335,7 +378,9 @@ describe("WSDL and templates", () => {
     const received = crm.calls[0]!;
     expect(received.args.Name).toBe("Contract 2026-0042 </crm:Name><crm:Admin>true</crm:Admin>");
     expect(received.args.Admin).toBeUndefined();
-    expect(received.xml).toContain('<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:crm="urn:example:crm">\n  <soapenv:Header><wsse:Security');
+    expect(received.xml).toContain(
+      '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:crm="urn:example:crm">\n  <soapenv:Header><wsse:Security',
+    );
   });
 
   test("validate: an operation the WSDL lacks, listing those it has, at the key's line", () => {
@@ -343,7 +388,9 @@ describe("WSDL and templates", () => {
     const yaml = `verification:\n  public_key: "${keys.whpk}"\nroutes:\n  - name: crm\n    target:\n      type: soap\n      wsdl: ./crm.wsdl\n      operation: DeleteCustomer\n`;
     const problems = () => compileConfig(loadConfigText(file, yaml, {}), { logger: silentLogger, userAgent: "test" });
     expect(problems).toThrow(ConfigError);
-    expect(problems).toThrow(`${file}:8:18 routes[0].target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer`);
+    expect(problems).toThrow(
+      `${file}:8:18 routes[0].target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer`,
+    );
   });
 
   test("load errors name the key: unreadable WSDL or template, missing url/namespace, bad placeholders", () => {
@@ -357,23 +404,35 @@ describe("WSDL and templates", () => {
       }
       throw new Error("expected a config error");
     };
-    expect(check("wsdl: ./missing.wsdl\noperation: CreateCustomer")).toEqual(["7:13 routes[0].target.wsdl: file not found: ./missing.wsdl"]);
-    expect(check("operation: CreateCustomer")).toEqual(["6:7 routes[0].target.url: is required (or set wsdl to read it from)"]);
-    expect(check("url: http://crm/ws\noperation: CreateCustomer")).toEqual(["6:7 routes[0].target.namespace: is required (or set wsdl to read it from)"]);
+    expect(check("wsdl: ./missing.wsdl\noperation: CreateCustomer")).toEqual([
+      "7:13 routes[0].target.wsdl: file not found: ./missing.wsdl",
+    ]);
+    expect(check("operation: CreateCustomer")).toEqual([
+      "6:7 routes[0].target.url: is required (or set wsdl to read it from)",
+    ]);
+    expect(check("url: http://crm/ws\noperation: CreateCustomer")).toEqual([
+      "6:7 routes[0].target.namespace: is required (or set wsdl to read it from)",
+    ]);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nport: Nope")).toEqual([
       '9:13 routes[0].target.port: no port "Nope" in ./crm.wsdl offers CreateCustomer; these do: CustomerServiceSoap11, CustomerServiceSoap12',
     ]);
-    expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nenvelope_template: ./create-customer.xml\nversion: '1.2'")).toEqual([
-      "10:16 routes[0].target.version: is 1.2 but the envelope template is a SOAP 1.1 envelope",
+    expect(
+      check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nenvelope_template: ./create-customer.xml\nversion: '1.2'"),
+    ).toEqual(["10:16 routes[0].target.version: is 1.2 but the envelope template is a SOAP 1.1 envelope"]);
+    expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nsoap_headers: [{ name: 'a b' }]")).toEqual([
+      "9:30 routes[0].target.soap_headers[0].name: must be an XML element name (no prefix)",
     ]);
-    expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nsoap_headers: [{ name: 'a b' }]")).toEqual(["9:30 routes[0].target.soap_headers[0].name: must be an XML element name (no prefix)"]);
-    expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nsoap_headers: [{ name: A, value: '{{ ( }}' }]")).toHaveLength(1);
+    expect(
+      check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nsoap_headers: [{ name: A, value: '{{ ( }}' }]"),
+    ).toHaveLength(1);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nheaders: { SOAPAction: x }")).toEqual([
       "9:30 routes[0].target.headers.SOAPAction: is set by the SOAP target from version and soap_action",
     ]);
-    expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nheaders: { Authorization: x }\nbasic_auth: { username: u, password: p }")).toEqual([
-      "10:19 routes[0].target.basic_auth: set basic_auth or an Authorization header, not both",
-    ]);
+    expect(
+      check(
+        "wsdl: ./crm.wsdl\noperation: CreateCustomer\nheaders: { Authorization: x }\nbasic_auth: { username: u, password: p }",
+      ),
+    ).toEqual(["10:19 routes[0].target.basic_auth: set basic_auth or an Authorization header, not both"]);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nenvelope_template: ./crm.wsdl")[0]).toBe(
       "9:26 routes[0].target.envelope_template: ./crm.wsdl: the root element must be a SOAP 1.1 or 1.2 Envelope",
     );
@@ -396,13 +455,17 @@ describe("slow and broken answers", () => {
   test("a non-XML answer is a clear 502 that names no host", async () => {
     const answer = await call("crm-not-xml");
     expect(answer.status).toBe(502);
-    expect(answer.body.error_output.error_reason).toBe("The target of route crm-not-xml failed: the answer is not well-formed XML (HTTP 200)");
+    expect(answer.body.error_output.error_reason).toBe(
+      "The target of route crm-not-xml failed: the answer is not well-formed XML (HTTP 200)",
+    );
     expect(JSON.stringify(answer.body)).not.toContain("internal.example");
   });
 
   test("a truncated answer is a clear 502", async () => {
     const answer = await call("crm-truncated");
     expect(answer.status).toBe(502);
-    expect(answer.body.error_output.error_reason).toBe("The target of route crm-truncated failed: the answer is not well-formed XML (HTTP 200)");
+    expect(answer.body.error_output.error_reason).toBe(
+      "The target of route crm-truncated failed: the answer is not well-formed XML (HTTP 200)",
+    );
   });
 });

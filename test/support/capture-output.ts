@@ -5,13 +5,21 @@
  * @example
  * const { result: code, stdout } = await captureOutput(() => dlqCommand(["list"], "config.yaml", {}));
  */
-export async function captureOutput<T>(command: () => Promise<T>): Promise<{ result: T; stdout: string; stderr: string }> {
+export async function captureOutput<T>(
+  command: () => Promise<T>,
+): Promise<{ result: T; stdout: string; stderr: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const stdoutWrite = process.stdout.write;
   const stderrWrite = process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    err.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
   try {
     const result = await command();
     return { result, stdout: out.join(""), stderr: err.join("") };

@@ -45,15 +45,42 @@ export function generateTestCertificates(): TestCertificates {
   const newKey = (name: string) => openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", file(name));
   const newCa = (name: string, subject: string) => {
     newKey(`${name}-key.pem`);
-    openssl("req", "-x509", "-new", "-key", file(`${name}-key.pem`), "-sha256", "-days", "2", "-subj", subject, "-out", file(`${name}.pem`));
+    openssl(
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      file(`${name}-key.pem`),
+      "-sha256",
+      "-days",
+      "2",
+      "-subj",
+      subject,
+      "-out",
+      file(`${name}.pem`),
+    );
   };
   const issue = (name: string, subject: string, extensions: string) => {
     newKey(`${name}-key.pem`);
     openssl("req", "-new", "-key", file(`${name}-key.pem`), "-subj", subject, "-out", file(`${name}.csr`));
     writeFileSync(file(`${name}.ext`), extensions);
     openssl(
-      "x509", "-req", "-in", file(`${name}.csr`), "-CA", file("ca.pem"), "-CAkey", file("ca-key.pem"), "-CAcreateserial",
-      "-days", "2", "-sha256", "-extfile", file(`${name}.ext`), "-out", file(`${name}.pem`),
+      "x509",
+      "-req",
+      "-in",
+      file(`${name}.csr`),
+      "-CA",
+      file("ca.pem"),
+      "-CAkey",
+      file("ca-key.pem"),
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-sha256",
+      "-extfile",
+      file(`${name}.ext`),
+      "-out",
+      file(`${name}.pem`),
     );
   };
 

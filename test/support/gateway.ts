@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileConfig } from "../../src/config/compile.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { startGateway, type RunningGateway } from "../../src/server/gateway.ts";
+import { type RunningGateway, startGateway } from "../../src/server/gateway.ts";
 
 /**
  * The compiled binary that `npm run build` writes; end-to-end tests run exactly this file.
@@ -74,17 +74,27 @@ export interface GatewayProcess {
  * waits until it logs that it listens. `executable` runs another program instead (`deno`, with
  * `run -A src/main.ts` at the start of `args`).
  */
-export async function spawnGateway(args: string[], options: { cwd: string; env?: Record<string, string>; executable?: string }): Promise<GatewayProcess> {
+export async function spawnGateway(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; executable?: string },
+): Promise<GatewayProcess> {
   const executable = options.executable ?? BINARY;
   if (!existsSync(executable)) throw new Error(`${executable} is missing: run npm run build first`);
-  const child = spawn(executable, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(executable, args, {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? "", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   child.stdout!.on("data", (chunk) => (out += chunk));
   child.stderr!.on("data", (chunk) => (err += chunk));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start in time.\nstdout: ${out}\nstderr: ${err}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`gateway did not start in time.\nstdout: ${out}\nstderr: ${err}`)),
+      15_000,
+    );
     const check = () => {
       const listening = out.split("\n").find((line) => line.includes('"msg":"listening"'));
       if (listening) {
@@ -119,8 +129,15 @@ export async function spawnGateway(args: string[], options: { cwd: string; env?:
 }
 
 /** Runs the binary to completion (validate, --help, ...) and returns what it printed. */
-export async function runBinary(args: string[], options: { cwd: string; env?: Record<string, string>; executable?: string }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(options.executable ?? BINARY, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? "", ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+export async function runBinary(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; executable?: string },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(options.executable ?? BINARY, args, {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? "", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -130,7 +147,11 @@ export async function runBinary(args: string[], options: { cwd: string; env?: Re
 }
 
 /** Polls `check` until it returns true (or throws after `timeoutMs`). */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = "condition"): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+  what = "condition",
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);

@@ -1,4 +1,4 @@
-import { checkCustomActionPayload, type CustomActionPayload } from "../../src/payload/schema.ts";
+import { type CustomActionPayload, checkCustomActionPayload } from "../../src/payload/schema.ts";
 import { fixturePayload } from "./signing.ts";
 
 /** The fixture payload, changed by `edit`, then checked as the gateway checks a call. */

@@ -45,7 +45,9 @@ async function start(): Promise<TestPostgres> {
   return {
     ...server,
     async createDatabase(prefix = "t") {
-      const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 10)}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+      const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 10)}`
+        .toLowerCase()
+        .replace(/[^a-z0-9_]/g, "_");
       const admin = postgres(server.url("postgres"), { max: 1, onnotice: () => {} });
       try {
         await admin.unsafe(`CREATE DATABASE ${name}`);
@@ -60,7 +62,9 @@ async function start(): Promise<TestPostgres> {
 function externalServer(url: string): Omit<TestPostgres, "createDatabase"> {
   const base = new URL(url);
   const notHere = async () => {
-    throw new Error("PG_TEST_URL is set: this test needs to restart PostgreSQL and cannot do that to an external server");
+    throw new Error(
+      "PG_TEST_URL is set: this test needs to restart PostgreSQL and cannot do that to an external server",
+    );
   };
   return {
     url(database) {
@@ -111,7 +115,8 @@ async function startCluster(): Promise<Omit<TestPostgres, "createDatabase">> {
   if (asRoot) {
     const uid = Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout.trim());
     const gid = Number(spawnSync("id", ["-g", "postgres"], { encoding: "utf8" }).stdout.trim());
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error("running as root, but there is no postgres user to run PostgreSQL as");
+    if (!Number.isInteger(uid) || !Number.isInteger(gid))
+      throw new Error("running as root, but there is no postgres user to run PostgreSQL as");
     chownSync(dir, uid, gid);
   }
   const run = (tool: string, args: string[]) => {
@@ -119,22 +124,40 @@ async function startCluster(): Promise<Omit<TestPostgres, "createDatabase">> {
     const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout: 60_000 });
     if (result.status !== 0) {
       const serverLog = existsSync(log) ? readFileSync(log, "utf8").slice(-2000) : "";
-      throw new Error(`${tool} ${args.join(" ")} failed (${result.status}): ${result.stderr}${result.stdout}\n${serverLog}`);
+      throw new Error(
+        `${tool} ${args.join(" ")} failed (${result.status}): ${result.stderr}${result.stdout}\n${serverLog}`,
+      );
     }
   };
   run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
   // fsync off: a test cluster need not survive power loss; a clean restart (pg_ctl) still loses nothing.
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
-  const pgCtlArgs = (verb: string, extra: string[] = []) => [verb, "-D", data, "-l", log, "-w", "-t", "60", "-o", options, ...extra];
+  const pgCtlArgs = (verb: string, extra: string[] = []) => [
+    verb,
+    "-D",
+    data,
+    "-l",
+    log,
+    "-w",
+    "-t",
+    "60",
+    "-o",
+    options,
+    ...extra,
+  ];
   run("pg_ctl", pgCtlArgs("start"));
   /** pg_ctl without blocking this process: the tests keep sending calls while the server goes down and up. */
   const pgCtl = (args: string[]) =>
     new Promise<void>((resolve, reject) => {
-      const command = asRoot ? ["runuser", "-u", "postgres", "--", join(bin, "pg_ctl"), ...args] : [join(bin, "pg_ctl"), ...args];
+      const command = asRoot
+        ? ["runuser", "-u", "postgres", "--", join(bin, "pg_ctl"), ...args]
+        : [join(bin, "pg_ctl"), ...args];
       const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
       let stderr = "";
       child.stderr!.on("data", (chunk) => (stderr += chunk));
-      child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${args[0]} failed (${code}): ${stderr}`))));
+      child.on("exit", (code) =>
+        code === 0 ? resolve() : reject(new Error(`pg_ctl ${args[0]} failed (${code}): ${stderr}`)),
+      );
     });
   // bun test fires no "exit" event, and a killed test run fires nothing at all: a watchdog shell stops
   // the cluster and deletes its folder once this process is gone.
@@ -142,7 +165,10 @@ async function startCluster(): Promise<Omit<TestPostgres, "createDatabase">> {
   const stopCommand = asRoot ? `runuser -u postgres -- ${pgCtlPath}` : pgCtlPath;
   const watchdog = spawn(
     "sh",
-    ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${stopCommand} stop -D '${data}' -m immediate >/dev/null 2>&1; rm -rf '${dir}'`],
+    [
+      "-c",
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${stopCommand} stop -D '${data}' -m immediate >/dev/null 2>&1; rm -rf '${dir}'`,
+    ],
     { detached: true, stdio: "ignore" },
   );
   watchdog.unref();

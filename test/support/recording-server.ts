@@ -36,7 +36,10 @@ export interface RecordingServer {
  * A real HTTP server on 127.0.0.1 standing in for a legacy system: records every request and
  * answers as scripted (200 `{"ok":true}` by default).
  */
-export async function startRecordingServer(initial: Responder | ScriptedAnswer = {}, port = 0): Promise<RecordingServer> {
+export async function startRecordingServer(
+  initial: Responder | ScriptedAnswer = {},
+  port = 0,
+): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   let responder: Responder = toResponder(initial);
   const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -49,7 +52,13 @@ export async function startRecordingServer(initial: Responder | ScriptedAnswer =
     } catch {
       json = undefined;
     }
-    const recorded: RecordedRequest = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, json };
+    const recorded: RecordedRequest = {
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: req.headers,
+      body,
+      json,
+    };
     requests.push(recorded);
     const answer = await responder(recorded);
     if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
@@ -57,7 +66,12 @@ export async function startRecordingServer(initial: Responder | ScriptedAnswer =
       req.socket.destroy();
       return;
     }
-    const payload = answer.body === undefined ? JSON.stringify({ ok: true }) : typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body);
+    const payload =
+      answer.body === undefined
+        ? JSON.stringify({ ok: true })
+        : typeof answer.body === "string"
+          ? answer.body
+          : JSON.stringify(answer.body);
     const contentType = typeof answer.body === "string" ? "text/plain" : "application/json";
     res.writeHead(answer.status ?? 200, { "content-type": contentType, ...answer.headers });
     res.end(payload);

@@ -138,7 +138,12 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         const delivered = attempt("delivered", { status: 200 });
         await store.outbox.advance("a", delivered, "write_back", '{"status":200}');
         const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
-        expect(claimed).toMatchObject({ stage: "write_back", attempts: 0, nextAttemptAt: T0 + 500, stageData: '{"status":200}' });
+        expect(claimed).toMatchObject({
+          stage: "write_back",
+          attempts: 0,
+          nextAttemptAt: T0 + 500,
+          stageData: '{"status":200}',
+        });
         expect(claimed?.history.map((h) => h.outcome)).toEqual(["target_failed", "delivered"]);
       });
 
@@ -148,7 +153,9 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await store.outbox.claim("erp", 1, clock, LEASE);
         await store.outbox.postpone("a", T0 + 10_000);
         expect(await store.outbox.claim("erp", 1, T0 + 9_999, LEASE)).toEqual([]);
-        expect(await store.outbox.claim("erp", 1, T0 + 10_000, LEASE)).toMatchObject([{ id: "a", attempts: 0, history: [] }]);
+        expect(await store.outbox.claim("erp", 1, T0 + 10_000, LEASE)).toMatchObject([
+          { id: "a", attempts: 0, history: [] },
+        ]);
       });
 
       test("complete removes the event", async () => {
@@ -176,7 +183,10 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         for (let i = 0; i < 200; i++) await a.outbox.add(event(`e${i}`, { createdAt: T0 - i }));
         const seen: string[] = [];
         for (let round = 0; round < 30; round++) {
-          const batches = await Promise.all([a.outbox.claim("erp", 7, clock, LEASE), b.outbox.claim("erp", 7, clock, LEASE)]);
+          const batches = await Promise.all([
+            a.outbox.claim("erp", 7, clock, LEASE),
+            b.outbox.claim("erp", 7, clock, LEASE),
+          ]);
           seen.push(...batches.flat().map((e) => e.id));
         }
         expect(seen).toHaveLength(200);
@@ -206,14 +216,12 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(store.outbox.secretOf(claimed!)).toBeUndefined();
       });
 
-
       test("a ciphertext moved to another event does not decrypt there", async () => {
         const store = await openStore();
         await store.outbox.add(event("a", { secret: TOKEN }));
         const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
         expect(store.outbox.secretOf({ ...claimed!, id: "b" })).toBeUndefined();
       });
-
     });
 
     describe("dead letters", () => {
@@ -225,7 +233,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await store.outbox.claim("erp", 1, clock, LEASE);
         await store.outbox.advance("old", attempt("delivered", { status: 200 }), "resume", '{"ok":true}');
         await store.outbox.claim("erp", 1, clock, LEASE);
-        await store.outbox.bury("old", attempt("resume_failed", { stage: "resume", status: 400, error: "bad token" }), "resume refused");
+        await store.outbox.bury(
+          "old",
+          attempt("resume_failed", { stage: "resume", status: 400, error: "bad token" }),
+          "resume refused",
+        );
         clock += 1_000;
         await store.outbox.claim("crm", 1, clock, LEASE);
         await store.outbox.bury("new", attempt("target_failed", { status: 422 }), "target refused (422)");
@@ -265,7 +277,13 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(await store.deadLetters.replay("unknown", clock)).toBe(false);
         expect((await store.deadLetters.list()).map((d) => d.id)).toEqual(["new"]);
         const [replayed] = await store.outbox.claim("erp", 1, clock, LEASE);
-        expect(replayed).toMatchObject({ id: "old", stage: "resume", attempts: 0, nextAttemptAt: clock, stageData: '{"ok":true}' });
+        expect(replayed).toMatchObject({
+          id: "old",
+          stage: "resume",
+          attempts: 0,
+          nextAttemptAt: clock,
+          stageData: '{"ok":true}',
+        });
         expect(replayed?.history).toHaveLength(3);
         expect(store.outbox.secretOf(replayed!)).toBe("tok");
       });

@@ -1,9 +1,15 @@
 import { InvalidConfigValue } from "../../config/errors.ts";
 import { ExpressionSyntaxError } from "../../transform/expression.ts";
 import { checkXmlCharacters } from "./envelope.ts";
-import { versionOfEnvelope, type SoapVersion } from "./soap-version.ts";
-import { childElements, parseXmlTree, XmlSyntaxError, type XmlElement } from "./xml-tree.ts";
-import { compileXmlTemplate, escapeXml, findPlaceholders, type Placeholder } from "./xml-template.ts";
+import { type SoapVersion, versionOfEnvelope } from "./soap-version.ts";
+import {
+  compileXmlTemplate,
+  escapeXml,
+  findPlaceholders,
+  type Placeholder,
+  type XmlTextTemplate,
+} from "./xml-template.ts";
+import { childElements, parseXmlTree, type XmlElement, XmlSyntaxError } from "./xml-tree.ts";
 
 /** An operator's envelope, checked at load and filled per call. */
 export interface EnvelopeTemplate {
@@ -40,9 +46,11 @@ export function compileEnvelopeTemplate(source: string, displayName: string): En
     if (error instanceof XmlSyntaxError) return fail(error.message);
     throw error;
   }
-  const misplaced = distinct(placeholders).find((text, index) => !appearsOnlyAsValue(root, marker(index)));
+  const misplaced = distinct(placeholders).find((_text, index) => !appearsOnlyAsValue(root, marker(index)));
   if (misplaced !== undefined) {
-    return fail(`placeholder ${misplaced} may stand only in element text or an attribute value (not in a name, comment or CDATA)`);
+    return fail(
+      `placeholder ${misplaced} may stand only in element text or an attribute value (not in a name, comment or CDATA)`,
+    );
   }
   const version = versionOfEnvelope(root.namespace);
   if (root.localName !== "Envelope" || !version) return fail("the root element must be a SOAP 1.1 or 1.2 Envelope");
@@ -53,9 +61,16 @@ export function compileEnvelopeTemplate(source: string, displayName: string): En
   // Header blocks go at the start of the Header's content, or in a new Header right before Body.
   const tag = findStartTag(masked, header ? header.name : body.name);
   if (!tag) return fail(`cannot find the start tag of ${header ? header.name : body.name}`);
-  const cut = header && !tag.selfClosing ? { head: tag.end, tail: tag.end } : header ? { head: tag.start, tail: tag.end } : { head: tag.start, tail: tag.start };
+  const cut =
+    header && !tag.selfClosing
+      ? { head: tag.end, tail: tag.end }
+      : header
+        ? { head: tag.start, tail: tag.end }
+        : { head: tag.start, tail: tag.start };
   const encode = (value: string) => escapeXml(checkXmlCharacters(value));
-  let head, selfClosingHeader, tail;
+  let head: XmlTextTemplate;
+  let selfClosingHeader: XmlTextTemplate;
+  let tail: XmlTextTemplate;
   try {
     head = compileXmlTemplate(source.slice(0, cut.head), encode);
     selfClosingHeader = compileXmlTemplate(source.slice(cut.head, cut.tail), encode);

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { buildEnvelope, EnvelopeValueError, headerBlock, serializeXml, type BodyElement } from "./envelope.ts";
+import { type BodyElement, buildEnvelope, EnvelopeValueError, headerBlock, serializeXml } from "./envelope.ts";
 import { readSoapAnswer } from "./response.ts";
 import { SOAP11_ENVELOPE, SOAP12_ENVELOPE } from "./soap-version.ts";
-import { parseXmlTree, childElements, textContent, attributeValue } from "./xml-tree.ts";
+import { attributeValue, childElements, parseXmlTree, textContent } from "./xml-tree.ts";
 
 const body: BodyElement = { localName: "CreateCustomer", namespace: "urn:crm", elementForm: "qualified" };
 /** The body element's content, read back the way a server would. */
@@ -23,25 +23,43 @@ describe("buildEnvelope", () => {
   test("a 1.2 envelope uses the 1.2 namespace", () => {
     const root = parseXmlTree(buildEnvelope({ version: "1.2", body, content: {} }));
     expect(root.namespace).toBe(SOAP12_ENVELOPE);
-    expect(childElements(childElements(root, "Body")[0]!)[0]).toMatchObject({ localName: "CreateCustomer", namespace: "urn:crm" });
+    expect(childElements(childElements(root, "Body")[0]!)[0]).toMatchObject({
+      localName: "CreateCustomer",
+      namespace: "urn:crm",
+    });
   });
 
   test("nested objects nest, arrays repeat, null is xsi:nil, scalars are text", () => {
     const xml = buildEnvelope({
       version: "1.1",
       body,
-      content: { Address: { Street: "Hauptstraße 5", City: "Köln" }, Tag: ["a", "b"], Email: null, Vip: false, Amount: 84.5, Skipped: undefined },
+      content: {
+        Address: { Street: "Hauptstraße 5", City: "Köln" },
+        Tag: ["a", "b"],
+        Email: null,
+        Vip: false,
+        Amount: 84.5,
+        Skipped: undefined,
+      },
     });
     expect(xml).toContain("<tns:Address><tns:Street>Hauptstraße 5</tns:Street><tns:City>Köln</tns:City></tns:Address>");
     expect(xml).toContain("<tns:Tag>a</tns:Tag><tns:Tag>b</tns:Tag>");
     expect(xml).toContain('<tns:Email xsi:nil="true"/>');
     expect(xml).toContain("<tns:Vip>false</tns:Vip><tns:Amount>84.5</tns:Amount>");
     expect(xml).not.toContain("Skipped");
-    expect(roundTrip({ Address: { Street: "x" }, Tag: ["a", "b"], Email: null })).toEqual({ Address: { Street: "x" }, Tag: ["a", "b"], Email: null });
+    expect(roundTrip({ Address: { Street: "x" }, Tag: ["a", "b"], Email: null })).toEqual({
+      Address: { Street: "x" },
+      Tag: ["a", "b"],
+      Email: null,
+    });
   });
 
   test("unqualified children carry no namespace prefix", () => {
-    const xml = buildEnvelope({ version: "1.1", body: { ...body, elementForm: "unqualified" }, content: { Name: "Jane" } });
+    const xml = buildEnvelope({
+      version: "1.1",
+      body: { ...body, elementForm: "unqualified" },
+      content: { Name: "Jane" },
+    });
     expect(xml).toContain('<tns:CreateCustomer xmlns:tns="urn:crm"><Name>Jane</Name></tns:CreateCustomer>');
     const operation = childElements(childElements(parseXmlTree(xml), "Body")[0]!)[0]!;
     expect(childElements(operation)[0]!.namespace).toBe("");
@@ -65,7 +83,9 @@ describe("buildEnvelope", () => {
     for (const key of ["a b", "x><y", "1abc", "ns:Name", "@_attr", "#text", "?xml", ""]) {
       expect(() => buildEnvelope({ version: "1.1", body, content: { [key]: "v" } })).toThrow(EnvelopeValueError);
     }
-    expect(() => buildEnvelope({ version: "1.1", body, content: { Outer: [{ "bad key": 1 }] } })).toThrow("is not a valid XML element name");
+    expect(() => buildEnvelope({ version: "1.1", body, content: { Outer: [{ "bad key": 1 }] } })).toThrow(
+      "is not a valid XML element name",
+    );
   });
 
   test("characters XML 1.0 cannot carry are refused rather than sent broken", () => {
@@ -78,14 +98,23 @@ describe("buildEnvelope", () => {
     expect(roundTrip(null)).toBe("");
     expect(roundTrip({})).toBe("");
     expect(roundTrip("plain")).toBe("plain");
-    expect(() => buildEnvelope({ version: "1.1", body, content: [1, 2] })).toThrow("a list cannot be the whole content");
+    expect(() => buildEnvelope({ version: "1.1", body, content: [1, 2] })).toThrow(
+      "a list cannot be the whole content",
+    );
     let deep: Record<string, unknown> = { Leaf: "x" };
     for (let i = 0; i < 100; i++) deep = { Level: deep };
     expect(() => buildEnvelope({ version: "1.1", body, content: deep })).toThrow("nested deeper");
   });
 
   test("header blocks go into soap:Header, with mustUnderstand in the envelope namespace", () => {
-    const block = headerBlock({ localName: "Auth", namespace: "urn:auth", prefix: "h0", value: { Key: "k&y" }, mustUnderstand: true, envelopeNamespace: SOAP12_ENVELOPE });
+    const block = headerBlock({
+      localName: "Auth",
+      namespace: "urn:auth",
+      prefix: "h0",
+      value: { Key: "k&y" },
+      mustUnderstand: true,
+      envelopeNamespace: SOAP12_ENVELOPE,
+    });
     const root = parseXmlTree(buildEnvelope({ version: "1.2", body, content: {}, headers: [block] }));
     const header = childElements(root, "Header")[0]!;
     const auth = childElements(header)[0]!;

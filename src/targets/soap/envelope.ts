@@ -1,5 +1,5 @@
 import { XMLBuilder, type XmlBuilderOptions } from "fast-xml-parser";
-import { ENVELOPE_NAMESPACE, XSI, type SoapVersion } from "./soap-version.ts";
+import { ENVELOPE_NAMESPACE, type SoapVersion, XSI } from "./soap-version.ts";
 
 /** An element to write: names are checked, text and attribute values escaped by the builder. */
 export interface XmlNode {
@@ -38,7 +38,8 @@ const BODY_PREFIX = "tns";
 const MAX_DEPTH = 64;
 
 // XML 1.0 NCName (a name without a colon), https://www.w3.org/TR/xml-names/#NT-NCName
-const NAME_START = "A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD";
+const NAME_START =
+  "A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD";
 const NAME_CHAR = `${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040`;
 const NCNAME = new RegExp(`^[${NAME_START}][${NAME_CHAR}]*$`);
 // What XML 1.0 cannot carry at all, escaped or not: most C0 controls, lone surrogates, U+FFFE/U+FFFF.
@@ -87,7 +88,10 @@ export function buildEnvelope(parts: EnvelopeParts): string {
 export function contentOf(value: unknown, childPrefix: string): Pick<XmlNode, "children" | "text"> {
   if (value === undefined || value === null) return {};
   if (isPlainObject(value)) return { children: objectToNodes(value, childPrefix, 1) };
-  if (Array.isArray(value)) throw new EnvelopeValueError("a list cannot be the whole content of an element; wrap it in an object whose key names the repeated element");
+  if (Array.isArray(value))
+    throw new EnvelopeValueError(
+      "a list cannot be the whole content of an element; wrap it in an object whose key names the repeated element",
+    );
   return { text: textOf(value) };
 }
 
@@ -118,7 +122,8 @@ function objectToNodes(object: Record<string, unknown>, prefix: string, depth: n
   if (depth > MAX_DEPTH) throw new EnvelopeValueError(`the content is nested deeper than ${MAX_DEPTH} levels`);
   const nodes: XmlNode[] = [];
   for (const [key, value] of Object.entries(object)) {
-    if (!isXmlName(key)) throw new EnvelopeValueError(`key ${JSON.stringify(key.slice(0, 64))} is not a valid XML element name`);
+    if (!isXmlName(key))
+      throw new EnvelopeValueError(`key ${JSON.stringify(key.slice(0, 64))} is not a valid XML element name`);
     nodes.push(...valueToNodes(qualify(prefix, key), value, prefix, depth));
   }
   return nodes;
@@ -196,8 +201,10 @@ export function serializeXml(nodes: readonly XmlNode[], options: { declaration?:
 }
 
 function toOrdered(node: XmlNode): OrderedNode {
-  const children: OrderedNode[] = node.text !== undefined && node.text !== "" ? [{ "#text": node.text }] : (node.children ?? []).map(toOrdered);
+  const children: OrderedNode[] =
+    node.text !== undefined && node.text !== "" ? [{ "#text": node.text }] : (node.children ?? []).map(toOrdered);
   const ordered: OrderedNode = { [node.name]: children };
-  if (node.attributes) ordered[":@"] = Object.fromEntries(Object.entries(node.attributes).map(([name, value]) => [`@_${name}`, value]));
+  if (node.attributes)
+    ordered[":@"] = Object.fromEntries(Object.entries(node.attributes).map(([name, value]) => [`@_${name}`, value]));
   return ordered;
 }

@@ -1,6 +1,14 @@
 import type { TargetOutcome, TargetResponse } from "../types.ts";
-import { versionOfEnvelope, XSI, type SoapVersion } from "./soap-version.ts";
-import { childElements, firstChild, parseXmlTree, textContent, XmlSyntaxError, XMLNS, type XmlElement } from "./xml-tree.ts";
+import { type SoapVersion, versionOfEnvelope, XSI } from "./soap-version.ts";
+import {
+  childElements,
+  firstChild,
+  parseXmlTree,
+  textContent,
+  XMLNS,
+  type XmlElement,
+  XmlSyntaxError,
+} from "./xml-tree.ts";
 
 /** A SOAP Fault, 1.1 or 1.2, in one shape. */
 export interface SoapFault {
@@ -15,7 +23,12 @@ export interface SoapFault {
 /** What a SOAP answer turned out to be. */
 export type SoapAnswer =
   /** An Envelope with a Body; `body` is the Body's content as JSON. */
-  | { readonly kind: "envelope"; readonly version: SoapVersion | undefined; readonly body: Record<string, unknown>; readonly fault?: SoapFault }
+  | {
+      readonly kind: "envelope";
+      readonly version: SoapVersion | undefined;
+      readonly body: Record<string, unknown>;
+      readonly fault?: SoapFault;
+    }
   /** Nothing at all (a one-way operation answers 202 with no body). */
   | { readonly kind: "empty" }
   /** Not usable: `problem` says why, in words safe to show. */
@@ -70,10 +83,17 @@ export function readSoapAnswer(text: string): SoapAnswer {
   try {
     root = parseXmlTree(text.replace(/^\uFEFF/, ""));
   } catch (error) {
-    if (error instanceof XmlSyntaxError) return { kind: "unreadable", problem: error.message.startsWith("a DOCTYPE") ? "the answer holds a DOCTYPE, which SOAP forbids" : "the answer is not well-formed XML" };
+    if (error instanceof XmlSyntaxError)
+      return {
+        kind: "unreadable",
+        problem: error.message.startsWith("a DOCTYPE")
+          ? "the answer holds a DOCTYPE, which SOAP forbids"
+          : "the answer is not well-formed XML",
+      };
     throw error;
   }
-  if (root.localName !== "Envelope") return { kind: "unreadable", problem: "the answer is XML but not a SOAP envelope" };
+  if (root.localName !== "Envelope")
+    return { kind: "unreadable", problem: "the answer is XML but not a SOAP envelope" };
   const body = firstChild(root, "Body");
   if (!body) return { kind: "unreadable", problem: "the SOAP envelope has no Body" };
   const version = versionOfEnvelope(root.namespace);
@@ -97,7 +117,12 @@ export function interpretAnswer(status: number, headers: Record<string, string>,
   switch (answer.kind) {
     case "empty":
       if (succeeded) return { kind: "delivered", response: response(null) };
-      return { kind: "rejected", response: response(null), reason: `target answered HTTP ${status}`, info: { target_status: status } };
+      return {
+        kind: "rejected",
+        response: response(null),
+        reason: `target answered HTTP ${status}`,
+        info: { target_status: status },
+      };
     case "unreadable":
       return {
         kind: "rejected",
@@ -112,12 +137,22 @@ export function interpretAnswer(status: number, headers: Record<string, string>,
           kind: "rejected",
           response: response(answer.body),
           reason: `SOAP fault ${code}${subcode ? `/${subcode}` : ""}${faultText ? `: ${faultText}` : ""}`,
-          info: { target_status: status, fault_code: code, ...(subcode ? { fault_subcode: subcode } : {}), fault_string: faultText },
+          info: {
+            target_status: status,
+            fault_code: code,
+            ...(subcode ? { fault_subcode: subcode } : {}),
+            fault_string: faultText,
+          },
           ...retryableFault(code),
         };
       }
       if (succeeded) return { kind: "delivered", response: response(answer.body) };
-      return { kind: "rejected", response: response(answer.body), reason: `target answered HTTP ${status}`, info: { target_status: status } };
+      return {
+        kind: "rejected",
+        response: response(answer.body),
+        reason: `target answered HTTP ${status}`,
+        info: { target_status: status },
+      };
     }
   }
 }
@@ -130,7 +165,8 @@ export function interpretAnswer(status: number, headers: Record<string, string>,
  */
 function retryableFault(code: string): { retryable?: boolean } {
   const family = code.split(".")[0]!;
-  if (["Client", "Sender", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown"].includes(family)) return { retryable: false };
+  if (["Client", "Sender", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown"].includes(family))
+    return { retryable: false };
   if (family === "Server" || family === "Receiver") return { retryable: true };
   return {};
 }
@@ -158,7 +194,10 @@ function readFault(fault: XmlElement): SoapFault {
   let text = string11 ? textContent(string11) : "";
   if (!text && reason12) {
     const texts = childElements(reason12, "Text");
-    const preferred = texts.find((element) => /^en\b/i.test(element.attributes.find((attribute) => attribute.localName === "lang")?.value ?? "")) ?? texts[0];
+    const preferred =
+      texts.find((element) =>
+        /^en\b/i.test(element.attributes.find((attribute) => attribute.localName === "lang")?.value ?? ""),
+      ) ?? texts[0];
     text = preferred ? textContent(preferred) : textContent(reason12);
   }
   return { code: localPart(code) || "Fault", ...(subcode ? { subcode } : {}), text: firstLine(text) };
@@ -205,7 +244,10 @@ function elementToJson(element: XmlElement): unknown {
     setOwn(attributes, `@${attribute.localName}`, attribute.value);
   }
   const children = childElements(element);
-  const text = element.children.filter((child) => !("localName" in child) && !child.comment).map((child) => (child as { text: string }).text).join("");
+  const text = element.children
+    .filter((child) => !("localName" in child) && !child.comment)
+    .map((child) => (child as { text: string }).text)
+    .join("");
   if (children.length === 0 && Object.keys(attributes).length === 0) return text;
   const out: Record<string, unknown> = attributes;
   for (const [key, value] of Object.entries(elementsToJson(children))) setOwn(out, key, value);

@@ -6,15 +6,23 @@ import { duration, envBoolean, envNumber, size } from "../../config/units.ts";
 import { ExpressionEvaluationError, ExpressionSyntaxError } from "../../transform/expression.ts";
 import { TemplateValueError } from "../../transform/template.ts";
 import { createTargetClient, exchange } from "../exchange.ts";
-import { compileRequestLine, HEADER_NAME, type CompiledRequestLine } from "../request-templates.ts";
-import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "../types.ts";
-import { compileEnvelopeTemplate, type EnvelopeTemplate } from "./envelope-template.ts";
-import { buildEnvelope, checkXmlCharacters, EnvelopeValueError, headerBlock, isXmlName, serializeXml, type XmlNode } from "./envelope.ts";
-import { decodeXml, interpretAnswer } from "./response.ts";
-import { ENVELOPE_NAMESPACE, soapHttpHeaders, type SoapVersion } from "./soap-version.ts";
-import { usernameToken, type UsernameTokenOptions } from "./ws-security.ts";
-import { readWsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
+import { type CompiledRequestLine, compileRequestLine, HEADER_NAME } from "../request-templates.ts";
 import { loadTargetTls, targetTlsSchema } from "../tls.ts";
+import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "../types.ts";
+import {
+  buildEnvelope,
+  checkXmlCharacters,
+  EnvelopeValueError,
+  headerBlock,
+  isXmlName,
+  serializeXml,
+  type XmlNode,
+} from "./envelope.ts";
+import { compileEnvelopeTemplate, type EnvelopeTemplate } from "./envelope-template.ts";
+import { decodeXml, interpretAnswer } from "./response.ts";
+import { ENVELOPE_NAMESPACE, type SoapVersion, soapHttpHeaders } from "./soap-version.ts";
+import { type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
+import { readWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
 import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
 
 const headerName = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
@@ -26,12 +34,20 @@ const noQuotesOrBreaks = /^[^"\r\n\0]*$/;
 const soapHeaderSchema = z
   .strictObject({
     name: z.string().min(1).describe("element name of the header block (an XML name, no prefix)"),
-    namespace: z.string().min(1).optional().describe("namespace of the header block and its children; default: the target's `namespace`"),
+    namespace: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("namespace of the header block and its children; default: the target's `namespace`"),
     value: z
       .json()
       .default(null)
-      .describe("content: a mapping becomes child elements (nested mappings nest, lists repeat), a scalar becomes text; strings may hold `${ENV}` and `{{ <JSONata> }}` over the stripped payload, with `$body` the transform's result"),
-    must_understand: envBoolean(z.boolean()).prefault(false).describe("mark the block mustUnderstand, so a server that does not know it must fail"),
+      .describe(
+        "content: a mapping becomes child elements (nested mappings nest, lists repeat), a scalar becomes text; strings may hold `${ENV}` and `{{ <JSONata> }}` over the stripped payload, with `$body` the transform's result",
+      ),
+    must_understand: envBoolean(z.boolean())
+      .prefault(false)
+      .describe("mark the block mustUnderstand, so a server that does not know it must fail"),
   })
   .describe("A custom SOAP header block.");
 
@@ -45,16 +61,35 @@ export const soapTargetSchema = z
       .describe(
         "WSDL 1.1 file, relative to the config file's folder: fills in url, version, soap_action, namespace and element_form for `operation` where they are not set, and `validate` checks the operation exists",
       ),
-    port: z.string().min(1).optional().describe("WSDL port to call when several offer the operation; default: the first (of `version`, when set)"),
+    port: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("WSDL port to call when several offer the operation; default: the first (of `version`, when set)"),
     url: z
       .string()
       .optional()
-      .describe("absolute http(s) URL of the service; `{{ <JSONata> }}` placeholders are percent-encoded; default: the WSDL port's address"),
+      .describe(
+        "absolute http(s) URL of the service; `{{ <JSONata> }}` placeholders are percent-encoded; default: the WSDL port's address",
+      ),
     version: soapVersion
       .optional()
-      .describe('"1.1" (text/xml, SOAPAction header) or "1.2" (application/soap+xml; action=...); default: the envelope template\'s, else the WSDL port\'s, else "1.1"'),
-    operation: z.string().min(1).describe("the operation: with a WSDL, its name there; without, the body element the transform's result goes into"),
-    namespace: z.string().min(1).optional().describe("namespace of the body element; default: from the WSDL (required without one, unless envelope_template is set)"),
+      .describe(
+        '"1.1" (text/xml, SOAPAction header) or "1.2" (application/soap+xml; action=...); default: the envelope template\'s, else the WSDL port\'s, else "1.1"',
+      ),
+    operation: z
+      .string()
+      .min(1)
+      .describe(
+        "the operation: with a WSDL, its name there; without, the body element the transform's result goes into",
+      ),
+    namespace: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "namespace of the body element; default: from the WSDL (required without one, unless envelope_template is set)",
+      ),
     soap_action: z
       .string()
       .regex(noQuotesOrBreaks, "must not hold quotes or line breaks")
@@ -63,7 +98,9 @@ export const soapTargetSchema = z
     element_form: z
       .enum(["qualified", "unqualified"])
       .optional()
-      .describe('whether the body element\'s children are in `namespace` ("qualified") or in none; default: the WSDL schema\'s elementFormDefault, else "qualified"'),
+      .describe(
+        'whether the body element\'s children are in `namespace` ("qualified") or in none; default: the WSDL schema\'s elementFormDefault, else "qualified"',
+      ),
     envelope_template: z
       .string()
       .min(1)
@@ -74,7 +111,11 @@ export const soapTargetSchema = z
     soap_headers: z.array(soapHeaderSchema).default([]).describe("custom SOAP header blocks sent with every call"),
     basic_auth: z
       .strictObject({
-        username: z.string().min(1).regex(/^[^:]*$/, "must not hold a colon").describe("user name, usually `${ENV}`"),
+        username: z
+          .string()
+          .min(1)
+          .regex(/^[^:]*$/, "must not hold a colon")
+          .describe("user name, usually `${ENV}`"),
         password: z.string().describe("password, usually `${ENV}`"),
       })
       .optional()
@@ -86,9 +127,15 @@ export const soapTargetSchema = z
         password_type: z
           .enum(["PasswordText", "PasswordDigest"])
           .default("PasswordText")
-          .describe("PasswordText sends the password; PasswordDigest sends Base64(SHA-1(nonce + created + password)) instead"),
-        nonce: envBoolean(z.boolean()).prefault(true).describe("send a fresh Nonce and Created with PasswordText too (PasswordDigest always does)"),
-        timestamp: duration.optional().describe("add a wsu:Timestamp that expires after this duration (for servers that require one)"),
+          .describe(
+            "PasswordText sends the password; PasswordDigest sends Base64(SHA-1(nonce + created + password)) instead",
+          ),
+        nonce: envBoolean(z.boolean())
+          .prefault(true)
+          .describe("send a fresh Nonce and Created with PasswordText too (PasswordDigest always does)"),
+        timestamp: duration
+          .optional()
+          .describe("add a wsu:Timestamp that expires after this duration (for servers that require one)"),
         must_understand: envBoolean(z.boolean()).prefault(true).describe("mark the Security header mustUnderstand"),
       })
       .optional()
@@ -97,13 +144,21 @@ export const soapTargetSchema = z
       .record(headerName, z.string())
       .default({})
       .describe("HTTP headers sent with every call; values may hold `${ENV}` and `{{ <JSONata> }}`"),
-    timeout: duration.prefault("10s").describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
-    idempotency_header: headerName.default("Idempotency-Key").describe("HTTP header that carries the webhook-id, so the legacy system can drop duplicates"),
-    connections: envNumber(z.number().int().min(1).max(1024)).prefault(32).describe("keep-alive connections kept open per target host"),
+    timeout: duration
+      .prefault("10s")
+      .describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
+    idempotency_header: headerName
+      .default("Idempotency-Key")
+      .describe("HTTP header that carries the webhook-id, so the legacy system can drop duplicates"),
+    connections: envNumber(z.number().int().min(1).max(1024))
+      .prefault(32)
+      .describe("keep-alive connections kept open per target host"),
     tls: targetTlsSchema.optional(),
     max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
   })
-  .describe("A SOAP 1.1 or 1.2 service: the transform's result becomes the operation's body element, or fills an envelope template.");
+  .describe(
+    "A SOAP 1.1 or 1.2 service: the transform's result becomes the operation's body element, or fills an envelope template.",
+  );
 
 export type SoapTargetConfig = z.output<typeof soapTargetSchema>;
 
@@ -133,7 +188,11 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
   const requestLine = compileUrl(config, call.url, config.headers);
   const renderEnvelope = compileEnvelope(config, call);
   const tls = config.tls && loadTargetTls(config.tls, context.configDir);
-  const client = createTargetClient({ connections: config.connections, timeoutMs: config.timeout, ...(tls ? { tls } : {}) });
+  const client = createTargetClient({
+    connections: config.connections,
+    timeoutMs: config.timeout,
+    ...(tls ? { tls } : {}),
+  });
 
   return {
     type: "soap",
@@ -180,7 +239,7 @@ function fixedHttpHeaders(config: SoapTargetConfig, call: ResolvedSoapCall): Rec
       throw new InvalidConfigValue("set basic_auth or an Authorization header, not both", ["basic_auth"]);
     }
     const { username, password } = config.basic_auth;
-    headers["authorization"] = `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
+    headers.authorization = `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
   }
   return headers;
 }
@@ -189,7 +248,10 @@ function fixedHttpHeaders(config: SoapTargetConfig, call: ResolvedSoapCall): Rec
  * Compiles what goes into the envelope (header blocks, WS-Security, body or template) at load;
  * the result renders the envelope for one call, or says why this payload cannot be sent.
  */
-function compileEnvelope(config: SoapTargetConfig, call: ResolvedSoapCall): (message: OutboundMessage) => Promise<{ ok: true; xml: string } | { ok: false; reason: string }> {
+function compileEnvelope(
+  config: SoapTargetConfig,
+  call: ResolvedSoapCall,
+): (message: OutboundMessage) => Promise<{ ok: true; xml: string } | { ok: false; reason: string }> {
   const envelopeNamespace = call.template?.envelopeNamespace ?? ENVELOPE_NAMESPACE[call.version];
   const soapHeaders = compileSoapHeaders(config, call, envelopeNamespace);
   const security = config.ws_security;
@@ -222,8 +284,10 @@ function compileEnvelope(config: SoapTargetConfig, call: ResolvedSoapCall): (mes
         : buildEnvelope({ version: call.version, body: call.body!, content: message.body, headers: blocks });
       return { ok: true, xml };
     } catch (error) {
-      if (error instanceof TemplateValueError || error instanceof EnvelopeValueError) return { ok: false, reason: error.message };
-      if (error instanceof ExpressionEvaluationError) return { ok: false, reason: `a {{ }} placeholder failed${error.code ? ` (JSONata ${error.code})` : ""}` };
+      if (error instanceof TemplateValueError || error instanceof EnvelopeValueError)
+        return { ok: false, reason: error.message };
+      if (error instanceof ExpressionEvaluationError)
+        return { ok: false, reason: `a {{ }} placeholder failed${error.code ? ` (JSONata ${error.code})` : ""}` };
       throw error;
     }
   };
@@ -231,12 +295,17 @@ function compileEnvelope(config: SoapTargetConfig, call: ResolvedSoapCall): (mes
 
 /** Settles url, version, action and body element from config, WSDL and template, in that order. */
 function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapCall {
-  if (config.port !== undefined && config.wsdl === undefined) throw new InvalidConfigValue("is only read together with wsdl", ["port"]);
+  if (config.port !== undefined && config.wsdl === undefined)
+    throw new InvalidConfigValue("is only read together with wsdl", ["port"]);
   const fromWsdl = config.wsdl !== undefined ? wsdlOperation(config, configDir) : undefined;
-  const template = config.envelope_template !== undefined ? loadTemplate(config.envelope_template, configDir) : undefined;
+  const template =
+    config.envelope_template !== undefined ? loadTemplate(config.envelope_template, configDir) : undefined;
 
   if (template && config.version !== undefined && config.version !== template.version) {
-    throw new InvalidConfigValue(`is ${config.version} but the envelope template is a SOAP ${template.version} envelope`, ["version"]);
+    throw new InvalidConfigValue(
+      `is ${config.version} but the envelope template is a SOAP ${template.version} envelope`,
+      ["version"],
+    );
   }
   if (template && fromWsdl && config.version === undefined && fromWsdl.version !== template.version) {
     throw new InvalidConfigValue(
@@ -248,23 +317,30 @@ function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapC
 
   const url = config.url ?? fromWsdl?.url;
   if (url === undefined) {
-    throw new InvalidConfigValue(fromWsdl ? `is required: WSDL port ${fromWsdl.port} has no address` : "is required (or set wsdl to read it from)", ["url"]);
+    throw new InvalidConfigValue(
+      fromWsdl ? `is required: WSDL port ${fromWsdl.port} has no address` : "is required (or set wsdl to read it from)",
+      ["url"],
+    );
   }
   const soapAction = config.soap_action ?? fromWsdl?.soapAction ?? "";
-  if (!noQuotesOrBreaks.test(soapAction)) throw new InvalidConfigValue("the WSDL's soapAction holds quotes or line breaks; set soap_action", ["wsdl"]);
+  if (!noQuotesOrBreaks.test(soapAction))
+    throw new InvalidConfigValue("the WSDL's soapAction holds quotes or line breaks; set soap_action", ["wsdl"]);
   if (template) return { url, version, soapAction, template };
 
   const namespace = config.namespace ?? fromWsdl?.namespace;
   if (namespace === undefined) throw new InvalidConfigValue("is required (or set wsdl to read it from)", ["namespace"]);
   const localName = fromWsdl?.element ?? config.operation;
-  if (!isXmlName(localName)) throw new InvalidConfigValue("must be an XML element name (letters, digits, `_`, `-`, `.`; no prefix)", ["operation"]);
+  if (!isXmlName(localName))
+    throw new InvalidConfigValue("must be an XML element name (letters, digits, `_`, `-`, `.`; no prefix)", [
+      "operation",
+    ]);
   const elementForm = config.element_form ?? fromWsdl?.elementForm ?? "qualified";
   return { url, version, soapAction, body: { localName, namespace, elementForm } };
 }
 
 function wsdlOperation(config: SoapTargetConfig, configDir: string): WsdlOperation {
   const file = config.wsdl!;
-  let wsdl;
+  let wsdl: Wsdl;
   try {
     wsdl = readWsdl(readConfigFile(file, configDir, ["wsdl"]));
   } catch (error) {
@@ -281,14 +357,20 @@ function wsdlOperation(config: SoapTargetConfig, configDir: string): WsdlOperati
     matching = matching.filter((candidate) => candidate.port === config.port);
     if (matching.length === 0) {
       const ports = [...new Set(candidates.map((candidate) => candidate.port))].join(", ");
-      throw new InvalidConfigValue(`no port "${config.port}" in ${file} offers ${config.operation}; these do: ${ports}`, ["port"]);
+      throw new InvalidConfigValue(
+        `no port "${config.port}" in ${file} offers ${config.operation}; these do: ${ports}`,
+        ["port"],
+      );
     }
   }
   if (config.version !== undefined) {
     const ofVersion = matching.filter((candidate) => candidate.version === config.version);
     if (ofVersion.length === 0) {
       const ports = matching.map((candidate) => `${candidate.port} (SOAP ${candidate.version})`).join(", ");
-      throw new InvalidConfigValue(`${file} has no SOAP ${config.version} port for ${config.operation}; it has: ${ports}`, ["version"]);
+      throw new InvalidConfigValue(
+        `${file} has no SOAP ${config.version} port for ${config.operation}; it has: ${ports}`,
+        ["version"],
+      );
     }
     matching = ofVersion;
   }
@@ -304,7 +386,10 @@ function readConfigFile(file: string, configDir: string, path: PropertyKey[]): s
     return readFileSync(resolve(configDir, file), "utf8");
   } catch (error) {
     const code = (error as { code?: string }).code;
-    throw new InvalidConfigValue(code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`, path);
+    throw new InvalidConfigValue(
+      code === "ENOENT" ? `file not found: ${file}` : `cannot read ${file} (${code ?? "error"})`,
+      path,
+    );
   }
 }
 
@@ -320,15 +405,27 @@ function compileUrl(config: SoapTargetConfig, url: string, headers: Record<strin
   }
 }
 
-type HeaderValue = XmlTextTemplate | null | number | boolean | readonly HeaderValue[] | { readonly [key: string]: HeaderValue };
+type HeaderValue =
+  | XmlTextTemplate
+  | null
+  | number
+  | boolean
+  | readonly HeaderValue[]
+  | { readonly [key: string]: HeaderValue };
 
 /** Compiles `soap_headers` at load; the result renders the blocks for one call. */
-function compileSoapHeaders(config: SoapTargetConfig, call: ResolvedSoapCall, envelopeNamespace: string): (message: OutboundMessage) => Promise<XmlNode[]> {
+function compileSoapHeaders(
+  config: SoapTargetConfig,
+  call: ResolvedSoapCall,
+  envelopeNamespace: string,
+): (message: OutboundMessage) => Promise<XmlNode[]> {
   const blocks = config.soap_headers.map((header, index) => {
     const path = ["soap_headers", index];
-    if (!isXmlName(header.name)) throw new InvalidConfigValue("must be an XML element name (no prefix)", [...path, "name"]);
+    if (!isXmlName(header.name))
+      throw new InvalidConfigValue("must be an XML element name (no prefix)", [...path, "name"]);
     const namespace = header.namespace ?? config.namespace ?? call.body?.namespace;
-    if (namespace === undefined) throw new InvalidConfigValue("is required when the target has no namespace", [...path, "namespace"]);
+    if (namespace === undefined)
+      throw new InvalidConfigValue("is required when the target has no namespace", [...path, "namespace"]);
     return { header, namespace, prefix: `h${index}`, value: compileHeaderValue(header.value, [...path, "value"]) };
   });
   return async (message) => {
@@ -355,7 +452,8 @@ function compileHeaderValue(value: unknown, path: PropertyKey[]): HeaderValue {
     try {
       return compileXmlTemplate(value, (text) => text);
     } catch (error) {
-      if (error instanceof ExpressionSyntaxError) throw new InvalidConfigValue(`invalid {{ }} expression: ${error.message}`, path);
+      if (error instanceof ExpressionSyntaxError)
+        throw new InvalidConfigValue(`invalid {{ }} expression: ${error.message}`, path);
       throw error;
     }
   }

@@ -5,7 +5,10 @@ export const SOAP11_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/";
 export const SOAP12_ENVELOPE = "http://www.w3.org/2003/05/soap-envelope";
 export const XSI = "http://www.w3.org/2001/XMLSchema-instance";
 
-export const ENVELOPE_NAMESPACE: Readonly<Record<SoapVersion, string>> = { "1.1": SOAP11_ENVELOPE, "1.2": SOAP12_ENVELOPE };
+export const ENVELOPE_NAMESPACE: Readonly<Record<SoapVersion, string>> = {
+  "1.1": SOAP11_ENVELOPE,
+  "1.2": SOAP12_ENVELOPE,
+};
 
 /** The SOAP version whose envelope namespace this is, if it is one. */
 export function versionOfEnvelope(namespace: string | undefined): SoapVersion | undefined {

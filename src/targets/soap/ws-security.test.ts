@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { passwordDigest as nodeSoapDigest } from "soap";
 import { serializeXml } from "./envelope.ts";
 import { SOAP11_ENVELOPE } from "./soap-version.ts";
-import { passwordDigest, usernameToken, type UsernameTokenOptions } from "./ws-security.ts";
+import { passwordDigest, type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
 import { attributeValue, childElements, firstChild, parseXmlTree, textContent } from "./xml-tree.ts";
 
 const WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
@@ -44,7 +44,9 @@ describe("usernameToken", () => {
     expect(attributeValue(part("Password"), "Type")).toEndWith("#PasswordDigest");
     expect(text("Password")).toBe(nodeSoapDigest(text("Nonce")!, text("Created")!, "s3cr&t<"));
     expect(text("Password")).not.toContain("s3cr");
-    expect(passwordDigest(Buffer.alloc(16), "2026-01-01T00:00:00Z", "pw")).toBe(nodeSoapDigest(Buffer.alloc(16).toString("base64"), "2026-01-01T00:00:00Z", "pw"));
+    expect(passwordDigest(Buffer.alloc(16), "2026-01-01T00:00:00Z", "pw")).toBe(
+      nodeSoapDigest(Buffer.alloc(16).toString("base64"), "2026-01-01T00:00:00Z", "pw"),
+    );
   });
 
   test("a fresh nonce per call", () => {

@@ -74,5 +74,7 @@ export function usernameToken(options: UsernameTokenOptions, now = new Date()): 
 
 /** `Base64(SHA-1(nonce bytes + created + password))`, as the Username Token Profile defines it. */
 export function passwordDigest(nonce: Buffer, created: string, password: string): string {
-  return createHash("sha1").update(Buffer.concat([nonce, Buffer.from(created, "utf8"), Buffer.from(password, "utf8")])).digest("base64");
+  return createHash("sha1")
+    .update(Buffer.concat([nonce, Buffer.from(created, "utf8"), Buffer.from(password, "utf8")]))
+    .digest("base64");
 }

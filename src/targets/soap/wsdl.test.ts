@@ -30,7 +30,11 @@ describe("readWsdl", () => {
         namespace: "urn:example:crm",
         elementForm: "qualified",
       },
-      expect.objectContaining({ port: "CustomerServiceSoap12", version: "1.2", url: "http://crm.example.invalid/crm/soap12" }),
+      expect.objectContaining({
+        port: "CustomerServiceSoap12",
+        version: "1.2",
+        url: "http://crm.example.invalid/crm/soap12",
+      }),
     ]);
     expect(wsdl.lookup("DeleteCustomer")).toEqual([]);
   });
@@ -63,7 +67,13 @@ describe("readWsdl", () => {
         <input><s:body use="literal" namespace="urn:orders:rpc"/></input></operation></binding>
       <service name="S"><port name="Port" binding="o:B"><s:address location="http://erp/rpc"/></port></service>`),
     );
-    expect(wsdl.lookup("Cancel")[0]).toMatchObject({ style: "rpc", element: "Cancel", namespace: "urn:orders:rpc", elementForm: "unqualified", soapAction: "cancel" });
+    expect(wsdl.lookup("Cancel")[0]).toMatchObject({
+      style: "rpc",
+      element: "Cancel",
+      namespace: "urn:orders:rpc",
+      elementForm: "unqualified",
+      soapAction: "cancel",
+    });
   });
 
   test("HTTP bindings are not SOAP ports", () => {

@@ -1,5 +1,13 @@
 import type { SoapVersion } from "./soap-version.ts";
-import { attributeValue, childElements, firstChild, parseXmlTree, resolveQName, XmlSyntaxError, type XmlElement } from "./xml-tree.ts";
+import {
+  attributeValue,
+  childElements,
+  firstChild,
+  parseXmlTree,
+  resolveQName,
+  type XmlElement,
+  XmlSyntaxError,
+} from "./xml-tree.ts";
 
 const WSDL11 = "http://schemas.xmlsoap.org/wsdl/";
 const WSDL20 = "http://www.w3.org/ns/wsdl";
@@ -63,9 +71,11 @@ export function readWsdl(text: string): Wsdl {
     throw error;
   }
   if (root.namespace === WSDL20) throw new WsdlError("WSDL 2.0 is not supported; use a WSDL 1.1 document");
-  if (root.localName !== "definitions" || root.namespace !== WSDL11) throw new WsdlError("not a WSDL 1.1 document (the root must be wsdl:definitions)");
+  if (root.localName !== "definitions" || root.namespace !== WSDL11)
+    throw new WsdlError("not a WSDL 1.1 document (the root must be wsdl:definitions)");
   const targetNamespace = attributeValue(root, "targetNamespace") ?? "";
-  const named = (localName: string) => new Map(wsdlChildren(root, localName).map((element) => [attributeValue(element, "name") ?? "", element]));
+  const named = (localName: string) =>
+    new Map(wsdlChildren(root, localName).map((element) => [attributeValue(element, "name") ?? "", element]));
   const messages = named("message");
   const portTypes = named("portType");
   const bindings = named("binding");
@@ -77,18 +87,33 @@ export function readWsdl(text: string): Wsdl {
       const binding = bindingName && bindings.get(bindingName.localName);
       const version = binding ? bindingVersion(binding) : undefined;
       if (!binding || !version) return [];
-      const address = childElements(port, "address").find((element) => element.namespace === WSDL_SOAP11 || element.namespace === WSDL_SOAP12);
-      return [{ service: attributeValue(service, "name") ?? "", port: attributeValue(port, "name") ?? "", version, binding, url: address && attributeValue(address, "location") }];
+      const address = childElements(port, "address").find(
+        (element) => element.namespace === WSDL_SOAP11 || element.namespace === WSDL_SOAP12,
+      );
+      return [
+        {
+          service: attributeValue(service, "name") ?? "",
+          port: attributeValue(port, "name") ?? "",
+          version,
+          binding,
+          url: address && attributeValue(address, "location"),
+        },
+      ];
     }),
   );
 
   const lookup = (operation: string): WsdlOperation[] =>
     ports.flatMap((port) => {
-      const bindingOperation = wsdlChildren(port.binding, "operation").find((element) => attributeValue(element, "name") === operation);
+      const bindingOperation = wsdlChildren(port.binding, "operation").find(
+        (element) => attributeValue(element, "name") === operation,
+      );
       if (!bindingOperation) return [];
       const soapBinding = soapChild(port.binding, "binding");
       const soapOperation = soapChild(bindingOperation, "operation");
-      const style = (attributeValue(soapOperation, "style") ?? attributeValue(soapBinding, "style") ?? "document") === "rpc" ? "rpc" : "document";
+      const style =
+        (attributeValue(soapOperation, "style") ?? attributeValue(soapBinding, "style") ?? "document") === "rpc"
+          ? "rpc"
+          : "document";
       const body = soapChild(firstChild(bindingOperation, "input"), "body");
       const base = {
         operation,
@@ -100,14 +125,34 @@ export function readWsdl(text: string): Wsdl {
         style,
       } as const;
       if (style === "rpc") {
-        return [{ ...base, element: operation, namespace: attributeValue(body, "namespace") ?? targetNamespace, elementForm: "unqualified" as const }];
+        return [
+          {
+            ...base,
+            element: operation,
+            namespace: attributeValue(body, "namespace") ?? targetNamespace,
+            elementForm: "unqualified" as const,
+          },
+        ];
       }
       const element = inputElement(port.binding, operation, portTypes, messages);
       if (!element) throw new WsdlError(`operation "${operation}" has no input message part with an element`);
-      return [{ ...base, element: element.localName, namespace: element.namespace ?? targetNamespace, elementForm: schemas.elementForm(element) }];
+      return [
+        {
+          ...base,
+          element: element.localName,
+          namespace: element.namespace ?? targetNamespace,
+          elementForm: schemas.elementForm(element),
+        },
+      ];
     });
 
-  const operations = [...new Set(ports.flatMap((port) => wsdlChildren(port.binding, "operation").map((element) => attributeValue(element, "name") ?? "")))].sort();
+  const operations = [
+    ...new Set(
+      ports.flatMap((port) =>
+        wsdlChildren(port.binding, "operation").map((element) => attributeValue(element, "name") ?? ""),
+      ),
+    ),
+  ].sort();
   return { operations, ports: ports.map(({ service, port, version }) => ({ service, port, version })), lookup };
 }
 
@@ -117,7 +162,9 @@ function wsdlChildren(element: XmlElement, localName: string): XmlElement[] {
 
 function soapChild(element: XmlElement | undefined, localName: string): XmlElement | undefined {
   if (!element) return undefined;
-  return childElements(element, localName).find((child) => child.namespace === WSDL_SOAP11 || child.namespace === WSDL_SOAP12);
+  return childElements(element, localName).find(
+    (child) => child.namespace === WSDL_SOAP11 || child.namespace === WSDL_SOAP12,
+  );
 }
 
 function bindingVersion(binding: XmlElement): SoapVersion | undefined {
@@ -131,10 +178,16 @@ function qname(element: XmlElement, value: string | undefined): QName | undefine
 }
 
 /** binding -> portType operation -> input message -> the part's `element`. */
-function inputElement(binding: XmlElement, operation: string, portTypes: Map<string, XmlElement>, messages: Map<string, XmlElement>): QName | undefined {
+function inputElement(
+  binding: XmlElement,
+  operation: string,
+  portTypes: Map<string, XmlElement>,
+  messages: Map<string, XmlElement>,
+): QName | undefined {
   const portTypeName = qname(binding, attributeValue(binding, "type"));
   const portType = portTypeName && portTypes.get(portTypeName.localName);
-  const portOperation = portType && wsdlChildren(portType, "operation").find((element) => attributeValue(element, "name") === operation);
+  const portOperation =
+    portType && wsdlChildren(portType, "operation").find((element) => attributeValue(element, "name") === operation);
   const input = portOperation && firstChild(portOperation, "input");
   const messageName = input && qname(input, attributeValue(input, "message"));
   const message = messageName && messages.get(messageName.localName);
@@ -151,7 +204,9 @@ function schemaIndex(root: XmlElement): { elementForm(element: QName): "qualifie
       const schema = schemas.find(
         (candidate) =>
           (attributeValue(candidate, "targetNamespace") ?? "") === (element.namespace ?? "") &&
-          childElements(candidate, "element").some((declared) => attributeValue(declared, "name") === element.localName),
+          childElements(candidate, "element").some(
+            (declared) => attributeValue(declared, "name") === element.localName,
+          ),
       );
       if (!schema) return undefined;
       // XML Schema's default is "unqualified".

@@ -1,4 +1,4 @@
-import { compileTemplate, type CompiledTemplate } from "../../transform/template.ts";
+import { type CompiledTemplate, compileTemplate } from "../../transform/template.ts";
 
 export { findPlaceholders, type Placeholder } from "../../transform/template.ts";
 

@@ -117,11 +117,21 @@ function toElement(node: OrderedNode, parentScope: ReadonlyMap<string, string>):
     else if (COMMENT in child) children.push({ text: innerText(child[COMMENT]), comment: true });
     else if (elementName(child) !== undefined) children.push(toElement(child, scope));
   }
-  return { name, prefix, localName, namespace: prefix === "" ? (scope.get("") ?? "") : scope.get(prefix), attributes, children, scope };
+  return {
+    name,
+    prefix,
+    localName,
+    namespace: prefix === "" ? (scope.get("") ?? "") : scope.get(prefix),
+    attributes,
+    children,
+    scope,
+  };
 }
 
 function innerText(value: unknown): string {
-  return Array.isArray(value) ? value.map((part) => String((part as Record<string, unknown>)[TEXT] ?? "")).join("") : "";
+  return Array.isArray(value)
+    ? value.map((part) => String((part as Record<string, unknown>)[TEXT] ?? "")).join("")
+    : "";
 }
 
 function extend(scope: ReadonlyMap<string, string>, prefix: string, namespace: string): Map<string, string> {
@@ -158,9 +168,14 @@ export function textContent(element: XmlElement): string {
 }
 
 /** The value of an attribute by local name (and namespace, when given). */
-export function attributeValue(element: XmlElement | undefined, localName: string, namespace?: string): string | undefined {
-  return element?.attributes.find((attribute) => attribute.localName === localName && (namespace === undefined || attribute.namespace === namespace))
-    ?.value;
+export function attributeValue(
+  element: XmlElement | undefined,
+  localName: string,
+  namespace?: string,
+): string | undefined {
+  return element?.attributes.find(
+    (attribute) => attribute.localName === localName && (namespace === undefined || attribute.namespace === namespace),
+  )?.value;
 }
 
 /** Resolves a QName value (`tns:CreateCustomer`) against the namespaces in scope at `element`. */
