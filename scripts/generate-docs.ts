@@ -9,7 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { z } from "zod";
 import { configSchema } from "../src/config/schema.ts";
-import { DURATION_PATTERN, isDurationSchema, SIZE_PATTERN, size } from "../src/config/units.ts";
+import { DURATION_PATTERN, isDurationSchema, SIZE_PATTERN, size } from "../src/kit/units.ts";
 
 export const MARKDOWN_PATH = "docs/configuration.md";
 export const JSON_SCHEMA_PATH = "docs/config.schema.json";

@@ -6,7 +6,7 @@ import { routesCommand } from "./cli/routes.ts";
 import { sendCommand } from "./cli/send.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { validateCommand } from "./cli/validate.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "./kit/version.ts";
 
 async function main(argv: readonly string[]): Promise<number> {
   let args: CliArguments;

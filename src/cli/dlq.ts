@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfigFile } from "../config/load.ts";
-import { parseDuration } from "../config/units.ts";
+import { parseDuration } from "../kit/units.ts";
 import { createLogger } from "../log/logger.ts";
 import { openStore } from "../store/open.ts";
 import { StoreOpenError } from "../store/store-open-error.ts";

@@ -1,4 +1,4 @@
-import { ConfigError } from "../config/errors.ts";
+import { ConfigError } from "../kit/config-errors.ts";
 
 /**
  * Runs a config step for a command; a {@link ConfigError} is printed to stderr, one problem a

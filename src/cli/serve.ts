@@ -1,14 +1,14 @@
-import { compileConfig } from "../config/compile.ts";
 import { loadConfigFile } from "../config/load.ts";
+import { compileConfig } from "../gateway/compile.ts";
+import { startReloadTriggers } from "../gateway/reload.ts";
+import { type RunningGateway, startGateway } from "../gateway/start.ts";
+import { exitWhenOrphaned, superviseWorkers, workerRoleFromEnv } from "../gateway/workers.ts";
+import { USER_AGENT, VERSION } from "../kit/version.ts";
 import { createLogger } from "../log/logger.ts";
 import { onShutdownSignal } from "../runtime/process.ts";
 import { runtimeName } from "../runtime/serve.ts";
-import { type RunningGateway, startGateway } from "../server/gateway.ts";
-import { startReloadTriggers } from "../server/reload.ts";
-import { exitWhenOrphaned, superviseWorkers, workerRoleFromEnv } from "../server/workers.ts";
 import { storeKind } from "../store/open.ts";
 import { StoreOpenError } from "../store/sqlite-store.ts";
-import { USER_AGENT, VERSION } from "../version.ts";
 import { reportConfigError } from "./report-config-error.ts";
 
 /**
@@ -68,7 +68,7 @@ export async function serveCommand(
     store: storeKind(loaded.config),
     ...(gateway.adminPort !== undefined ? { admin_port: gateway.adminPort } : {}),
   });
-  // SIGHUP (and with --watch, a change of the file) reloads the config; see server/reload.ts.
+  // SIGHUP (and with --watch, a change of the file) reloads the config; see gateway/reload.ts.
   const stopReloading = startReloadTriggers({
     file: configFile,
     env,

@@ -1,7 +1,7 @@
-import { compileConfig } from "../config/compile.ts";
 import { loadConfigFile } from "../config/load.ts";
+import { compileConfig } from "../gateway/compile.ts";
+import { USER_AGENT } from "../kit/version.ts";
 import { silentLogger } from "../log/logger.ts";
-import { USER_AGENT } from "../version.ts";
 import { reportConfigError } from "./report-config-error.ts";
 
 /**

@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { JSON_SCHEMA_PATH, MARKDOWN_PATH, renderConfigDocs } from "../../scripts/generate-docs.ts";
+import { duration, size } from "../kit/units.ts";
 import { targetDefinitions } from "../targets/registry.ts";
-import { duration, size } from "./units.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { compileConfig } from "../gateway/compile.ts";
+import { ConfigError } from "../kit/config-errors.ts";
 import { silentLogger } from "../log/logger.ts";
-import { compileConfig } from "./compile.ts";
-import { ConfigError } from "./errors.ts";
 import { loadConfigText } from "./load.ts";
 
 /**

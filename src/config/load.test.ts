@@ -2,10 +2,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ConfigError } from "../kit/config-errors.ts";
 import { targetDefinitions } from "../targets/registry.ts";
-import { ConfigError } from "./errors.ts";
+import { EPILOT_PUBLIC_KEY_URL } from "../verify/schema.ts";
 import { type LoadedConfig, loadConfigFile, loadConfigText } from "./load.ts";
-import { EPILOT_PUBLIC_KEY_URL } from "./schema.ts";
 
 /** `http, soap`: every registered type, so the test holds as types are added. */
 const TARGET_TYPES = targetDefinitions.map((definition) => definition.type).join(", ");

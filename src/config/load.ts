@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
 import type { z } from "zod";
+import { ConfigError, type ConfigProblem, formatPath } from "../kit/config-errors.ts";
 import { targetDefinitions } from "../targets/registry.ts";
-import { ConfigError, type ConfigProblem, formatPath } from "./errors.ts";
 import { InvalidReferenceError, interpolateEnv, MissingVariableError } from "./interpolate.ts";
 import { configSchema, type GatewayConfig } from "./schema.ts";
 

@@ -25,6 +25,7 @@ export type CallOutcome =
   | "bad_request"
   | "unknown_route"
   | "transform_failed"
+  | "skip_when_failed"
   | "target_failed"
   | "target_unreachable"
   | "target_timeout"

@@ -1,60 +1,51 @@
-import { decodeJwt } from "jose";
-import type { EpilotCallOutcome } from "../epilot/types.ts";
+import type { EpilotCallbacks } from "../epilot/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { CompiledRoute } from "../routing/route.ts";
-import type { AttemptRecord, OutboxEvent, OutboxStage, OutboxStore } from "../store/types.ts";
-import type { TargetResponse } from "../targets/types.ts";
-import {
-  canResume,
-  nextStage,
-  type OutboxEventData,
-  type OutboxEventSecrets,
-  readEventData,
-  readEventSecrets,
-} from "./outbox-event.ts";
-import { classifyFailure, nextDelayMs, recordOutcome } from "./retry-policy.ts";
-import { reportsFailure } from "./sync.ts";
+import type { OutboxEvent, OutboxStore } from "../store/types.ts";
+import { nextDelayMs } from "./retry-policy.ts";
+import type { Route } from "./route.ts";
+import { runStage, type StepResult } from "./stages.ts";
+import type { DeliveryObserver } from "./sync.ts";
 
-/** The two calls back to epilot, injectable so that tests and other stores can stand in. */
-export interface EpilotCallbacks {
-  resume(callbackUrl: string, resumeToken: string): Promise<EpilotCallOutcome>;
-  writeBack(
-    entity: { schema: string; id: string },
-    patch: Record<string, unknown>,
-    token: string,
-  ): Promise<EpilotCallOutcome>;
+/**
+ * The config in force, as one attempt sees it from start to end. `release()` ends the attempt's use
+ * of it: a config replaced by a reload closes (its targets' connection pools) once its last call
+ * and its last attempt have released it.
+ */
+export interface DeliveryConfigLease {
+  readonly routes: readonly Route[];
+  readonly epilot: EpilotCallbacks;
+  release(): void;
 }
 
 export interface DeliveryEngineOptions {
   readonly outbox: OutboxStore;
-  /** The routes in force now (a reload swaps them; events of a removed route go to the dead letters). */
-  readonly routes: () => readonly CompiledRoute[];
-  readonly epilot: EpilotCallbacks;
+  /** Takes the config in force now (a reload swaps it); see {@link DeliveryConfigLease}. */
+  readonly acquireConfig: () => DeliveryConfigLease;
   readonly logger: Logger;
+  readonly observer?: DeliveryObserver | undefined;
+  /** Told what each attempt decided (metrics: delivered, retried, dead-lettered). */
+  readonly onResult?: ((route: string, result: StepResult, deadLettered: boolean) => void) | undefined;
   /** How long a claimed event stays reserved for this worker; another worker takes it over after. */
-  readonly leaseMs?: number;
+  readonly leaseMs?: number | undefined;
   /** How often the outbox is polled when nothing woke the engine up. */
-  readonly pollIntervalMs?: number;
-  readonly now?: () => number;
+  readonly pollIntervalMs?: number | undefined;
+  readonly now?: (() => number) | undefined;
 }
 
+/** How often events of routes that are no longer configured are counted (they are only reported, never buried). */
 const ORPHAN_CHECK_INTERVAL_MS = 60_000;
 /** The longest pause between polls while the store fails (a database restarting or unreachable). */
 const MAX_STORE_BACKOFF_MS = 5_000;
 
-type StepResult =
-  | { kind: "done"; attempt: AttemptRecord; next?: OutboxStage; stageData?: string }
-  | { kind: "retry"; attempt: AttemptRecord; retryAfterMs?: number }
-  | { kind: "dead"; attempt: AttemptRecord; reason: string }
-  | { kind: "postpone"; until: number };
-
 /**
  * Background delivery: claims due events from the outbox per route (up to the route's
- * `delivery.concurrency` in flight), runs their current stage (deliver, write-back, resume), and
- * retries with backoff, moves on, or buries them in the dead letters.
+ * `delivery.concurrency` in flight), runs their current stage (delivery/stages.ts), and records
+ * what the stage decided: retry with backoff, move on, or the dead letters. Events of a route that
+ * is no longer configured stay in the outbox (a reload may bring the route back); they are counted
+ * for `/readyz` ({@link orphanedEvents}) until the operator decides.
  *
  * @example
- * const engine = new DeliveryEngine({ outbox, routes: () => config.routes, epilot, logger });
+ * const engine = new DeliveryEngine({ outbox, acquireConfig: () => active.acquire(), logger });
  * engine.start();
  * engine.wake(); // after adding an event, so it goes out without waiting for the next poll
  * await engine.stop();
@@ -66,6 +57,7 @@ export class DeliveryEngine {
   private ticking: Promise<void> | undefined;
   private wakeRequested = false;
   private lastOrphanCheck = Number.NEGATIVE_INFINITY;
+  private orphans: Readonly<Record<string, number>> = {};
   /** Polls in a row whose store calls failed: the poll loop backs off and logs once per outage. */
   private storeFailures = 0;
   private storeFailedThisTick = false;
@@ -103,6 +95,11 @@ export class DeliveryEngine {
     await Promise.allSettled([...this.inFlight.values()].flatMap((set) => [...set]));
   }
 
+  /** Events waiting for a route the config no longer has, per route name (counted once a minute). */
+  orphanedEvents(): Readonly<Record<string, number>> {
+    return this.orphans;
+  }
+
   private schedule(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -124,11 +121,18 @@ export class DeliveryEngine {
   /** One poll; never rejects, so that a failing store slows the loop down instead of ending it. */
   private async tick(): Promise<void> {
     this.storeFailedThisTick = false;
+    const config = this.options.acquireConfig();
     try {
-      await this.claimAndRun();
+      await this.claimAndRun(config.routes);
+      if (this.now() - this.lastOrphanCheck >= ORPHAN_CHECK_INTERVAL_MS) {
+        this.lastOrphanCheck = this.now();
+        await this.countOrphans(config.routes);
+      }
     } catch (error) {
       this.storeFailedThisTick = true;
       this.options.logger.error("outbox poll failed", { error: (error as Error).message });
+    } finally {
+      config.release();
     }
     if (this.storeFailedThisTick) {
       this.storeFailures++;
@@ -138,8 +142,8 @@ export class DeliveryEngine {
     }
   }
 
-  private async claimAndRun(): Promise<void> {
-    for (const route of this.options.routes()) {
+  private async claimAndRun(routes: readonly Route[]): Promise<void> {
+    for (const route of routes) {
       if (!this.running) return;
       const active = this.inFlight.get(route.name) ?? new Set<Promise<void>>();
       this.inFlight.set(route.name, active);
@@ -150,19 +154,19 @@ export class DeliveryEngine {
         events = await this.options.outbox.claim(route.name, free, this.now(), this.leaseMs);
       } catch (error) {
         // Logged once per outage (then at debug), not on every backed-off poll.
-        if (this.storeFailures === 0 && !this.storeFailedThisTick)
-          this.options.logger.error("outbox claim failed; backing off until the store answers", {
-            route: route.name,
-            error: (error as Error).message,
-          });
-        else this.options.logger.debug("outbox claim failed", { route: route.name, error: (error as Error).message });
+        const fields = { route: route.name, error: (error as Error).message };
+        if (this.storeFailures === 0 && !this.storeFailedThisTick) {
+          this.options.logger.error("outbox claim failed; backing off until the store answers", fields);
+        } else this.options.logger.debug("outbox claim failed", fields);
         this.storeFailedThisTick = true;
         continue;
       }
       for (const event of events) {
-        const work: Promise<void> = this.process(event, route)
+        const work: Promise<void> = this.process(event)
           .catch((error: unknown) =>
-            this.options.logger.error("outbox event failed unexpectedly", {
+            // Only the store can fail here (the stage itself never throws): the lease runs out and the
+            // event is claimed again once the store answers; nothing was recorded, so nothing is lost.
+            this.options.logger.error("recording an attempt failed; the event is tried again after its lease", {
               route: route.name,
               webhook_id: event.id,
               error: (error as Error).message,
@@ -175,61 +179,60 @@ export class DeliveryEngine {
         active.add(work);
       }
     }
-    // Events of routes that no longer exist would wait forever: bury them with a clear reason. They
-    // appear only at start, after a reload or by a replay, so a look once a minute is enough, and
-    // the outbox is not counted on every poll.
-    if (this.now() - this.lastOrphanCheck >= ORPHAN_CHECK_INTERVAL_MS) {
-      this.lastOrphanCheck = this.now();
-      await this.buryOrphans();
+  }
+
+  private async countOrphans(routes: readonly Route[]): Promise<void> {
+    const known = new Set(routes.map((route) => route.name));
+    const depth = await this.options.outbox.depth();
+    const orphans: Record<string, number> = {};
+    for (const [name, count] of Object.entries(depth)) if (!known.has(name) && count > 0) orphans[name] = count;
+    const before = Object.keys(this.orphans).sort().join(",");
+    this.orphans = orphans;
+    if (Object.keys(orphans).length > 0 && Object.keys(orphans).sort().join(",") !== before) {
+      this.options.logger.warn(
+        "outbox events wait for routes that are not configured; they stay until the route is back or they are moved to the dead letters",
+        {
+          routes: orphans,
+        },
+      );
     }
   }
 
-  private async buryOrphans(): Promise<void> {
-    const known = new Set(this.options.routes().map((route) => route.name));
-    const depth = await this.options.outbox.depth().catch(() => ({}) as Record<string, number>);
-    for (const name of Object.keys(depth)) {
-      if (known.has(name)) continue;
-      for (const event of await this.options.outbox.claim(name, 100, this.now(), this.leaseMs)) {
-        const attempt: AttemptRecord = {
-          at: this.now(),
-          stage: event.stage,
-          outcome: "route_removed",
-          error: `route "${name}" is no longer configured`,
-        };
-        await this.options.outbox.bury(
-          event.id,
-          attempt,
-          `route "${name}" is no longer configured; fix the config, then replay`,
-        );
-        this.options.logger.error("dead letter", {
-          route: name,
-          webhook_id: event.id,
-          stage: event.stage,
-          reason: attempt.error,
-        });
-      }
+  /** Runs the event's stage on the config in force when the attempt starts, and records the result. */
+  private async process(event: OutboxEvent): Promise<void> {
+    const config = this.options.acquireConfig();
+    try {
+      const route = config.routes.find((candidate) => candidate.name === event.route);
+      // The route disappeared between the claim and now (a reload): leave the event for later.
+      if (!route) return await this.options.outbox.postpone(event.id, this.now() + this.pollIntervalMs);
+      const result = await runStage(event, this.options.outbox.secretOf(event), route, {
+        epilot: config.epilot,
+        logger: this.options.logger,
+        observer: this.options.observer,
+        now: this.now,
+      });
+      await this.record(event, route, result);
+    } finally {
+      config.release();
     }
   }
 
-  private async process(event: OutboxEvent, route: CompiledRoute): Promise<void> {
-    const data = readEventData(event);
-    const secrets = readEventSecrets(this.options.outbox.secretOf(event));
-    const result = await this.runStage(event, route, data, secrets);
-    const outbox = this.options.outbox;
+  private async record(event: OutboxEvent, route: Route, result: StepResult): Promise<void> {
+    const { outbox, logger } = this.options;
     const log = { route: route.name, webhook_id: event.id, stage: event.stage, attempt: event.attempts + 1 };
-
     switch (result.kind) {
       case "postpone":
         await outbox.postpone(event.id, result.until);
-        this.options.logger.debug("attempt postponed: circuit breaker open", {
+        logger.debug("attempt postponed: circuit breaker open", {
           ...log,
           until: new Date(result.until).toISOString(),
         });
+        this.options.onResult?.(route.name, result, false);
         return;
       case "done":
         if (result.next) {
           await outbox.advance(event.id, result.attempt, result.next, result.stageData);
-          this.options.logger.info("stage done", {
+          logger.info("stage done", {
             ...log,
             outcome: result.attempt.outcome,
             status: result.attempt.status,
@@ -237,242 +240,46 @@ export class DeliveryEngine {
           });
         } else {
           await outbox.complete(event.id, result.attempt);
-          this.options.logger.info("event done", {
-            ...log,
-            outcome: result.attempt.outcome,
-            status: result.attempt.status,
-          });
+          logger.info("event done", { ...log, outcome: result.attempt.outcome, status: result.attempt.status });
         }
+        this.options.onResult?.(route.name, result, false);
         return;
       case "retry": {
         const attempts = event.attempts + 1;
         if (attempts >= route.delivery.maxAttempts) {
           const reason = `gave up after ${attempts} attempts at ${event.stage}: ${result.attempt.error ?? result.attempt.outcome}`;
           await outbox.bury(event.id, result.attempt, reason);
-          this.options.logger.error("dead letter", {
+          logger.error("dead letter", {
             ...log,
             outcome: result.attempt.outcome,
             status: result.attempt.status,
             reason,
           });
+          this.options.onResult?.(route.name, result, true);
           return;
         }
         const delay = nextDelayMs(attempts, route.delivery.backoff, result.retryAfterMs);
         await outbox.retryLater(event.id, result.attempt, this.now() + delay);
-        this.options.logger.warn("attempt failed, will retry", {
+        logger.warn("attempt failed, will retry", {
           ...log,
           outcome: result.attempt.outcome,
           status: result.attempt.status,
           error: result.attempt.error,
           retry_in_ms: delay,
         });
+        this.options.onResult?.(route.name, result, false);
         return;
       }
       case "dead":
         await outbox.bury(event.id, result.attempt, result.reason);
-        this.options.logger.error("dead letter", {
+        logger.error("dead letter", {
           ...log,
           outcome: result.attempt.outcome,
           status: result.attempt.status,
           reason: result.reason,
         });
+        this.options.onResult?.(route.name, result, true);
         return;
     }
-  }
-
-  private async runStage(
-    event: OutboxEvent,
-    route: CompiledRoute,
-    data: OutboxEventData,
-    secrets: OutboxEventSecrets,
-  ): Promise<StepResult> {
-    const at = this.now();
-    switch (event.stage) {
-      case "deliver":
-        return this.deliver(event, route, data, secrets, at);
-      case "write_back":
-        return this.writeBack(event, route, data, secrets, at);
-      case "resume":
-        return this.resume(event, route, data, secrets, at);
-    }
-  }
-
-  private async deliver(
-    event: OutboxEvent,
-    route: CompiledRoute,
-    data: OutboxEventData,
-    secrets: OutboxEventSecrets,
-    at: number,
-  ): Promise<StepResult> {
-    // An open breaker pauses delivery without spending the event's attempts.
-    if (!route.breaker.tryPass()) return { kind: "postpone", until: route.breaker.retryAt };
-    const outcome = await route.target.deliver({
-      body: data.body,
-      payload: data.payload,
-      webhookId: event.id,
-      forwardedHeaders: secrets.forwardedHeaders,
-    });
-    recordOutcome(route.breaker, outcome);
-
-    if (outcome.kind === "delivered") {
-      const status = outcome.response.status;
-      let refused: string | undefined;
-      try {
-        refused = await reportsFailure(route, outcome.response, this.options.logger);
-      } catch {
-        refused = "response.fail_when failed to evaluate";
-      }
-      if (refused)
-        return {
-          kind: "dead",
-          attempt: { at, stage: "deliver", outcome: "target_failed", status, error: refused },
-          reason: refused,
-        };
-      const next = nextStage("deliver", route, canResume(data, secrets));
-      return {
-        kind: "done",
-        attempt: { at, stage: "deliver", outcome: "delivered", status },
-        ...(next ? { next, stageData: JSON.stringify(outcome.response) } : {}),
-      };
-    }
-    const failure = classifyFailure(outcome);
-    const outcomeName =
-      outcome.kind === "rejected"
-        ? "target_failed"
-        : outcome.kind === "timeout"
-          ? "target_timeout"
-          : outcome.kind === "unreachable"
-            ? "target_unreachable"
-            : "bad_request";
-    const attempt: AttemptRecord = {
-      at,
-      stage: "deliver",
-      outcome: outcomeName,
-      error: failure.reason,
-      ...(failure.status !== undefined ? { status: failure.status } : {}),
-    };
-    if (!failure.retry) return { kind: "dead", attempt, reason: `the target refused the event: ${failure.reason}` };
-    return {
-      kind: "retry",
-      attempt,
-      ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
-    };
-  }
-
-  private async writeBack(
-    event: OutboxEvent,
-    route: CompiledRoute,
-    data: OutboxEventData,
-    secrets: OutboxEventSecrets,
-    at: number,
-  ): Promise<StepResult> {
-    const dead = (outcome: string, reason: string, status?: number): StepResult => ({
-      kind: "dead",
-      attempt: { at, stage: "write_back", outcome, error: reason, ...(status !== undefined ? { status } : {}) },
-      reason,
-    });
-    if (!route.response.writeBack)
-      return this.afterStage("write_back", route, data, secrets, { at, stage: "write_back", outcome: "skipped" });
-    if (!data.entity)
-      return dead("write_back_impossible", "the payload has no data.entity._schema and _id to write back to");
-    const token = secrets.epilotToken;
-    if (!token) return dead("write_back_impossible", "the call carried no x-epilot-token, which write-back needs");
-    const expiry = tokenExpiry(token);
-    if (expiry !== undefined && expiry <= at) {
-      return dead(
-        "token_expired",
-        `x-epilot-token expired at ${new Date(expiry).toISOString()}; write-back needs a new call from epilot`,
-      );
-    }
-
-    let response: TargetResponse | undefined;
-    try {
-      response = event.stageData ? (JSON.parse(event.stageData) as TargetResponse) : undefined;
-    } catch {
-      response = undefined;
-    }
-    let patch: unknown;
-    try {
-      patch = await route.response.writeBack.evaluate({ ...response, payload: data.payload });
-    } catch (error) {
-      return dead("transform_failed", `response.write_back failed: ${(error as Error).message}`);
-    }
-    if (patch === null || typeof patch !== "object" || Array.isArray(patch)) {
-      return dead("transform_failed", "response.write_back did not produce an object to write");
-    }
-    const outcome = await this.options.epilot.writeBack(data.entity, patch as Record<string, unknown>, token);
-    return this.fromEpilotOutcome(outcome, "write_back", route, data, secrets, at);
-  }
-
-  private async resume(
-    _event: OutboxEvent,
-    route: CompiledRoute,
-    data: OutboxEventData,
-    secrets: OutboxEventSecrets,
-    at: number,
-  ): Promise<StepResult> {
-    if (!data.callbackUrl || !secrets.resumeToken)
-      return this.afterStage("resume", route, data, secrets, { at, stage: "resume", outcome: "skipped" });
-    const outcome = await this.options.epilot.resume(data.callbackUrl, secrets.resumeToken);
-    return this.fromEpilotOutcome(outcome, "resume", route, data, secrets, at);
-  }
-
-  private fromEpilotOutcome(
-    outcome: EpilotCallOutcome,
-    stage: OutboxStage,
-    route: CompiledRoute,
-    data: OutboxEventData,
-    secrets: OutboxEventSecrets,
-    at: number,
-  ): StepResult {
-    const status = "status" in outcome && outcome.status !== undefined ? { status: outcome.status } : {};
-    switch (outcome.kind) {
-      case "ok":
-        return this.afterStage(stage, route, data, secrets, {
-          at,
-          stage,
-          outcome: stage === "resume" ? "resumed" : "written_back",
-          ...status,
-        });
-      case "retry":
-        return {
-          kind: "retry",
-          attempt: { at, stage, outcome: `${stage}_failed`, error: outcome.reason, ...status },
-          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
-        };
-      case "fatal":
-        return {
-          kind: "dead",
-          attempt: { at, stage, outcome: `${stage}_failed`, error: outcome.reason, ...status },
-          reason: outcome.reason,
-        };
-      case "refused":
-        return {
-          kind: "dead",
-          attempt: { at, stage, outcome: `${stage}_refused`, error: outcome.reason },
-          reason: outcome.reason,
-        };
-    }
-  }
-
-  private afterStage(
-    stage: OutboxStage,
-    route: CompiledRoute,
-    data: OutboxEventData,
-    secrets: OutboxEventSecrets,
-    attempt: AttemptRecord,
-  ): StepResult {
-    const next = nextStage(stage, route, canResume(data, secrets));
-    return { kind: "done", attempt, ...(next ? { next } : {}) };
-  }
-}
-
-/** When epilot's token expires (ms since epoch), read from its `exp` claim without verifying it. */
-function tokenExpiry(token: string): number | undefined {
-  try {
-    const exp = decodeJwt(token).exp;
-    return typeof exp === "number" ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
   }
 }

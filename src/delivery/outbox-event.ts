@@ -1,10 +1,20 @@
+import { isRecord } from "../kit/records.ts";
 import type { ParsedCall } from "../payload/parse.ts";
-import type { CompiledRoute } from "../routing/route.ts";
 import type { NewOutboxEvent, OutboxEvent, OutboxStage } from "../store/types.ts";
-import type { OutboundMessage, TargetResponse } from "../targets/types.ts";
+import { OutboundMessage } from "../targets/message.ts";
+import type { TargetResponse } from "../targets/types.ts";
+import type { Route } from "./route.ts";
+
+/**
+ * The format of an outbox event's `data`, so that a later version of actiongate can read rows an
+ * earlier one wrote. Rows without `v` were written before it existed; they have the same fields as 1.
+ * Bump it (and read the old shape in {@link readEventData}) whenever a field changes meaning.
+ */
+export const EVENT_DATA_VERSION = 1;
 
 /** What the stages of an outbox event need that is not secret (stored as JSON in `data`). */
 export interface OutboxEventData {
+  readonly v: number;
   /** The transform's result and the stripped payload (for URL and header placeholders). */
   readonly body: unknown;
   readonly payload: unknown;
@@ -22,10 +32,13 @@ export interface OutboxEventSecrets {
 /**
  * Builds the outbox event for a call: at `deliver` for an async route, or at its first follow-up
  * (write-back, resume) after a sync delivery, with the target's answer as stage data.
+ *
+ * @example
+ * await outbox.add(buildOutboxEvent(parsed, route, message, "deliver", Date.now()));
  */
 export function buildOutboxEvent(
   parsed: ParsedCall,
-  route: CompiledRoute,
+  route: Pick<Route, "name">,
   message: OutboundMessage,
   stage: OutboxStage,
   now: number,
@@ -34,6 +47,7 @@ export function buildOutboxEvent(
   const { data: payloadData } = parsed.payload;
   const entity = payloadData.entity;
   const data: OutboxEventData = {
+    v: EVENT_DATA_VERSION,
     body: message.body,
     payload: message.payload,
     ...(payloadData.callback_post_url ? { callbackUrl: payloadData.callback_post_url } : {}),
@@ -60,7 +74,11 @@ export function buildOutboxEvent(
  * The stage after `stage`, or undefined when the event is done. Write-back comes before resume so
  * that the resumed workflow sees the written fields; resume needs the call's callback URL and token.
  */
-export function nextStage(stage: OutboxStage, route: CompiledRoute, canResume: boolean): OutboxStage | undefined {
+export function nextStage(
+  stage: OutboxStage,
+  route: Pick<Route, "response">,
+  canResume: boolean,
+): OutboxStage | undefined {
   const order: OutboxStage[] = ["deliver", "write_back", "resume"];
   for (const candidate of order.slice(order.indexOf(stage) + 1)) {
     if (candidate === "write_back" && route.response.writeBack) return candidate;
@@ -75,20 +93,59 @@ export function canResume(data: OutboxEventData, secrets: OutboxEventSecrets): b
 }
 
 /** The first follow-up of a sync call that was delivered, if it has any. */
-export function firstFollowUp(parsed: ParsedCall, route: CompiledRoute): OutboxStage | undefined {
+export function firstFollowUp(parsed: ParsedCall, route: Pick<Route, "response">): OutboxStage | undefined {
   const data = parsed.payload.data;
   return nextStage("deliver", route, Boolean(data.callback_post_url && data.resume_token));
 }
 
-export function readEventData(event: OutboxEvent): OutboxEventData {
-  return JSON.parse(event.data) as OutboxEventData;
+/** An event's data that this version cannot read; the event is dead-lettered with this reason. */
+export class UnreadableEventError extends Error {
+  override name = "UnreadableEventError";
+}
+
+/**
+ * Reads an event's `data`, whichever version of actiongate wrote it. Throws {@link UnreadableEventError}
+ * for data that is not JSON or comes from a newer version.
+ */
+export function readEventData(event: Pick<OutboxEvent, "data">): OutboxEventData {
+  let json: unknown;
+  try {
+    json = JSON.parse(event.data);
+  } catch {
+    throw new UnreadableEventError("the stored event data is not JSON");
+  }
+  if (!isRecord(json)) throw new UnreadableEventError("the stored event data is not an object");
+  const version = json.v ?? 0;
+  if (typeof version !== "number" || version > EVENT_DATA_VERSION) {
+    throw new UnreadableEventError(
+      `the stored event data has format ${String(version)}; this actiongate reads up to ${EVENT_DATA_VERSION}`,
+    );
+  }
+  // Version 0 (no `v`) has the fields of version 1.
+  return { ...(json as Omit<OutboxEventData, "v">), v: EVENT_DATA_VERSION };
 }
 
 export function readEventSecrets(secret: string | undefined): OutboxEventSecrets {
   if (!secret) return { forwardedHeaders: {} };
   try {
-    return JSON.parse(secret) as OutboxEventSecrets;
+    const json: unknown = JSON.parse(secret);
+    if (!isRecord(json)) return { forwardedHeaders: {} };
+    return { forwardedHeaders: {}, ...(json as Partial<OutboxEventSecrets>) };
   } catch {
     return { forwardedHeaders: {} };
   }
+}
+
+/** The message of a stored event, for its next delivery attempt: the sanctioned way back from a row. */
+export function messageOfEvent(
+  event: Pick<OutboxEvent, "id">,
+  data: OutboxEventData,
+  secrets: OutboxEventSecrets,
+): OutboundMessage {
+  return OutboundMessage.fromStored({
+    id: event.id,
+    body: data.body,
+    payload: data.payload,
+    forwardedHeaders: secrets.forwardedHeaders,
+  });
 }

@@ -1,10 +1,10 @@
 import type { Logger } from "../log/logger.ts";
 import type { ParsedCall } from "../payload/parse.ts";
-import type { CompiledRoute } from "../routing/route.ts";
-import type { OutboundMessage } from "../targets/types.ts";
+import { OutboundMessage } from "../targets/message.ts";
 import { ExpressionEvaluationError } from "../transform/expression.ts";
-import { stripPaths } from "../transform/strip.ts";
+import { shapePayload } from "../transform/shaping.ts";
 import { type CallAnswer, failure } from "./answer.ts";
+import type { Route } from "./route.ts";
 
 export type PreparedMessage = { ok: true; message: OutboundMessage } | { ok: false; answer: CallAnswer };
 
@@ -12,63 +12,70 @@ export type PreparedMessage = { ok: true; message: OutboundMessage } | { ok: fal
  * Everything a route does before its target is called, the same for sync and async delivery:
  * strip, `skip_when`, `transform`, and the headers the route forwards. Failures and skips come back
  * as the answer to give epilot.
+ *
+ * @example
+ * const prepared = await prepareMessage(parsed, route, logger);
+ * if (!prepared.ok) return prepared.answer;
+ * await route.target.deliver(prepared.message);
  */
-export async function prepareMessage(
-  parsed: ParsedCall,
-  route: CompiledRoute,
-  logger: Logger,
-): Promise<PreparedMessage> {
-  const stripped = stripPaths(parsed.payload, route.strip);
-  let body: unknown = stripped;
-  try {
-    if (route.skipWhen && (await route.skipWhen.evaluate(stripped)) === true) {
-      const reason = route.skipReason ? await route.skipReason.evaluate(stripped) : undefined;
-      const text = typeof reason === "string" && reason ? reason : `skipped by route ${route.name}`;
-      return { ok: false, answer: { status: 200, outcome: "skipped", body: { skip_reason: text } } };
-    }
-    if (route.transform) body = await route.transform.evaluate(stripped);
-  } catch (error) {
-    return { ok: false, answer: expressionFailure(error, route, "transform", logger) };
+export async function prepareMessage(parsed: ParsedCall, route: Route, logger: Logger): Promise<PreparedMessage> {
+  const shaped = await shapePayload(parsed.payload, route.shaping);
+  switch (shaped.kind) {
+    case "skipped":
+      return {
+        ok: false,
+        answer: {
+          status: 200,
+          outcome: "skipped",
+          body: { skip_reason: shaped.reason ?? `skipped by route ${route.name}` },
+        },
+      };
+    case "failed":
+      return { ok: false, answer: expressionFailure(shaped.error, route, shaped.stage, logger) };
+    case "empty":
+      return {
+        ok: false,
+        answer: failure(400, "bad_request", `The transform of route ${route.name} produced no value for this payload`, {
+          route: route.name,
+        }),
+      };
+    case "shaped":
+      return {
+        ok: true,
+        message: OutboundMessage.fromCall(parsed, {
+          body: shaped.body,
+          payload: shaped.stripped,
+          forwardedHeaders: pickHeaders(parsed.call.headers, route.forwardHeaders),
+        }),
+      };
   }
-  if (body === undefined) {
-    return {
-      ok: false,
-      answer: failure(400, "bad_request", `The transform of route ${route.name} produced no value for this payload`, {
-        route: route.name,
-      }),
-    };
-  }
-  return {
-    ok: true,
-    message: {
-      body,
-      payload: stripped,
-      webhookId: parsed.call.webhookId,
-      forwardedHeaders: pickHeaders(parsed.call.headers, route.forwardHeaders),
-    },
-  };
 }
 
-/** A JSONata error at run time: 500 to epilot, the details (without payload values) in the log. */
+/**
+ * A JSONata error at run time: 500 to epilot naming the route and the expression that failed (the
+ * config key: `transform`, `skip_when`, `response.transform`, ...), the details (without payload
+ * values) in the log.
+ */
 export function expressionFailure(
   error: unknown,
-  route: CompiledRoute,
+  route: Pick<Route, "name">,
   stage: string,
   logger: Logger,
   log?: Record<string, unknown>,
 ): CallAnswer {
   logExpressionError(logger, route, stage, error);
   const code = error instanceof ExpressionEvaluationError ? error.code : undefined;
+  const outcome = stage === "skip_when" || stage === "skip_reason" ? "skip_when_failed" : "transform_failed";
   return failure(
     500,
-    "transform_failed",
+    outcome,
     `The ${stage} expression of route ${route.name} failed${code ? ` (JSONata ${code})` : ""}`,
-    { route: route.name },
+    { route: route.name, expression: stage },
     log,
   );
 }
 
-export function logExpressionError(logger: Logger, route: CompiledRoute, stage: string, error: unknown): void {
+export function logExpressionError(logger: Logger, route: Pick<Route, "name">, stage: string, error: unknown): void {
   if (!(error instanceof ExpressionEvaluationError)) throw error;
   logger.error("expression failed", {
     route: route.name,

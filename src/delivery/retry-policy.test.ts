@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { parseRetryAfter } from "../kit/retry-after.ts";
 import type { TargetOutcome } from "../targets/types.ts";
-import { classifyFailure, isTargetFailure, nextDelayMs, parseRetryAfter } from "./retry-policy.ts";
+import { classifyFailure, isTargetFailure, nextDelayMs } from "./retry-policy.ts";
 
 const policy = { initialMs: 1_000, maxMs: 10_000 };
 const rejected = (

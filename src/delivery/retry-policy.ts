@@ -1,3 +1,4 @@
+import { parseRetryAfter } from "../kit/retry-after.ts";
 import type { TargetOutcome } from "../targets/types.ts";
 import type { CircuitBreaker } from "./circuit-breaker.ts";
 
@@ -27,15 +28,6 @@ export function nextDelayMs(
   const jittered = Math.floor(random() * ceiling);
   if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, jittered), MAX_RETRY_AFTER_MS);
   return jittered;
-}
-
-/** Reads `Retry-After` (seconds or an HTTP date) into milliseconds from `now`. */
-export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 export type FailureClass =

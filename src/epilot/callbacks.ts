@@ -1,6 +1,6 @@
-import type { EpilotConfig } from "../config/schema.ts";
-import type { EpilotCallbacks } from "../delivery/engine.ts";
 import { resumeWorkflow } from "./resume.ts";
+import type { EpilotConfig } from "./schema.ts";
+import type { EpilotCallbacks } from "./types.ts";
 import { writeBackEntity } from "./write-back.ts";
 
 /**

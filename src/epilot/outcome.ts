@@ -1,5 +1,5 @@
-import { parseRetryAfter } from "../delivery/retry-policy.ts";
-import { describeNetworkError } from "../targets/http-response.ts";
+import { parseRetryAfter } from "../kit/retry-after.ts";
+import { describeNetworkError } from "../runtime/network-errors.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
 /**

@@ -12,3 +12,13 @@ export type EpilotCallOutcome =
   | { kind: "fatal"; reason: string; status?: number }
   /** Not sent at all: the callback URL is not one actiongate may call (`epilot.callback_hosts`). */
   | { kind: "refused"; reason: string };
+
+/** The two calls back to epilot, injectable so that tests and other stores can stand in. */
+export interface EpilotCallbacks {
+  resume(callbackUrl: string, resumeToken: string): Promise<EpilotCallOutcome>;
+  writeBack(
+    entity: { schema: string; id: string },
+    patch: Record<string, unknown>,
+    token: string,
+  ): Promise<EpilotCallOutcome>;
+}

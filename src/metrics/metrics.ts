@@ -10,7 +10,7 @@ export interface MetricSources {
   routes(): readonly { readonly name: string; readonly breaker: { readonly state: BreakerState } }[];
   readonly store: Pick<Store, "outbox" | "deadLetters">;
   /** Where the Ed25519 key comes from, and when the one in use was loaded or fetched (ms since epoch; undefined while there is none). */
-  verificationKey(): { readonly source: "url" | "config"; readonly loadedAt: number | undefined };
+  verificationKey(): { readonly source: "url" | "config" | "none"; readonly loadedAt: number | undefined };
 }
 
 export type ReloadResult = "success" | "failure";

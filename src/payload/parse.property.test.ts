@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { fixturePayload } from "../../test/support/signing.ts";
-import type { VerifiedCall } from "../verify/verified-call.ts";
+import type { VerifiedCall } from "../verify/signature.ts";
 import { parseCustomAction } from "./parse.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { EXAMPLE_PAYLOAD_FILE, fixturePayload } from "../../test/support/signing.ts";
-import type { VerifiedCall } from "../verify/verified-call.ts";
+import type { VerifiedCall } from "../verify/signature.ts";
 import { type ParseResult, parseCustomAction } from "./parse.ts";
 
 /** Only verifySignature makes a VerifiedCall; a unit test of the parser stands one in with a cast. */

@@ -1,10 +1,35 @@
-import type { VerifiedCall } from "../verify/verified-call.ts";
+import type { VerifiedCall } from "../verify/signature.ts";
 import { type CustomActionPayload, checkCustomActionPayload, describePayloadIssues } from "./schema.ts";
 
-/** A verified call whose body is a custom action payload; the only input routing and delivery take. */
-export interface ParsedCall {
-  readonly call: VerifiedCall;
-  readonly payload: CustomActionPayload;
+/** The one way to make a {@link ParsedCall}; set by the class itself, used only by parseCustomAction below. */
+let issueParsedCall: (call: VerifiedCall, payload: CustomActionPayload) => ParsedCall;
+
+/**
+ * A verified call whose body is a custom action payload: the only input routing and delivery take.
+ * Only {@link parseCustomAction} makes one (private constructor, nominal through its private
+ * field), so a hand-built object of the same shape does not compile where a ParsedCall is asked for.
+ */
+export class ParsedCall {
+  readonly #parsed = true;
+
+  private constructor(
+    readonly call: VerifiedCall,
+    readonly payload: CustomActionPayload,
+  ) {}
+
+  /** The webhook-id: the idempotency key towards targets and the outbox event's id. */
+  get id(): string {
+    return this.call.webhookId;
+  }
+
+  /** Whether `value` was made by parseCustomAction (a runtime check for what a cast could slip past the compiler). */
+  static is(value: unknown): value is ParsedCall {
+    return typeof value === "object" && value !== null && #parsed in value;
+  }
+
+  static {
+    issueParsedCall = (call, payload) => new ParsedCall(call, payload);
+  }
 }
 
 export type ParseResult = { ok: true; parsed: ParsedCall } | { ok: false; message: string };
@@ -34,5 +59,5 @@ export function parseCustomAction(call: VerifiedCall): ParseResult {
   const checked = checkCustomActionPayload(json);
   if (!checked.ok)
     return { ok: false, message: `not a custom action payload: ${describePayloadIssues(checked.error)}` };
-  return { ok: true, parsed: { call, payload: checked.payload } };
+  return { ok: true, parsed: issueParsedCall(call, checked.payload) };
 }

@@ -1,36 +1,15 @@
 import { describe, expect, test } from "bun:test";
-import { checkedFixture } from "../../test/support/payloads.ts";
-import type { OutboundMessage, Target, TargetOutcome } from "../targets/types.ts";
+import { parsedCallOf } from "../../test/support/calls.ts";
 import { compileMatch, type MatchRules } from "./match.ts";
-import type { CompiledRoute } from "./route.ts";
-import { createRouter } from "./router.ts";
+import { createRouter, type Routable } from "./router.ts";
 
-const dummyTarget: Target = {
-  type: "dummy",
-  async deliver(_message: OutboundMessage): Promise<TargetOutcome> {
-    return { kind: "delivered", response: { status: 200, headers: {}, body: {} } };
-  },
-  async close() {},
-};
-
-/**
- * A route as the router sees it. Delivery settings (mode, breaker, ...) are not the router's
- * business, so they are left out and the object is cast; the fields given are type-checked.
- */
-function route(name: string, match?: MatchRules): CompiledRoute {
-  const partial: Partial<CompiledRoute> = {
-    name,
-    ...(match ? { matches: compileMatch(match) } : {}),
-    strip: [],
-    forwardHeaders: [],
-    response: {},
-    target: dummyTarget,
-    targetType: "dummy",
-  };
-  return partial as CompiledRoute;
+/** A route as the router sees it: a name and, with `match`, the predicate compiled from it. */
+function route(name: string, match?: MatchRules): Routable {
+  const matches = match ? compileMatch(match) : undefined;
+  return { name, ...(matches ? { matches: (call) => matches(call.payload) } : {}) };
 }
 
-const payload = checkedFixture;
+const payload = parsedCallOf;
 
 describe("createRouter", () => {
   const byNameOnly = route("by-name-only");
@@ -57,12 +36,12 @@ describe("createRouter", () => {
     expect(router.byName("__proto__")).toBeUndefined();
   });
 
-  test("byMatch returns the first route whose match holds", () => {
-    expect(router.byMatch(payload())).toBe(erpContract);
-    expect(router.byMatch(payload((raw) => (raw.data.entity._schema = "meter")))).toBe(erpAny);
+  test("byMatch returns the first route whose match holds", async () => {
+    expect(router.byMatch(await payload())).toBe(erpContract);
+    expect(router.byMatch(await payload((raw) => (raw.data.entity._schema = "meter")))).toBe(erpAny);
     expect(
       router.byMatch(
-        payload((raw) => {
+        await payload((raw) => {
           raw.data.action_config.component_id = "other";
           raw.data.entity._schema = "opportunity";
         }),
@@ -70,15 +49,15 @@ describe("createRouter", () => {
     ).toBe(orders);
   });
 
-  test("the order of the routes decides when several match", () => {
+  test("the order of the routes decides when several match", async () => {
     const reversed = createRouter([orders, erpAny, erpContract, byNameOnly]);
-    expect(reversed.byMatch(payload())).toBe(erpAny);
+    expect(reversed.byMatch(await payload())).toBe(erpAny);
   });
 
-  test("byMatch returns undefined when no match holds", () => {
+  test("byMatch returns undefined when no match holds", async () => {
     expect(
       router.byMatch(
-        payload((raw) => {
+        await payload((raw) => {
           raw.data.action_config.component_id = "other";
           raw.data.entity._schema = "contact";
         }),
@@ -86,16 +65,16 @@ describe("createRouter", () => {
     ).toBeUndefined();
   });
 
-  test("routes without match are never matched, even when they are the only ones", () => {
+  test("routes without match are never matched, even when they are the only ones", async () => {
     const onlyNamed = createRouter([route("a"), route("b")]);
-    expect(onlyNamed.byMatch(payload())).toBeUndefined();
+    expect(onlyNamed.byMatch(await payload())).toBeUndefined();
     expect(onlyNamed.byName("a")).toBeDefined();
   });
 
-  test("an empty router finds nothing", () => {
+  test("an empty router finds nothing", async () => {
     const empty = createRouter([]);
     expect(empty.byName("erp")).toBeUndefined();
-    expect(empty.byMatch(payload())).toBeUndefined();
+    expect(empty.byMatch(await payload())).toBeUndefined();
     expect(empty.routes).toEqual([]);
   });
 });

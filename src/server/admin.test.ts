@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
+import { checkReadiness } from "../gateway/readiness.ts";
 import { openMemoryStore } from "../store/memory-store.ts";
-import { checkReadiness } from "./admin.ts";
 
 /** The admin listener of a real in-process gateway: health, readiness, metrics after real signed calls. */
 const keys = generateTestKeyPair();

@@ -1,24 +1,26 @@
 import { Hono } from "hono";
-import type { CompiledConfig } from "../config/compile.ts";
 import { type CallAnswer, failure } from "../delivery/answer.ts";
 import type { Logger } from "../log/logger.ts";
 import { type GatewayMetrics, NO_ROUTE_LABEL } from "../metrics/metrics.ts";
-import { createRouter } from "../routing/router.ts";
+import type { ActionAnswer } from "../pipeline/handle-action.ts";
 import type { ConnectionInfo } from "../runtime/serve.ts";
-import type { OutboxStore } from "../store/types.ts";
-import type { ReplayGuard } from "../verify/replay-guard.ts";
-import { handleAction } from "./handle-action.ts";
 import { readBodyWithin } from "./read-body.ts";
 import { createRequestGuard } from "./request-guard.ts";
+import type { ServerConfig } from "./schema.ts";
 
 export interface GatewayAppOptions {
-  readonly config: CompiledConfig;
-  readonly replayGuard: ReplayGuard;
-  readonly outbox: OutboxStore;
-  readonly onEnqueued: () => void;
+  /** `server.*`: body size and time, header limits, allowed client addresses. */
+  readonly server: Pick<
+    ServerConfig,
+    "max_body_size" | "body_timeout" | "allowed_ips" | "max_header_count" | "max_header_size"
+  >;
+  /** The request path of one call, once its body is read (pipeline/handle-action.ts). */
+  readonly handleAction: (headers: Headers, body: Uint8Array, routeName: string | undefined) => Promise<ActionAnswer>;
+  /** The configured route names: only these become metric labels. */
+  readonly routeNames: ReadonlySet<string>;
   readonly logger: Logger;
-  /** Counts each call by route and outcome, and verification failures by reason. */
-  readonly metrics?: GatewayMetrics;
+  /** Counts each call by route and outcome. */
+  readonly metrics?: GatewayMetrics | undefined;
 }
 
 /**
@@ -28,20 +30,13 @@ export interface GatewayAppOptions {
  * `max_body_size` (413) and `body_timeout` (408), and both close the connection.
  *
  * @example
- * const app = createGatewayApp({ config, replayGuard, logger });
+ * const app = createGatewayApp({ server, handleAction: (h, b, r) => handleAction(h, b, r, pipeline), routeNames, logger });
  * runtime.serve({ port: 8080, fetch: app.fetch });
  */
 export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: ConnectionInfo }> {
-  const { config, logger } = options;
-  const router = createRouter(config.routes);
-  const server = config.source.server;
+  const { server, logger } = options;
   const maxBodySize = server.max_body_size;
-  const deps = { ...options, router };
-  const calls: CallSink = {
-    logger,
-    metrics: options.metrics,
-    routeNames: new Set(config.routes.map((route) => route.name)),
-  };
+  const calls: CallSink = { logger, metrics: options.metrics, routeNames: options.routeNames };
   const app = new Hono<{ Bindings: ConnectionInfo }>();
   const guard = createRequestGuard({
     allowedIps: server.allowed_ips,
@@ -73,7 +68,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: C
       logCall(calls, answer, { route: routeName, ...detail }, performance.now() - started);
       return Response.json(answer.body, { status: answer.status, headers: { connection: "close" } });
     }
-    const answer = await handleAction(request.headers, read.body, routeName, deps);
+    const answer = await options.handleAction(request.headers, read.body, routeName);
     logCall(
       calls,
       answer,

@@ -1,7 +1,7 @@
-import { InvalidConfigValue } from "../config/errors.ts";
-import { readPemFile } from "../config/pem-file.ts";
-import type { GatewayConfig } from "../config/schema.ts";
+import { InvalidConfigValue } from "../kit/config-errors.ts";
+import { readPemFile } from "../kit/pem-file.ts";
 import type { ServerTls } from "../runtime/serve.ts";
+import type { ServerConfig } from "./schema.ts";
 
 /**
  * Reads `server.tls` at load: the certificate chain and its private key, checked to belong together
@@ -12,7 +12,7 @@ import type { ServerTls } from "../runtime/serve.ts";
  * const tls = loadServerTls({ cert_file: "./tls/cert.pem", key_file: "./tls/key.pem" }, configDir);
  * await serve({ ..., tls });
  */
-export function loadServerTls(config: NonNullable<GatewayConfig["server"]["tls"]>, configDir: string): ServerTls {
+export function loadServerTls(config: NonNullable<ServerConfig["tls"]>, configDir: string): ServerTls {
   const cert = readPemFile(config.cert_file, configDir, "certificate", ["cert_file"]);
   const key = readPemFile(config.key_file, configDir, "private key", ["key_file"]);
   if (!cert.certificate!.checkPrivateKey(key.key!)) {

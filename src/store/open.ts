@@ -1,5 +1,12 @@
 import { resolve } from "node:path";
-import type { GatewayConfig } from "../config/schema.ts";
+import type { StoreConfig } from "./schema.ts";
+
+/** The parts of the config a store is opened from. */
+export interface StoreSettings {
+  readonly store?: StoreConfig | undefined;
+  readonly verification: { readonly tolerance: number };
+}
+
 import type { Logger } from "../log/logger.ts";
 import { openMemoryStore } from "./memory-store.ts";
 import { openSqliteStore } from "./sqlite-store.ts";
@@ -26,7 +33,7 @@ export interface OpenStoreOptions {
  * const store = await openStore(config, dirname(configFile), logger);
  */
 export async function openStore(
-  config: GatewayConfig,
+  config: StoreSettings,
   configDir: string,
   logger: Logger,
   options: OpenStoreOptions = {},
@@ -68,6 +75,6 @@ export async function openStore(
 }
 
 /** Which kind of store the config names, for the start-up log line. */
-export function storeKind(config: GatewayConfig): "memory" | "sqlite" | "postgres" {
+export function storeKind(config: StoreSettings): "memory" | "sqlite" | "postgres" {
   return !config.store ? "memory" : config.store.url ? "postgres" : "sqlite";
 }

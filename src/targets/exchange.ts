@@ -1,5 +1,5 @@
 import { createHttpClient, type HttpClient, ResponseTooLargeError } from "../runtime/http-client.ts";
-import { describeNetworkError } from "./http-response.ts";
+import { describeNetworkError } from "../runtime/network-errors.ts";
 import type { TargetTlsOptions } from "./tls.ts";
 import type { TargetOutcome } from "./types.ts";
 

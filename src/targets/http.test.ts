@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { outboundMessageOf } from "../../test/support/calls.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { silentLogger } from "../log/logger.ts";
 import { createHttpTarget, httpTargetSchema } from "./http.ts";
-import type { OutboundMessage } from "./types.ts";
 
 const context = { configDir: "/tmp", logger: silentLogger, userAgent: "actiongate/test" };
-const message = (body: unknown, payload: unknown = { data: { id: "a/b" } }): OutboundMessage => ({
-  body,
-  payload,
-  webhookId: "msg_1",
-  forwardedHeaders: {},
-});
+const message = (body: unknown, payload: unknown = { data: { id: "a/b" } }) =>
+  outboundMessageOf({ body, payload }, "msg_1");
 
 let server: RecordingServer;
 beforeAll(async () => {
@@ -27,7 +23,7 @@ describe("http target", () => {
       headers: { "X-Id": "{{ data.id }}" },
     });
     const target = createHttpTarget(config, context);
-    const outcome = await target.deliver(message({ a: 1 }));
+    const outcome = await target.deliver(await message({ a: 1 }));
     await target.close();
     expect(outcome).toMatchObject({ kind: "delivered", response: { status: 200, body: { ref: "E-1" } } });
     const received = server.requests.at(-1)!;
@@ -43,15 +39,18 @@ describe("http target", () => {
       httpTargetSchema.parse({ type: "http", url: server.url, timeout: "300ms" }),
       context,
     );
-    expect(await target.deliver(message({}))).toMatchObject({ kind: "rejected", reason: "target answered HTTP 500" });
+    expect(await target.deliver(await message({}))).toMatchObject({
+      kind: "rejected",
+      reason: "target answered HTTP 500",
+    });
     server.respondWith({ delayMs: 1_000 });
-    expect(await target.deliver(message({}))).toEqual({ kind: "timeout", timeoutMs: 300 });
+    expect(await target.deliver(await message({}))).toEqual({ kind: "timeout", timeoutMs: 300 });
     await target.close();
     const down = createHttpTarget(
       httpTargetSchema.parse({ type: "http", url: `http://127.0.0.1:${await closedPort()}` }),
       context,
     );
-    expect(await down.deliver(message({}))).toMatchObject({ kind: "unreachable", reason: "connection refused" });
+    expect(await down.deliver(await message({}))).toMatchObject({ kind: "unreachable", reason: "connection refused" });
     await down.close();
   });
 
@@ -60,7 +59,7 @@ describe("http target", () => {
       httpTargetSchema.parse({ type: "http", url: `${server.url}/{{ data.missing }}` }),
       context,
     );
-    expect(await target.deliver(message({}))).toMatchObject({ kind: "invalid_message" });
+    expect(await target.deliver(await message({}))).toMatchObject({ kind: "invalid_message" });
     await target.close();
   });
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, envNumber, size } from "../config/units.ts";
+import { duration, envNumber, size } from "../kit/units.ts";
 import { createTargetClient, exchange } from "./exchange.ts";
 import { parseResponseBody } from "./http-response.ts";
 import { compileRequestLine, HEADER_NAME } from "./request-templates.ts";

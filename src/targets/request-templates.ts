@@ -1,4 +1,4 @@
-import { InvalidConfigValue } from "../config/errors.ts";
+import { InvalidConfigValue } from "../kit/config-errors.ts";
 import { type CompiledTemplate, compileTemplate, TemplateValueError } from "../transform/template.ts";
 
 /** RFC 9110 token: what a header name may be. */

@@ -2,11 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { outboundMessageOf } from "../../test/support/calls.ts";
 import { generateTestCertificates, type TestCertificates } from "../../test/support/certs.ts";
 import { tempDir } from "../../test/support/gateway.ts";
-import { compileConfig } from "../config/compile.ts";
-import { ConfigError } from "../config/errors.ts";
 import { loadConfigText } from "../config/load.ts";
+import { compileConfig } from "../gateway/compile.ts";
+import { ConfigError } from "../kit/config-errors.ts";
 import { createLogger, silentLogger } from "../log/logger.ts";
 import { createHttpTarget, httpTargetSchema } from "./http.ts";
 import type { OutboundMessage } from "./types.ts";
@@ -19,10 +20,11 @@ let certs: TestCertificates;
 let server: Server;
 let url: string;
 const received: string[] = [];
-const message: OutboundMessage = { body: { a: 1 }, payload: {}, webhookId: "msg_tls", forwardedHeaders: {} };
+let message: OutboundMessage;
 const context = () => ({ configDir: certs.dir, logger: silentLogger, userAgent: "actiongate/test" });
 
 beforeAll(async () => {
+  message = await outboundMessageOf({ body: { a: 1 }, payload: {} }, "msg_tls");
   certs = generateTestCertificates();
   server = createServer(
     { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, requestCert: true, rejectUnauthorized: true },

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { InvalidConfigValue } from "../config/errors.ts";
-import { readPemFile } from "../config/pem-file.ts";
-import { envBoolean } from "../config/units.ts";
+import { InvalidConfigValue } from "../kit/config-errors.ts";
+import { readPemFile } from "../kit/pem-file.ts";
+import { envBoolean } from "../kit/units.ts";
 
 /**
  * TLS towards a legacy system: a private CA, a client certificate for mTLS, and (for test rigs only)

@@ -1,17 +1,8 @@
 import type { z } from "zod";
 import type { Logger } from "../log/logger.ts";
+import type { OutboundMessage } from "./message.ts";
 
-/** What a target is handed for one delivery; built from a verified call only (see delivery/). */
-export interface OutboundMessage {
-  /** The transform's result (or the stripped payload when the route has no transform). */
-  readonly body: unknown;
-  /** The stripped payload, which `{{ }}` placeholders in URLs and headers read. */
-  readonly payload: unknown;
-  /** Sent as the idempotency key so the legacy system can drop a duplicate of a retried delivery. */
-  readonly webhookId: string;
-  /** Incoming headers the route names in `forward_headers`, nothing else. */
-  readonly forwardedHeaders: Readonly<Record<string, string>>;
-}
+export type { OutboundMessage } from "./message.ts";
 
 /** The legacy system's answer, in the shape `response.*` expressions read. */
 export interface TargetResponse {

@@ -22,6 +22,8 @@ export interface RemoteKeySourceOptions {
 
 /** A remote key source with its lifecycle: `start()` begins fetching in the background, `stop()` ends it. */
 export interface RemoteKeySource extends PublicKeySource {
+  /** Where the key is fetched from. */
+  readonly url: string;
   start(): void;
   stop(): void;
   /** When the key in use was fetched (ms since epoch), for metrics and readiness. */
@@ -99,6 +101,7 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
   };
 
   return {
+    url: options.url,
     current: () => key,
     fetchedAt: () => keyFetchedAt,
     seed(seededKey, seededAt) {

@@ -3,13 +3,13 @@ import { type KeyObject, randomBytes } from "node:crypto";
 import { generateTestKeyPair, readFixture, signedHeaders } from "../../test/support/signing.ts";
 import { staticKeySource } from "./key-source.ts";
 import { parseHmacSecret, parsePublicKey } from "./keys.ts";
+import type { IncomingCall } from "./signature.ts";
 import {
   type PublicKeySource,
   type SignatureVerifierOptions,
   type VerificationResult,
   verifySignature,
 } from "./signature.ts";
-import type { IncomingCall } from "./verified-call.ts";
 
 const vectors = JSON.parse(readFixture("standard-webhooks-vectors.json")) as {
   message: { webhook_id: string; webhook_timestamp: string; body: string };

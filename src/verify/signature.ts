@@ -1,5 +1,51 @@
 import { createHmac, type KeyObject, timingSafeEqual, verify as verifyEd25519 } from "node:crypto";
-import type { IncomingCall, VerifiedCall } from "./verified-call.ts";
+
+/** The raw request as it arrived: headers and the body bytes, before anything trusts them. */
+export interface IncomingCall {
+  readonly headers: Headers;
+  readonly body: Uint8Array;
+}
+
+/** The one way to make a {@link VerifiedCall}; set by the class itself, used only by verifySignature below. */
+let issueVerifiedCall: (
+  incoming: IncomingCall,
+  webhookId: string,
+  timestamp: number,
+  scheme: "v1" | "v1a",
+) => VerifiedCall;
+
+/**
+ * A call whose signature, timestamp and id have been checked. Only {@link verifySignature} makes one
+ * (the constructor is private, and the private field makes the type nominal: a plain object of the
+ * same shape, a spread copy with another body, or a cast from JSON does not compile as one), and
+ * the parser, router and targets accept nothing else.
+ */
+export class VerifiedCall {
+  readonly #verified = true;
+
+  private constructor(
+    readonly headers: Headers,
+    readonly body: Uint8Array,
+    readonly webhookId: string,
+    /** Seconds since the epoch, from `webhook-timestamp`. */
+    readonly timestamp: number,
+    /** Which signature matched: `v1a` (Ed25519) or `v1` (HMAC). */
+    readonly scheme: "v1" | "v1a",
+  ) {}
+
+  /**
+   * Whether `value` was made by verifySignature: a runtime check for what a cast could slip past the
+   * compiler (the cast-ban test in test/architecture keeps casts out of the code).
+   */
+  static is(value: unknown): value is VerifiedCall {
+    return typeof value === "object" && value !== null && #verified in value;
+  }
+
+  static {
+    issueVerifiedCall = (incoming, webhookId, timestamp, scheme) =>
+      new VerifiedCall(incoming.headers, incoming.body, webhookId, timestamp, scheme);
+  }
+}
 
 /** Where the Ed25519 key comes from; a remote source may fetch again after a failure (key rotation). */
 export interface PublicKeySource {
@@ -67,7 +113,7 @@ export async function verifySignature(
   const signedContent = signedContentOf(webhookId, timestampText, incoming.body);
   const accept = (scheme: "v1" | "v1a"): VerificationResult => ({
     ok: true,
-    call: { headers: incoming.headers, body: incoming.body, webhookId, timestamp, scheme } as VerifiedCall,
+    call: issueVerifiedCall(incoming, webhookId, timestamp, scheme),
   });
 
   const hmacCandidates = signatures.filter((s) => s.version === "v1");

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { passwordDigest } from "soap";
-import { compileConfig } from "../../src/config/compile.ts";
-import { ConfigError } from "../../src/config/errors.ts";
 import { loadConfigText } from "../../src/config/load.ts";
+import { compileConfig } from "../../src/gateway/compile.ts";
+import { ConfigError } from "../../src/kit/config-errors.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { type InProcessGateway, startInProcessGateway, tempDir } from "../support/gateway.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders, uniqueWebhookId } from "../support/signing.ts";

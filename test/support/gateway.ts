@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compileConfig } from "../../src/config/compile.ts";
 import { loadConfigText } from "../../src/config/load.ts";
+import { compileConfig } from "../../src/gateway/compile.ts";
+import { type RunningGateway, startGateway } from "../../src/gateway/start.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { type RunningGateway, startGateway } from "../../src/server/gateway.ts";
 
 /**
  * The compiled binary that `npm run build` writes; end-to-end tests run exactly this file.

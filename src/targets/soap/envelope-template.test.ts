@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { InvalidConfigValue } from "../../config/errors.ts";
+import { InvalidConfigValue } from "../../kit/config-errors.ts";
 import { TemplateValueError } from "../../transform/template.ts";
 import { EnvelopeValueError } from "./envelope.ts";
 import { compileEnvelopeTemplate } from "./envelope-template.ts";

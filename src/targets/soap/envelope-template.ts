@@ -1,4 +1,4 @@
-import { InvalidConfigValue } from "../../config/errors.ts";
+import { InvalidConfigValue } from "../../kit/config-errors.ts";
 import { ExpressionSyntaxError } from "../../transform/expression.ts";
 import { checkXmlCharacters } from "./envelope.ts";
 import { type SoapVersion, versionOfEnvelope } from "./soap-version.ts";

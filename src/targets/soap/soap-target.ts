@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
-import { InvalidConfigValue } from "../../config/errors.ts";
-import { duration, envBoolean, envNumber, size } from "../../config/units.ts";
+import { InvalidConfigValue } from "../../kit/config-errors.ts";
+import { duration, envBoolean, envNumber, size } from "../../kit/units.ts";
 import { ExpressionEvaluationError, ExpressionSyntaxError } from "../../transform/expression.ts";
 import { TemplateValueError } from "../../transform/template.ts";
 import { createTargetClient, exchange } from "../exchange.ts";

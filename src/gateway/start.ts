@@ -1,16 +1,18 @@
-import type { CompiledConfig } from "../config/compile.ts";
 import { DeliveryEngine } from "../delivery/engine.ts";
-import { createEpilotCallbacks } from "../epilot/callbacks.ts";
 import type { Logger } from "../log/logger.ts";
 import { GatewayMetrics } from "../metrics/metrics.ts";
+import { type ActionPipeline, handleAction } from "../pipeline/handle-action.ts";
+import { createRouter } from "../routing/router.ts";
 import { startDeadline } from "../runtime/deadline.ts";
 import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
 import { type RunningServer, serve } from "../runtime/serve.ts";
+import { createAdminApp, startAdminListener } from "../server/admin.ts";
+import { createGatewayApp } from "../server/app.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
 import { ActiveConfig } from "./active-config.ts";
-import { checkReadiness, createAdminApp, startAdminListener } from "./admin.ts";
-import { createGatewayApp } from "./app.ts";
+import type { CompiledConfig } from "./compile.ts";
+import { checkReadiness } from "./readiness.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -38,7 +40,7 @@ export interface StartGatewayOptions {
   /** Replaces the store the config names (tests). */
   readonly store?: Store;
   /**
-   * Set in a worker process of `server.workers` (see server/workers.ts): the port is shared, and
+   * Set in a worker process of `server.workers` (see gateway/workers.ts): the port is shared, and
    * only worker 0 delivers from the outbox and takes over leases at start; the others only accept.
    */
   readonly worker?: { readonly index: number; readonly port: number };
@@ -68,26 +70,36 @@ export async function startGateway(
     options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
   const metrics = new GatewayMetrics();
   let draining = false;
+  const observer = { targetAttempt: (route: string, seconds: number) => metrics.observeTarget(route, seconds) };
   // Built once per config (at start and at each reload); the engine and the listener read the one in force.
   const active: ActiveConfig = new ActiveConfig(config, {
-    buildHandler: (current) =>
-      createGatewayApp({
-        config: current,
+    buildHandler: (current) => {
+      const pipeline: ActionPipeline = {
+        verification: current.verification,
+        router: createRouter(current.routes),
         replayGuard: store.replayGuard,
         outbox: store.outbox,
         onEnqueued: () => engine.wake(),
         logger,
         metrics,
-      }).fetch,
-    observeTarget: (route, seconds) => metrics.observeTarget(route, seconds),
+        observer,
+      };
+      return createGatewayApp({
+        server: current.source.server,
+        handleAction: (headers, body, routeName) => handleAction(headers, body, routeName, pipeline),
+        routeNames: new Set(current.routes.map((route) => route.name)),
+        logger,
+        metrics,
+      }).fetch;
+    },
     logger,
   });
   metrics.attach({ routes: () => active.config.routes, store, verificationKey: () => active.verificationKey });
   const engine = new DeliveryEngine({
     outbox: store.outbox,
-    routes: () => active.config.routes,
-    epilot: createEpilotCallbacks(config.source.epilot, options.userAgent),
+    acquireConfig: () => active.acquire(),
     logger,
+    observer,
     // store.lease: how long this replica holds a claimed event before another may take it over.
     ...(config.source.store ? { leaseMs: config.source.store.lease } : {}),
   });
@@ -112,7 +124,8 @@ export async function startGateway(
   if (config.source.admin) {
     const adminApp = createAdminApp({
       metrics,
-      readiness: () => checkReadiness({ active, store, draining: () => draining }),
+      readiness: () =>
+        checkReadiness({ active, store, draining: () => draining, orphanedEvents: () => engine.orphanedEvents() }),
       logger,
     });
     try {

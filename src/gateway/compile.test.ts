@@ -3,12 +3,13 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parsedCallOf } from "../../test/support/calls.ts";
 import { checkedFixture } from "../../test/support/payloads.ts";
+import { loadConfigText } from "../config/load.ts";
+import { ConfigError } from "../kit/config-errors.ts";
 import { silentLogger } from "../log/logger.ts";
 import { stripPaths } from "../transform/strip.ts";
 import { type CompiledConfig, compileConfig } from "./compile.ts";
-import { ConfigError } from "./errors.ts";
-import { loadConfigText } from "./load.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "actiongate-compile-"));
 const file = join(dir, "config.yaml");
@@ -96,20 +97,23 @@ routes:
     expect(compiled.source.routes[0]!.name).toBe("erp-contract");
   });
 
-  test("compiles match rules into a predicate; a route without match has none", () => {
+  test("compiles match rules into a predicate; a route without match has none", async () => {
     const [erp, crm] = compiled.routes;
-    expect(erp!.matches?.(payload)).toBe(true);
-    expect(erp!.matches?.({ ...payload, data: { ...payload.data, org_id: "1" } })).toBe(false);
+    expect(erp!.matches?.(await parsedCallOf())).toBe(true);
+    const otherOrg = await parsedCallOf((raw) => {
+      raw.data.org_id = "1";
+    });
+    expect(erp!.matches?.(otherOrg)).toBe(false);
     expect(crm!.matches).toBeUndefined();
   });
 
   test("strips data.trigger_event.caller by default, after the configured paths", () => {
     const erp = compiled.routes[0]!;
-    expect(erp.strip).toEqual([
+    expect(erp.shaping.strip).toEqual([
       ["data", "app_options", "api_key"],
       ["data", "trigger_event", "caller"],
     ]);
-    const stripped = stripPaths(payload, erp.strip) as typeof payload & {
+    const stripped = stripPaths(payload, erp.shaping.strip) as typeof payload & {
       data: { trigger_event: Record<string, unknown> };
     };
     expect(stripped.data.trigger_event.caller).toBeUndefined();
@@ -118,7 +122,7 @@ routes:
   });
 
   test("forward_caller: true keeps the caller", () => {
-    expect(compiled.routes[1]!.strip).toEqual([]);
+    expect(compiled.routes[1]!.shaping.strip).toEqual([]);
   });
 
   test("forward_headers are lower-cased", () => {
@@ -128,9 +132,9 @@ routes:
 
   test("every expression is compiled once and evaluates", async () => {
     const erp = compiled.routes[0]!;
-    expect(await erp.transform?.evaluate(payload)).toEqual({ contract: "2026-0042" });
-    expect(await erp.skipWhen?.evaluate(payload)).toBe(false);
-    expect(await erp.skipReason?.evaluate(payload)).toBe("not approved: 2026-0042");
+    expect(await erp.shaping.transform?.evaluate(payload)).toEqual({ contract: "2026-0042" });
+    expect(await erp.shaping.skipWhen?.evaluate(payload)).toBe(false);
+    expect(await erp.shaping.skipReason?.evaluate(payload)).toBe("not approved: 2026-0042");
     const answer = { status: 200, headers: {}, body: { id: 7, success: false, message: "closed" } };
     expect(await erp.response.transform?.evaluate(answer)).toEqual({ id: 7 });
     expect(await erp.response.failWhen?.evaluate(answer)).toBe(true);
@@ -139,8 +143,8 @@ routes:
 
   test("a route without expressions has none", () => {
     const crm = compiled.routes[1]!;
-    expect(crm.transform).toBeUndefined();
-    expect(crm.skipWhen).toBeUndefined();
+    expect(crm.shaping.transform).toBeUndefined();
+    expect(crm.shaping.skipWhen).toBeUndefined();
     expect(crm.response).toEqual({});
   });
 
@@ -148,7 +152,7 @@ routes:
     expect(compiled.verification.remoteKeySource).toBeDefined();
     expect(compiled.verification.keySource).toBe(compiled.verification.remoteKeySource!);
     expect(compiled.verification.remoteKeySource!.fetchedAt()).toBeUndefined();
-    expect(compiled.verification.keySource.current()).toBeUndefined();
+    expect(compiled.verification.keySource?.current()).toBeUndefined();
     expect(compiled.verification.hmacSecrets.map((secret) => secret.toString())).toEqual([
       "0123456789abcdef0123456789abcdef",
     ]);
@@ -171,7 +175,7 @@ describe("compileConfig: public keys", () => {
   ])("%s is imported at load, with no URL to fetch", (_, line) => {
     const compiled = compile(`verification:\n  ${line}\n${ROUTE}`);
     expect(compiled.verification.remoteKeySource).toBeUndefined();
-    const key = compiled.verification.keySource.current();
+    const key = compiled.verification.keySource?.current();
     expect(key?.asymmetricKeyType).toBe("ed25519");
     expect(key?.equals(ed25519.publicKey)).toBe(true);
   });

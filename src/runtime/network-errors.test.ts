@@ -4,13 +4,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from "n
 import { type AddressInfo, createServer as createTcpServer, type Socket, type Server as TcpServer } from "node:net";
 import { join } from "node:path";
 import { generateTestCertificates, type TestCertificates } from "../../test/support/certs.ts";
-import {
-  createFetchClient,
-  createUndiciClient,
-  type HttpClientOptions,
-  type HttpClientTls,
-} from "../runtime/http-client.ts";
-import { describeNetworkError } from "./http-response.ts";
+import { createFetchClient, createUndiciClient, type HttpClientOptions, type HttpClientTls } from "./http-client.ts";
+import { describeNetworkError } from "./network-errors.ts";
 
 /**
  * Each failure is made for real (a closed port, a peer that hangs up, TLS servers that refuse us)

@@ -5,9 +5,9 @@ import type { AddressInfo } from "node:net";
 import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
 import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
-import type { CompiledConfig } from "../config/compile.ts";
 import { createLogger, silentLogger } from "../log/logger.ts";
 import { ActiveConfig } from "./active-config.ts";
+import type { CompiledConfig } from "./compile.ts";
 import { changedRestartOnlyKeys, createConfigReloader } from "./reload.ts";
 
 const keys = generateTestKeyPair();

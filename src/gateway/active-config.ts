@@ -1,16 +1,13 @@
-import type { CompiledConfig } from "../config/compile.ts";
+import type { DeliveryConfigLease } from "../delivery/engine.ts";
 import type { Logger } from "../log/logger.ts";
-import type { CompiledRoute } from "../routing/route.ts";
 import type { ConnectionInfo } from "../runtime/serve.ts";
-import type { Target } from "../targets/types.ts";
+import type { CompiledConfig } from "./compile.ts";
 
 export type RequestHandler = (request: Request, info: ConnectionInfo) => Response | Promise<Response>;
 
 export interface ActiveConfigOptions {
   /** Builds the request handler (the hono app) for one compiled config, once per config. */
   readonly buildHandler: (config: CompiledConfig) => RequestHandler;
-  /** Told how long each delivery attempt took at the target (metrics). */
-  readonly observeTarget?: (route: string, seconds: number) => void;
   readonly logger: Logger;
 }
 
@@ -34,11 +31,12 @@ interface Generation {
 
 /**
  * The compiled config in force, swapped atomically by a reload. Each call runs from start to end on
- * the config it started with; a replaced config's `close()` (its targets' connection pools) runs only
- * once its last call and its last delivery attempt have ended.
+ * the config it started with, and so does each delivery attempt (it holds the config through
+ * {@link acquire}); a replaced config's `close()` (its targets' connection pools) runs only once its
+ * last call and its last delivery attempt have ended.
  *
  * @example
- * const active = new ActiveConfig(compiled, { buildHandler: (config) => createGatewayApp({ config, ... }).fetch, logger });
+ * const active = new ActiveConfig(compiled, { buildHandler: (config) => createGatewayApp({ ... }).fetch, logger });
  * serve({ fetch: active.fetch, ... });
  * active.replace(reloaded); // new calls use `reloaded`; calls in flight finish on `compiled`
  */
@@ -55,7 +53,7 @@ export class ActiveConfig {
     this.current = this.adopt(initial);
   }
 
-  /** The config new calls and deliveries use (its routes' targets are tracked and timed). */
+  /** The config new calls and deliveries use. */
   get config(): CompiledConfig {
     return this.current.config;
   }
@@ -66,13 +64,13 @@ export class ActiveConfig {
   }
 
   /** Where the Ed25519 key comes from and when the one in use was fetched or loaded; undefined while there is none. */
-  get verificationKey(): { readonly source: "url" | "config"; readonly loadedAt: number | undefined } {
+  get verificationKey(): { readonly source: "url" | "config" | "none"; readonly loadedAt: number | undefined } {
     const verification = this.current.config.verification;
-    if (verification.remoteKeySource)
-      return {
-        source: "url",
-        loadedAt: verification.remoteKeySource.current() ? verification.remoteKeySource.fetchedAt() : undefined,
-      };
+    if (verification.remoteKeySource) {
+      const remote = verification.remoteKeySource;
+      return { source: "url", loadedAt: remote.current() ? remote.fetchedAt() : undefined };
+    }
+    if (!verification.keySource) return { source: "none", loadedAt: undefined };
     return { source: "config", loadedAt: verification.keySource.current() ? this.current.adoptedAt : undefined };
   }
 
@@ -83,9 +81,28 @@ export class ActiveConfig {
     try {
       return await generation.handler(request, info);
     } finally {
-      this.release(generation.usage, generation.config);
+      this.release(generation);
     }
   };
+
+  /**
+   * The config in force for one delivery attempt (or one poll of the outbox): it stays open until
+   * `release()`, even when a reload replaces it meanwhile.
+   */
+  acquire(): DeliveryConfigLease {
+    const generation = this.current;
+    generation.usage.inFlight++;
+    let released = false;
+    return {
+      routes: generation.config.routes,
+      epilot: generation.config.epilot,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(generation);
+      },
+    };
+  }
 
   /**
    * Serves `next` from now on. A remote key source of `next` takes over the key already fetched
@@ -95,17 +112,13 @@ export class ActiveConfig {
     const previous = this.current;
     const remote = next.verification.remoteKeySource;
     const previousRemote = previous.config.verification.remoteKeySource;
-    if (
-      remote &&
-      previousRemote &&
-      next.source.verification.public_key_url === previous.config.source.verification.public_key_url
-    ) {
+    if (remote && previousRemote && remote.url === previousRemote.url) {
       remote.seed(previousRemote.current(), previousRemote.fetchedAt());
     }
     remote?.start();
     this.current = this.adopt(next);
     previous.usage.retired = true;
-    if (previous.usage.inFlight === 0) this.close(previous.usage, previous.config);
+    if (previous.usage.inFlight === 0) this.close(previous);
   }
 
   /**
@@ -113,59 +126,27 @@ export class ActiveConfig {
    * closes every config still open, cutting calls that still run.
    */
   async closeAll(): Promise<void> {
-    for (const { usage, config } of this.open) this.close(usage, config);
+    for (const generation of this.open) this.close(generation);
     await Promise.allSettled([...this.closing]);
   }
 
   private adopt(config: CompiledConfig): Generation {
     const usage: Usage = { inFlight: 0, retired: false, closed: false };
-    const tracked: CompiledConfig = {
-      ...config,
-      routes: config.routes.map((route) => this.tracked(route, usage, config)),
-    };
-    const generation: Generation = {
-      config: tracked,
-      handler: this.options.buildHandler(tracked),
-      adoptedAt: Date.now(),
-      usage,
-    };
+    const generation: Generation = { config, handler: this.options.buildHandler(config), adoptedAt: Date.now(), usage };
     this.open.add(generation);
     return generation;
   }
 
-  /** The route with a target that counts its deliveries as in flight on its config and times them. */
-  private tracked(route: CompiledRoute, usage: Usage, config: CompiledConfig): CompiledRoute {
-    const inner = route.target;
-    const observe = this.options.observeTarget;
-    const target: Target = {
-      type: inner.type,
-      close: () => inner.close(),
-      deliver: async (message) => {
-        usage.inFlight++;
-        const started = performance.now();
-        try {
-          return await inner.deliver(message);
-        } finally {
-          observe?.(route.name, (performance.now() - started) / 1000);
-          this.release(usage, config);
-        }
-      },
-    };
-    return { ...route, target };
+  private release(generation: Generation): void {
+    generation.usage.inFlight--;
+    if (generation.usage.retired && generation.usage.inFlight === 0) this.close(generation);
   }
 
-  private release(usage: Usage, config: CompiledConfig): void {
-    usage.inFlight--;
-    if (usage.retired && usage.inFlight === 0) this.close(usage, config);
-  }
-
-  private close(usage: Usage, config: CompiledConfig): void {
-    // A delivery worker may still reach a replaced target after its close (it picked the route before
-    // the swap); its attempt fails and is retried on the new config, and the config closes only once.
-    if (usage.closed) return;
-    usage.closed = true;
-    for (const generation of this.open) if (generation.usage === usage) this.open.delete(generation);
-    const closing: Promise<void> = config
+  private close(generation: Generation): void {
+    if (generation.usage.closed) return;
+    generation.usage.closed = true;
+    this.open.delete(generation);
+    const closing: Promise<void> = generation.config
       .close()
       .catch((error: unknown) =>
         this.options.logger.warn("closing a replaced config failed", { error: (error as Error).message }),

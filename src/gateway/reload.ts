@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
-import { type CompiledConfig, compileConfig } from "../config/compile.ts";
-import { ConfigError, type ConfigProblem, formatPath, formatProblem } from "../config/errors.ts";
 import { type LoadedConfig, loadConfigText } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
+import { ConfigError, type ConfigProblem, formatPath, formatProblem } from "../kit/config-errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { onReloadSignal } from "../runtime/process.ts";
 import { watchFile } from "../runtime/watch.ts";
+import { type CompiledConfig, compileConfig } from "./compile.ts";
 
 /** Sections read once at start (listeners, store, logger): a reload keeps their old values. */
 export const RESTART_ONLY_SECTIONS = [

@@ -1,9 +1,15 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import type { LoadedConfig } from "../config/load.ts";
+import type { GatewayConfig, RouteConfig } from "../config/schema.ts";
 import { CircuitBreaker } from "../delivery/circuit-breaker.ts";
+import type { Route } from "../delivery/route.ts";
+import { createEpilotCallbacks } from "../epilot/callbacks.ts";
+import type { EpilotCallbacks } from "../epilot/types.ts";
+import { ConfigError, type ConfigProblem, InvalidConfigValue } from "../kit/config-errors.ts";
 import type { Logger } from "../log/logger.ts";
+import type { ParsedCall } from "../payload/parse.ts";
 import { compileMatch } from "../routing/match.ts";
-import type { CompiledRoute } from "../routing/route.ts";
 import type { ServerTls } from "../runtime/serve.ts";
 import { loadServerTls } from "../server/server-tls.ts";
 import { createTarget } from "../targets/registry.ts";
@@ -13,25 +19,25 @@ import { parseStripPath } from "../transform/strip.ts";
 import { type RemoteKeySource, remoteKeySource, staticKeySource } from "../verify/key-source.ts";
 import { KeyFormatError, parseHmacSecret, parsePublicKey } from "../verify/keys.ts";
 import type { PublicKeySource } from "../verify/signature.ts";
-import { ConfigError, type ConfigProblem, InvalidConfigValue } from "./errors.ts";
-import type { LoadedConfig } from "./load.ts";
-import type { GatewayConfig, RouteConfig } from "./schema.ts";
 
 /** Everything the server needs, built from a checked config: keys imported, expressions compiled, targets created. */
 export interface CompiledConfig {
   readonly source: GatewayConfig;
   /** Folder of the config file: relative paths in it (store, key file, WSDL) resolve against it. */
   readonly configDir: string;
-  readonly routes: readonly CompiledRoute[];
+  readonly routes: readonly Route[];
   /** `server.tls` read and checked: the listener serves HTTPS with it. */
   readonly serverTls?: ServerTls;
   readonly verification: {
-    readonly keySource: PublicKeySource;
+    /** Undefined when no Ed25519 key is trusted (HMAC secrets only). */
+    readonly keySource?: PublicKeySource | undefined;
     /** Set when the key is fetched from a URL; the server starts and stops it. */
     readonly remoteKeySource?: RemoteKeySource;
     readonly hmacSecrets: readonly Buffer[];
     readonly toleranceMs: number;
   };
+  /** The calls back to epilot (resume, write-back), bound to this config's `epilot` section. */
+  readonly epilot: EpilotCallbacks;
   /** Closes every target's connections. */
   close(): Promise<void>;
 }
@@ -118,11 +124,12 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
     routes,
     ...(serverTls ? { serverTls } : {}),
     verification: {
-      keySource: keySource!,
+      ...(keySource ? { keySource } : {}),
       ...(remote ? { remoteKeySource: remote } : {}),
       hmacSecrets,
       toleranceMs: verification.tolerance,
     },
+    epilot: createEpilotCallbacks(config.epilot, options.userAgent),
     close,
   };
 }
@@ -134,7 +141,7 @@ function compileRoute(
   path: PropertyKey[],
   attempt: Attempt,
   context: Parameters<typeof createTarget>[1],
-): CompiledRoute | undefined {
+): Route | undefined {
   const expression = (key: PropertyKey[], source: string | undefined): CompiledExpression | undefined | null =>
     source === undefined ? undefined : (attempt([...path, ...key], () => compileExpression(source)) ?? null);
 
@@ -163,14 +170,17 @@ function compileRoute(
   const strip = route.strip.map(parseStripPath);
   // The user's token and identity leave only when the route asks for them by name.
   if (!route.forward_caller) strip.push(parseStripPath("data.trigger_event.caller"));
+  const payloadMatches = route.match ? compileMatch(route.match) : undefined;
   return {
     name: route.name,
-    ...(route.match ? { matches: compileMatch(route.match) } : {}),
-    strip,
+    ...(payloadMatches ? { matches: (call: ParsedCall) => payloadMatches(call.payload) } : {}),
+    shaping: {
+      strip,
+      ...(skipWhen ? { skipWhen } : {}),
+      ...(skipReason ? { skipReason } : {}),
+      ...(transform ? { transform } : {}),
+    },
     forwardHeaders: route.forward_headers.map((name) => name.toLowerCase()),
-    ...(skipWhen ? { skipWhen } : {}),
-    ...(skipReason ? { skipReason } : {}),
-    ...(transform ? { transform } : {}),
     response: {
       ...(responseTransform ? { transform: responseTransform } : {}),
       ...(failWhen ? { failWhen } : {}),

@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { InvalidConfigValue } from "./errors.ts";
+import { InvalidConfigValue } from "./config-errors.ts";
 
 /** What a PEM file named in the config must hold. */
 export type PemKind = "certificate" | "private key";

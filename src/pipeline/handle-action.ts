@@ -1,0 +1,107 @@
+import { type CallAnswer, failure } from "../delivery/answer.ts";
+import { type DispatchContext, dispatchCall } from "../delivery/dispatch.ts";
+import type { Route } from "../delivery/route.ts";
+import type { Logger } from "../log/logger.ts";
+import type { GatewayMetrics } from "../metrics/metrics.ts";
+import { parseCustomAction } from "../payload/parse.ts";
+import type { Router } from "../routing/router.ts";
+import { checkReplay, releaseReplay } from "../verify/replay-check.ts";
+import type { ReplayGuard } from "../verify/replay-guard.ts";
+import { type SignatureVerifierOptions, type VerifiedCall, verifySignature } from "../verify/signature.ts";
+
+/** Everything one call's path needs, built once per config (gateway/start.ts). */
+export interface ActionPipeline extends DispatchContext {
+  readonly verification: SignatureVerifierOptions;
+  readonly router: Router<Route>;
+  readonly replayGuard: ReplayGuard;
+  readonly logger: Logger;
+  readonly metrics?: Pick<GatewayMetrics, "recordVerificationFailure"> | undefined;
+}
+
+/** The answer to one call, with what its log line names. */
+export type ActionAnswer = CallAnswer & { readonly webhookId?: string; readonly route?: string };
+
+/**
+ * The request path of one call, after its body has been read within the size limit: verify the
+ * signature, claim the webhook-id (replay guard), parse the payload, find the route, deliver.
+ * Every outcome is an answer in epilot's shape; a call that did not succeed releases its id, so
+ * that epilot's retry is processed.
+ *
+ * @example
+ * const answer = await handleAction(request.headers, body, "erp-contract", pipeline);
+ * return Response.json(answer.body, { status: answer.status });
+ */
+export async function handleAction(
+  headers: Headers,
+  body: Uint8Array,
+  routeName: string | undefined,
+  pipeline: ActionPipeline,
+): Promise<ActionAnswer> {
+  const verified = await verifySignature({ headers, body }, pipeline.verification);
+  if (!verified.ok) {
+    pipeline.metrics?.recordVerificationFailure(verified.reason);
+    const status = verified.reason === "key_unavailable" ? 503 : 401;
+    const outcome = verified.reason === "key_unavailable" ? "key_unavailable" : "unauthorized";
+    return {
+      ...failure(status, outcome, `Signature check failed: ${verified.message}`, { reason: verified.reason }),
+      log: { reason: verified.reason },
+    };
+  }
+  const call = verified.call;
+  const webhookId = call.webhookId;
+
+  const replay = await checkReplay(call, pipeline.replayGuard);
+  if (replay.kind === "unavailable") {
+    // Fail closed: without the shared replay guard a duplicate could go through; epilot retries a 503.
+    pipeline.logger.error("replay guard unavailable", { webhook_id: webhookId, error: replay.error });
+    const reason = "actiongate cannot check this webhook-id for replays right now; please retry";
+    return { ...failure(503, "store_unavailable", reason), webhookId };
+  }
+  if (replay.kind === "replayed") {
+    const reason = "This webhook-id was already received; the call is not processed twice";
+    return { ...failure(409, "replayed", reason, { webhook_id: webhookId }), webhookId };
+  }
+
+  let answer: ActionAnswer;
+  try {
+    answer = await routeAndDeliver(call, routeName, pipeline);
+  } catch (error) {
+    await release(call, pipeline);
+    throw error;
+  }
+  // A call that did not succeed may be retried by epilot with the same id; let the retry through.
+  if (answer.status >= 400) await release(call, pipeline);
+  return { ...answer, webhookId };
+}
+
+/** Forgets the id; when the store is down that fails, and the answer epilot gets must not change for it. */
+async function release(call: VerifiedCall, pipeline: ActionPipeline): Promise<void> {
+  const error = await releaseReplay(call, pipeline.replayGuard);
+  if (error !== undefined) {
+    pipeline.logger.error("replay guard release failed: a retry of this webhook-id within the window gets 409", {
+      webhook_id: call.webhookId,
+      error,
+    });
+  }
+}
+
+async function routeAndDeliver(
+  call: VerifiedCall,
+  routeName: string | undefined,
+  pipeline: ActionPipeline,
+): Promise<ActionAnswer> {
+  const parsed = parseCustomAction(call);
+  if (!parsed.ok) return failure(400, "bad_request", parsed.message);
+
+  const route = routeName !== undefined ? pipeline.router.byName(routeName) : pipeline.router.byMatch(parsed.parsed);
+  if (!route) {
+    return routeName !== undefined
+      ? failure(404, "unknown_route", `No route named "${routeName}"`)
+      : failure(404, "unknown_route", "No route matches this action", {
+          component_id: parsed.parsed.payload.data.action_config?.component_id,
+          action_name: parsed.parsed.payload.data.action_config?.name,
+        });
+  }
+  const answer = await dispatchCall(parsed.parsed, route, pipeline);
+  return { ...answer, route: route.name };
+}

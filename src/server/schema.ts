@@ -1,0 +1,65 @@
+import { z } from "zod";
+import { duration, envNumber, size } from "../kit/units.ts";
+import { InvalidCidrError, parseCidr } from "./allowed-ips.ts";
+
+export const serverSchema = z
+  .strictObject({
+    host: z.string().min(1).default("0.0.0.0").describe("address the public listener binds to"),
+    port: envNumber(z.number().int().min(0).max(65535))
+      .prefault(8080)
+      .describe("port of the public listener (0 picks a free one)"),
+    max_body_size: size.prefault("1mb").describe("larger calls are refused with 413 before the rest is read"),
+    shutdown_timeout: duration.prefault("10s").describe("on SIGTERM/SIGINT, how long calls in flight may still take"),
+    body_timeout: duration
+      .prefault("10s")
+      .describe("deadline for receiving a request body; a slower sender gets 408 and the connection is closed"),
+    max_header_size: size
+      .prefault("16kb")
+      .describe("larger request headers (names and values together) are refused with 431"),
+    max_header_count: envNumber(z.number().int().min(8).max(1000))
+      .prefault(100)
+      .describe("calls with more request headers are refused with 431"),
+    allowed_ips: z
+      .array(z.string().min(1).superRefine(checkCidr))
+      .default([])
+      .describe("CIDRs (IPv4 or IPv6) allowed to call; others get 403 before anything is read. Empty: every address"),
+    tls: z
+      .strictObject({
+        cert_file: z.string().min(1).describe("PEM certificate chain; relative to the config file's folder"),
+        key_file: z.string().min(1).describe("PEM private key"),
+      })
+      .optional()
+      .describe("serve HTTPS on the public listener (reloaded only on restart)"),
+    workers: envNumber(z.number().int().min(1).max(64))
+      .prefault(1)
+      .describe(
+        "processes serving the public port together (SO_REUSEPORT); more than 1 needs a store so that the replay guard is shared",
+      ),
+  })
+  .describe("The public listener that epilot calls.");
+
+export const adminSchema = z
+  .strictObject({
+    host: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe("address of the admin listener; keep it off the public network"),
+    port: envNumber(z.number().int().min(0).max(65535))
+      .prefault(9090)
+      .describe("port of /healthz, /readyz and /metrics (with workers, worker N listens on port + N)"),
+  })
+  .describe("The admin listener: health, readiness and Prometheus metrics. Off when absent.");
+
+/** A bad CIDR in `server.allowed_ips` is a config problem at its own line, not a surprise 403 later. */
+function checkCidr(value: string, ctx: z.RefinementCtx<string>): void {
+  try {
+    parseCidr(value);
+  } catch (error) {
+    if (!(error instanceof InvalidCidrError)) throw error;
+    ctx.addIssue({ code: "custom", message: error.message });
+  }
+}
+
+export type ServerConfig = z.output<typeof serverSchema>;
+export type AdminConfig = z.output<typeof adminSchema>;
