@@ -19,7 +19,7 @@ const server = Bun.serve({
     const content = Buffer.concat([Buffer.from(`${id}.${ts}.`), body]);
     if (!verify(null, content, key, Buffer.from(signature.slice(4), "base64")))
       return new Response("{}", { status: 401 });
-    const { data } = JSON.parse(body.toString("utf8"));
+    const { data } = JSON.parse(body.toString("utf8")) as any;
     const forwarded = {
       contract: data.entity.contract_number,
       status: data.entity.status,

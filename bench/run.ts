@@ -134,7 +134,7 @@ async function prepare(work: string, started: BenchProcess[]) {
           cwd: dir,
           logFile: join(dir, "stdout.log"),
           readyLines,
-          portFromLine: (line) => (line.includes('"msg":"listening"') ? JSON.parse(line).port : undefined),
+          portFromLine: (line) => (line.includes('"msg":"listening"') ? (JSON.parse(line) as any).port : undefined),
         }),
       );
     };
@@ -214,7 +214,7 @@ async function prepare(work: string, started: BenchProcess[]) {
 
 /** The fixture payload, without the callback fields: a call that does not wait, so nothing goes to epilot. */
 function benchPayload(): Buffer {
-  const payload = JSON.parse(readFileSync(join(ROOT, "examples", "payloads", "custom-action.json"), "utf8"));
+  const payload = JSON.parse(readFileSync(join(ROOT, "examples", "payloads", "custom-action.json"), "utf8")) as any;
   delete payload.data.resume_token;
   delete payload.data.callback_post_url;
   payload.data.app_config.wait_for_callback = false;

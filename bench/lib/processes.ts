@@ -43,7 +43,8 @@ export async function startProcess(
   child.stderr!.on("data", (chunk) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const portFromLine =
-    options.portFromLine ?? ((line: string) => (line.startsWith('{"port"') ? JSON.parse(line).port : undefined));
+    options.portFromLine ??
+    ((line: string) => (line.startsWith('{"port"') ? (JSON.parse(line) as any).port : undefined));
   const until = Date.now() + (options.timeoutMs ?? 15_000);
   let port: number | undefined;
   while (port === undefined) {

@@ -101,7 +101,7 @@ describe("configuration.md", () => {
 });
 
 describe("config.schema.json", () => {
-  const schema = JSON.parse(rendered.jsonSchema);
+  const schema = JSON.parse(rendered.jsonSchema) as any;
 
   test("is a draft 2020-12 schema with a title and description", () => {
     expect(schema.$schema).toBe("https://json-schema.org/draft/2020-12/schema");

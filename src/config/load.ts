@@ -215,7 +215,7 @@ function pathOf(ancestors: readonly unknown[], node: unknown): PropertyKey[] {
     const child = chain[i + 1];
     if (isMap(parent) && child && typeof child === "object" && "key" in child && isScalar(child.key))
       path.push(String(child.key.value));
-    if (isSeq(parent)) path.push(parent.items.indexOf(child as never));
+    if (isSeq(parent)) path.push((parent.items as unknown[]).indexOf(child));
   }
   return path;
 }

@@ -49,7 +49,7 @@ function reloaderFor(
     file: gateway.file,
     env: {},
     gateway: gateway.gateway,
-    logger: logs ? createLogger({ sink: (line) => logs.push(JSON.parse(line)) }) : silentLogger,
+    logger: logs ? createLogger({ sink: (line) => logs.push(JSON.parse(line) as any) }) : silentLogger,
     userAgent: "actiongate/test",
     ...(onResult ? { onResult } : {}),
   });

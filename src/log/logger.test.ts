@@ -32,7 +32,7 @@ test("lines logged in one tick reach stdout in order, in writes of whole lines o
     .join("")
     .trimEnd()
     .split("\n")
-    .map((line) => JSON.parse(line));
+    .map((line) => JSON.parse(line) as { n: number });
   expect(lines.map((line) => line.n)).toEqual([...Array(200).keys()]);
   expect(lines[0]).toMatchObject({ level: "info", msg: "call", route: "erp" });
 });
@@ -45,6 +45,6 @@ test("a single line longer than 4 KB is written whole, not split", async () => {
   await new Promise((resolve) => setTimeout(resolve, 5));
   process.stdout.write = realWrite;
   expect(writes).toHaveLength(2);
-  expect(JSON.parse(writes[0]!).detail).toHaveLength(10_000);
-  expect(JSON.parse(writes[1]!).msg).toBe("after");
+  expect((JSON.parse(writes[0]!) as any).detail).toHaveLength(10_000);
+  expect((JSON.parse(writes[1]!) as any).msg).toBe("after");
 });

@@ -1,28 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { verifiedCallOf } from "../../test/support/calls.ts";
 import { EXAMPLE_PAYLOAD_FILE, fixturePayload } from "../../test/support/signing.ts";
-import type { VerifiedCall } from "../verify/signature.ts";
 import { type ParseResult, parseCustomAction } from "./parse.ts";
 
-/** Only verifySignature makes a VerifiedCall; a unit test of the parser stands one in with a cast. */
-function verifiedCall(body: string | Uint8Array): VerifiedCall {
-  return {
-    headers: new Headers({ "webhook-id": "msg_parse" }),
-    body: typeof body === "string" ? new TextEncoder().encode(body) : body,
-    webhookId: "msg_parse",
-    timestamp: 1_800_000_000,
-    scheme: "v1a",
-  } as unknown as VerifiedCall;
-}
-
-function parsed(body: string | Uint8Array) {
-  const result = parseCustomAction(verifiedCall(body));
+async function parsed(body: string | Uint8Array) {
+  const result = parseCustomAction(await verifiedCallOf(body));
   if (!result.ok) throw new Error(`expected the body to parse, got: ${result.message}`);
   return result.parsed;
 }
 
-function refused(body: string | Uint8Array): string {
-  const result: ParseResult = parseCustomAction(verifiedCall(body));
+async function refused(body: string | Uint8Array): Promise<string> {
+  const result: ParseResult = parseCustomAction(await verifiedCallOf(body));
   if (result.ok) throw new Error("expected the body to be refused");
   return result.message;
 }
@@ -34,8 +23,8 @@ const withChange = (edit: (raw: Record<string, any>) => void): string => {
 };
 
 describe("parseCustomAction", () => {
-  test("the fixture parses, and the result keeps the call it came from", () => {
-    const call = verifiedCall(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
+  test("the fixture parses, and the result keeps the call it came from", async () => {
+    const call = await verifiedCallOf(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
     const result = parseCustomAction(call);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -46,8 +35,8 @@ describe("parseCustomAction", () => {
     expect(result.parsed.payload.data.action_config?.component_id).toBe("erp-contract-sync");
   });
 
-  test("unknown fields are kept as sent, at every level", () => {
-    const { payload } = parsed(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
+  test("unknown fields are kept as sent, at every level", async () => {
+    const { payload } = await parsed(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
     const data = payload.data as Record<string, any>;
     expect(data.exection_action_id).toBe("a1b2c3d4e5");
     expect(data.execution_status).toBe("paused");
@@ -67,83 +56,83 @@ describe("parseCustomAction", () => {
     expect(payload).toEqual(fixturePayload() as typeof payload);
   });
 
-  test("a numeric org_id becomes a string", () => {
-    const { payload } = parsed(withChange((raw) => (raw.data.org_id = 739224)));
+  test("a numeric org_id becomes a string", async () => {
+    const { payload } = await parsed(withChange((raw) => (raw.data.org_id = 739224)));
     expect(payload.data.org_id).toBe("739224");
   });
 
-  test("a minimal payload parses (optional parts may be missing)", () => {
-    const { payload } = parsed('{"type":"external_integration","data":{"org_id":"1","entity":{}}}');
+  test("a minimal payload parses (optional parts may be missing)", async () => {
+    const { payload } = await parsed('{"type":"external_integration","data":{"org_id":"1","entity":{}}}');
     expect(payload.data.action_config).toBeUndefined();
     expect(payload.data.entity).toEqual({});
   });
 
-  test("a UTF-8 BOM-free body with non-ASCII text parses", () => {
-    const { payload } = parsed(withChange((raw) => (raw.data.entity._title = "Vertrag für Müller – 東京")));
+  test("a UTF-8 BOM-free body with non-ASCII text parses", async () => {
+    const { payload } = await parsed(withChange((raw) => (raw.data.entity._title = "Vertrag für Müller – 東京")));
     expect((payload.data.entity as Record<string, unknown>)._title).toBe("Vertrag für Müller – 東京");
   });
 
-  test("non-UTF-8 bytes are refused naming the encoding", () => {
+  test("non-UTF-8 bytes are refused naming the encoding", async () => {
     const latin1 = Buffer.from(
       '{"type":"external_integration","data":{"org_id":"1","entity":{"city":"K\xf6ln"}}}',
       "latin1",
     );
-    expect(refused(latin1)).toBe("body is not valid UTF-8");
-    expect(refused(new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]))).toBe("body is not valid UTF-8");
+    expect(await refused(latin1)).toBe("body is not valid UTF-8");
+    expect(await refused(new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]))).toBe("body is not valid UTF-8");
   });
 
-  test("a body that is not JSON is refused naming that", () => {
-    expect(refused("type=external_integration")).toStartWith("body is not JSON");
-    expect(refused('{"type":"external_integration",')).toStartWith("body is not JSON");
-    expect(refused("")).toStartWith("body is not JSON");
+  test("a body that is not JSON is refused naming that", async () => {
+    expect(await refused("type=external_integration")).toStartWith("body is not JSON");
+    expect(await refused('{"type":"external_integration",')).toStartWith("body is not JSON");
+    expect(await refused("")).toStartWith("body is not JSON");
   });
 
-  test("JSON that is not an object is refused as not a custom action", () => {
+  test("JSON that is not an object is refused as not a custom action", async () => {
     for (const body of ["null", "[]", '"external_integration"', "42"]) {
-      expect(refused(body)).toStartWith("not a custom action payload:");
+      expect(await refused(body)).toStartWith("not a custom action payload:");
     }
   });
 
-  test("a wrong type is refused naming the field", () => {
-    const message = refused(withChange((raw) => (raw.type = "webhook")));
+  test("a wrong type is refused naming the field", async () => {
+    const message = await refused(withChange((raw) => (raw.type = "webhook")));
     expect(message).toStartWith("not a custom action payload:");
     expect(message).toContain("type:");
     expect(message).toContain("external_integration");
   });
 
-  test("a missing type is refused naming the expected value", () => {
-    expect(refused(withChange((raw) => delete raw.type))).toBe(
+  test("a missing type is refused naming the expected value", async () => {
+    expect(await refused(withChange((raw) => delete raw.type))).toBe(
       'not a custom action payload: type: Invalid input: expected "external_integration"',
     );
   });
 
-  test("a missing data.entity is refused naming the path", () => {
-    expect(refused(withChange((raw) => delete raw.data.entity))).toBe(
+  test("a missing data.entity is refused naming the path", async () => {
+    expect(await refused(withChange((raw) => delete raw.data.entity))).toBe(
       "not a custom action payload: data.entity: is required",
     );
   });
 
-  test("a missing data or org_id is refused naming the path", () => {
-    expect(refused('{"type":"external_integration"}')).toBe("not a custom action payload: data: is required");
-    expect(refused(withChange((raw) => delete raw.data.org_id))).toContain("data.org_id");
+  test("a missing data or org_id is refused naming the path", async () => {
+    expect(await refused('{"type":"external_integration"}')).toBe("not a custom action payload: data: is required");
+    expect(await refused(withChange((raw) => delete raw.data.org_id))).toContain("data.org_id");
   });
 
-  test("a field of the wrong type is refused naming the path", () => {
-    expect(refused(withChange((raw) => (raw.data.entity = "contract")))).toContain("data.entity:");
-    expect(refused(withChange((raw) => (raw.data.org_id = { id: 1 })))).toContain("data.org_id:");
-    expect(refused(withChange((raw) => (raw.data.action_config.component_id = 5)))).toContain(
+  test("a field of the wrong type is refused naming the path", async () => {
+    expect(await refused(withChange((raw) => (raw.data.entity = "contract")))).toContain("data.entity:");
+    expect(await refused(withChange((raw) => (raw.data.org_id = { id: 1 })))).toContain("data.org_id:");
+    expect(await refused(withChange((raw) => (raw.data.action_config.component_id = 5)))).toContain(
       "data.action_config.component_id:",
     );
   });
 
-  test("several problems are all named", () => {
-    const message = refused('{"type":"other","data":{"entity":{}}}');
+  test("several problems are all named", async () => {
+    const message = await refused('{"type":"other","data":{"entity":{}}}');
     expect(message).toContain("type:");
     expect(message).toContain("data.org_id:");
   });
 
-  test("a refusal does not echo payload values", () => {
-    const message = refused(withChange((raw) => (raw.data.org_id = { secret: "leaky-secret-value" })));
+  test("a refusal does not echo payload values", async () => {
+    const message = await refused(withChange((raw) => (raw.data.org_id = { secret: "leaky-secret-value" })));
     expect(message).not.toContain("leaky-secret-value");
   });
 });

@@ -83,6 +83,7 @@ function openNative(path: string, driver: SqliteDriver): NativeDatabase {
   if (driver === "bun:sqlite") {
     const { Database } = load("bun:sqlite") as typeof import("bun:sqlite");
     // strict: a missing parameter is an error rather than a silent NULL.
+    // cast: bun:sqlite's Database has what NativeDatabase names, with wider generic signatures.
     return new Database(path, { create: true, strict: true }) as unknown as NativeDatabase;
   }
   const { DatabaseSync } = load("node:sqlite") as { DatabaseSync: new (path: string) => NativeDatabase };

@@ -91,7 +91,7 @@ describe("admin listener", () => {
   test("an unknown admin path is a JSON 404", async () => {
     const response = await fetch(`${gateway.adminUrl}/debug`);
     expect(response.status).toBe(404);
-    expect((await response.json()).error).toContain("/healthz");
+    expect(((await response.json()) as any).error).toContain("/healthz");
   });
 });
 
@@ -109,7 +109,7 @@ routes:
     try {
       const response = await fetch(`${unready.adminUrl}/readyz`);
       expect(response.status).toBe(503);
-      const report = await response.json();
+      const report = (await response.json()) as any;
       expect(report.ready).toBe(false);
       expect(report.checks.verification_key).toEqual({ ok: false, source: "url" });
       expect(report.checks.store.ok).toBe(true);
@@ -183,7 +183,7 @@ routes:
     target: { type: http, url: "${legacy.url}/erp" }
 `);
     try {
-      const report = await (await fetch(`${sqlite.adminUrl}/readyz`)).json();
+      const report = (await (await fetch(`${sqlite.adminUrl}/readyz`)).json()) as any;
       expect(report.checks.store).toEqual({
         ok: true,
         kind: "sqlite",

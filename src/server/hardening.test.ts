@@ -45,7 +45,7 @@ function rawExchange(port: number, bytes: string, waitMs: number): Promise<{ tex
 }
 
 function errorReason(text: string): string {
-  return JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)).error_output.error_reason;
+  return (JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)) as any).error_output.error_reason;
 }
 
 beforeAll(async () => {
@@ -134,7 +134,9 @@ describe("header and body limits", () => {
     const response = await fetch(`${gateway.url}/actions/erp`, { method: "POST", body, headers });
     expect(response.status).toBe(431);
     const text = await response.text();
-    expect(JSON.parse(text).error_output.error_reason).toBe("The headers are larger than the limit of 2048 bytes");
+    expect((JSON.parse(text) as any).error_output.error_reason).toBe(
+      "The headers are larger than the limit of 2048 bytes",
+    );
     expect(text).not.toContain("s3cret");
     expect(legacy.requests).toHaveLength(0);
   });

@@ -12,6 +12,7 @@ export const targetDefinitions = [httpTarget, soapTarget] as const satisfies rea
 
 export const targetSchema = z.discriminatedUnion(
   "type",
+  // cast: zod wants a non-empty tuple; the list above is a literal with at least one entry.
   targetDefinitions.map((definition) => definition.schema) as unknown as [
     (typeof targetDefinitions)[number]["schema"],
     ...(typeof targetDefinitions)[number]["schema"][],

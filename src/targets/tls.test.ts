@@ -174,7 +174,7 @@ routes:
     const dir = tempDir({});
     const { compiled, lines } = compile(base("", "{ reject_unauthorized: false }"), dir);
     void compiled.close();
-    const warning = lines.map((line) => JSON.parse(line)).find((log) => log.level === "warn");
+    const warning = lines.map((line) => JSON.parse(line) as any).find((log) => log.level === "warn");
     expect(warning).toMatchObject({ route: "erp" });
     expect(warning.msg).toContain("reject_unauthorized: false");
   });

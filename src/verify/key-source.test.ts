@@ -15,7 +15,7 @@ interface CapturedLogger {
 
 function capturedLogger(): CapturedLogger {
   const lines: Record<string, any>[] = [];
-  return { logger: createLogger({ level: "debug", sink: (line) => lines.push(JSON.parse(line)) }), lines };
+  return { logger: createLogger({ level: "debug", sink: (line) => lines.push(JSON.parse(line) as any) }), lines };
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
 import { generateTestKeyPair, readFixture } from "../../test/support/signing.ts";
 import { KeyFormatError, parseHmacSecret, parsePublicKey } from "./keys.ts";
 
-const vectors = JSON.parse(readFixture("standard-webhooks-vectors.json"));
+const vectors = JSON.parse(readFixture("standard-webhooks-vectors.json")) as any;
 /** The raw 32 bytes of the vector's public key, as base64url (the JWK `x`). */
 const VECTOR_X = Buffer.from(vectors.v1a.public_key.slice("whpk_".length), "base64").toString("base64url");
 

@@ -58,7 +58,7 @@ describe("admin listener (binary)", () => {
       expect((await fetch(`${admin}/healthz`)).status).toBe(200);
       const ready = await fetch(`${admin}/readyz`);
       expect(ready.status).toBe(200);
-      expect((await ready.json()).checks.store).toEqual({
+      expect(((await ready.json()) as any).checks.store).toEqual({
         ok: true,
         kind: "sqlite",
         writable: true,
@@ -94,7 +94,7 @@ describe("admin listener (binary)", () => {
       const admin = adminUrl(gateway);
       const unready = await fetch(`${admin}/readyz`);
       expect(unready.status).toBe(503);
-      expect((await unready.json()).checks.verification_key).toEqual({ ok: false, source: "url" });
+      expect(((await unready.json()) as any).checks.verification_key).toEqual({ ok: false, source: "url" });
       expect((await fetch(`${admin}/healthz`)).status).toBe(200);
 
       // The key server comes up on the port the gateway retries (1s backoff at first).

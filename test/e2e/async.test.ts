@@ -329,7 +329,7 @@ describe("circuit breaker and sync follow-ups", () => {
       expect((await send(gateway.url, "erp-sync", plain())).status).toBe(502);
       const open = await send(gateway.url, "erp-sync", plain());
       expect(open.status).toBe(503);
-      expect((await open.json()).error_output.error_reason).toContain("circuit breaker open");
+      expect(((await open.json()) as any).error_output.error_reason).toContain("circuit breaker open");
       expect(s.legacy.requests).toHaveLength(2);
 
       s.legacy.respondWith({ status: 200, body: {} });

@@ -12,7 +12,8 @@ import { fixturePayload, generateTestKeyPair, signedHeaders } from "../support/s
  * against a real legacy HTTP server and a real key server on 127.0.0.1.
  */
 const keys = generateTestKeyPair();
-const packageVersion = JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "package.json"), "utf8")).version;
+const packageVersion = (JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "package.json"), "utf8")) as any)
+  .version;
 
 /** Serves epilot's public-key document; can be started late to simulate a CDN that is unreachable at first. */
 async function startKeyServer(
@@ -232,11 +233,11 @@ describe("serving", () => {
     legacy.respondWith({ status: 500, body: "boom" });
     const failed = await signedCall(`${gateway.url}/actions/erp-contract`);
     expect(failed.status).toBe(502);
-    expect((await failed.json()).error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
+    expect(((await failed.json()) as any).error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
     legacy.respondWith({ delayMs: 1_500 });
     const slow = await signedCall(`${gateway.url}/actions/erp-contract`);
     expect(slow.status).toBe(504);
-    expect((await slow.json()).error_output.error_reason).toBe(
+    expect(((await slow.json()) as any).error_output.error_reason).toBe(
       "The target of route erp-contract did not answer within 1s",
     );
     legacy.respondWith({});
@@ -287,7 +288,9 @@ describe("resilience", () => {
       await waitFor(() => gateway.stdout().includes("verification key fetch failed"), 5_000, "failed key fetch log");
       const early = await signedCall(`${gateway.url}/actions/erp-contract`);
       expect(early.status).toBe(503);
-      expect((await early.json()).error_output.error_reason).toContain("verification key is not available yet");
+      expect(((await early.json()) as any).error_output.error_reason).toContain(
+        "verification key is not available yet",
+      );
       const keyServer = await startKeyServer(keyPort);
       try {
         await waitFor(() => gateway.stdout().includes("verification key loaded"), 10_000, "key load after retry");

@@ -115,7 +115,7 @@ describe("TLS on both sides", () => {
     const response = await httpsFetch(`${base}/actions/no-client-cert`, { method: "POST", body, headers });
     expect(response.status).toBe(502);
     const text = await response.text();
-    expect(JSON.parse(text).error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
+    expect((JSON.parse(text) as any).error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
     expect(text).not.toContain("127.0.0.1");
     expect(received.length).toBe(count);
   });

@@ -125,7 +125,7 @@ describe("server.workers: 2 (compiled binary)", () => {
     const forwarded = legacy.requests.length;
     const replays = await Promise.all(Array.from({ length: 16 }, () => postOnNewConnection(url(), headers)));
     expect(replays.map((answer) => answer.status)).toEqual(replays.map(() => 409));
-    expect(JSON.parse(replays[0]!.body).error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
+    expect((JSON.parse(replays[0]!.body) as any).error_output.error_code).toBe("CUSTOM_ACTION_ERROR");
     expect(legacy.requests.length).toBe(forwarded);
     await waitFor(() => workersThatAnswered(gateway, id, 409).length === replays.length, 5_000, "replay log lines");
     const firstWorker = workersThatAnswered(gateway, id, 200)[0];

@@ -46,7 +46,7 @@ export async function startInProcessGateway(yaml: string, env: Record<string, st
   return {
     url: `http://127.0.0.1:${gateway.port}`,
     get logs() {
-      return lines.map((line) => JSON.parse(line));
+      return lines.map((line) => JSON.parse(line) as Record<string, any>);
     },
     logText: () => lines.join("\n"),
     ...(gateway.adminPort !== undefined ? { adminUrl: `http://127.0.0.1:${gateway.adminPort}` } : {}),
@@ -99,7 +99,7 @@ export async function spawnGateway(
       const listening = out.split("\n").find((line) => line.includes('"msg":"listening"'));
       if (listening) {
         clearTimeout(timer);
-        resolve(JSON.parse(listening).port);
+        resolve((JSON.parse(listening) as any).port);
       }
     };
     child.stdout!.on("data", check);
@@ -112,7 +112,7 @@ export async function spawnGateway(
     out
       .split("\n")
       .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line));
+      .map((line) => JSON.parse(line) as Record<string, any>);
   return {
     url: `http://127.0.0.1:${port}`,
     port,

@@ -16,7 +16,7 @@ export function readFixture(name: string): string {
 
 /** The realistic custom action body from `examples/payloads/`, as an object to modify per test. */
 export function fixturePayload(): Record<string, any> {
-  return JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8"));
+  return JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8")) as any;
 }
 
 export interface TestKeyPair {
