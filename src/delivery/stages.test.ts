@@ -1,0 +1,197 @@
+import { describe, expect, test } from "bun:test";
+import {
+  delivered,
+  invalidMessage,
+  outboxEventFor,
+  rejected,
+  scriptedEpilot,
+  scriptedTarget,
+  testRoute,
+  throwingTarget,
+  unreachable,
+} from "../../test/support/delivery.ts";
+import { silentLogger } from "../log/logger.ts";
+import type { OutboxEvent } from "../store/types.ts";
+import { runStage, type StageContext } from "./stages.ts";
+
+/** The stages without a store: one attempt in, one decision out. */
+const T0 = 1_800_000_000_000;
+
+function claimed(event: Awaited<ReturnType<typeof outboxEventFor>>, attempts = 0): OutboxEvent {
+  return { ...event, attempts, nextAttemptAt: event.createdAt, history: [] };
+}
+
+function context(epilot = scriptedEpilot().epilot): StageContext {
+  return { epilot, logger: silentLogger, now: () => T0 };
+}
+
+describe("deliver stage", () => {
+  test("a 2xx answer is done; with a callback it moves on to resume, carrying the answer", async () => {
+    const target = scriptedTarget(delivered(201, { id: "E-1" }));
+    const route = testRoute({ target });
+    const event = claimed(await outboxEventFor(route));
+    const result = await runStage(event, event.secret, route, context());
+    expect(result).toEqual({
+      kind: "done",
+      attempt: { at: T0, stage: "deliver", outcome: "delivered", status: 201 },
+      next: "resume",
+      stageData: JSON.stringify({ status: 201, headers: {}, body: { id: "E-1" } }),
+    });
+    expect(target.calls).toHaveLength(1);
+    expect(target.calls[0]!.webhookId).toBe(event.id);
+  });
+
+  test("without a callback URL the event is done after delivery", async () => {
+    const route = testRoute();
+    const event = claimed(
+      await outboxEventFor(route, {
+        edit: (raw) => {
+          delete raw.data.callback_post_url;
+          delete raw.data.resume_token;
+        },
+      }),
+    );
+    expect(await runStage(event, event.secret, route, context())).toEqual({
+      kind: "done",
+      attempt: { at: T0, stage: "deliver", outcome: "delivered", status: 200 },
+    });
+  });
+
+  test.each([
+    ["a 503", rejected(503), "target_failed", 503],
+    ["a refused connection", unreachable, "target_unreachable", undefined],
+    ["a timeout", { kind: "timeout", timeoutMs: 250 } as const, "target_timeout", undefined],
+  ])("%s is a retry that counts", async (_, outcome, name, status) => {
+    const route = testRoute({ target: scriptedTarget(outcome) });
+    const event = claimed(await outboxEventFor(route));
+    const result = await runStage(event, event.secret, route, context());
+    expect(result.kind).toBe("retry");
+    if (result.kind !== "retry") return;
+    expect(result.attempt.outcome).toBe(name);
+    expect(result.attempt.status).toBe(status);
+  });
+
+  test("a 400 or a SOAP Client fault is dead at once; the payload's fault (invalid message) too", async () => {
+    for (const outcome of [rejected(400), rejected(500, false), invalidMessage]) {
+      const route = testRoute({ target: scriptedTarget(outcome) });
+      const event = claimed(await outboxEventFor(route));
+      expect((await runStage(event, event.secret, route, context())).kind).toBe("dead");
+    }
+  });
+
+  test("an attempt that throws counts as a failed attempt (internal_error), never escapes", async () => {
+    const route = testRoute({ target: throwingTarget("socket exploded") });
+    const event = claimed(await outboxEventFor(route));
+    const result = await runStage(event, event.secret, route, context());
+    expect(result).toEqual({
+      kind: "retry",
+      attempt: { at: T0, stage: "deliver", outcome: "internal_error", error: "Error: socket exploded" },
+    });
+  });
+
+  test("an open breaker postpones without calling the target or spending an attempt", async () => {
+    const target = scriptedTarget(unreachable);
+    const route = testRoute({ target, failureThreshold: 1, cooldownMs: 30_000 });
+    route.breaker.recordFailure();
+    const event = claimed(await outboxEventFor(route));
+    const result = await runStage(event, event.secret, route, context());
+    expect(result).toEqual({ kind: "postpone", until: route.breaker.retryAt });
+    expect(target.calls).toHaveLength(0);
+  });
+
+  test("a payload the target cannot send does not count against the target's breaker", async () => {
+    // Threshold 3: fail, fail, invalid message, fail must open it (the invalid message resets nothing).
+    const target = scriptedTarget(unreachable, unreachable, invalidMessage, unreachable);
+    const route = testRoute({ target, failureThreshold: 3 });
+    const event = claimed(await outboxEventFor(route));
+    for (let i = 0; i < 4; i++) await runStage(event, event.secret, route, context());
+    expect(route.breaker.state).toBe("open");
+  });
+
+  test("response.fail_when on a 2xx answer is dead with the reason", async () => {
+    const route = testRoute({ target: scriptedTarget(delivered(200, { ok: false })), failWhen: "body.ok = false" });
+    const event = claimed(await outboxEventFor(route));
+    const result = await runStage(event, event.secret, route, context());
+    expect(result).toMatchObject({ kind: "dead", reason: "The target of route erp reported a failure" });
+  });
+
+  test("the target gets the stored message: the transform's body, the forwarded headers, the id", async () => {
+    const target = scriptedTarget(delivered());
+    const route = { ...testRoute({ target }), forwardHeaders: ["x-epilot-token"] };
+    const event = claimed(await outboxEventFor(route, { headers: { "x-epilot-token": "tok-1" } }));
+    await runStage(event, event.secret, route, context());
+    expect(target.calls[0]!.forwardedHeaders).toEqual({ "x-epilot-token": "tok-1" });
+    expect((target.calls[0]!.body as { type: string }).type).toBe("external_integration");
+  });
+
+  test("stored data from a newer version is dead-lettered as unreadable, not retried", async () => {
+    const route = testRoute();
+    const event = claimed(await outboxEventFor(route));
+    const future = { ...event, data: JSON.stringify({ ...(JSON.parse(event.data) as object), v: 99 }) };
+    expect(await runStage(future, future.secret, route, context())).toMatchObject({
+      kind: "dead",
+      attempt: { outcome: "unreadable" },
+    });
+  });
+});
+
+describe("follow-up stages", () => {
+  const token = (exp: number) => `e30.${Buffer.from(JSON.stringify({ exp })).toString("base64url")}.sig`;
+
+  test("write-back comes before resume, with the entity, the patch and the call's x-epilot-token", async () => {
+    const route = testRoute({ writeBack: '{ "erp_id": body.id }' });
+    const { epilot, writeBacks } = scriptedEpilot();
+    const event = claimed(
+      await outboxEventFor(route, { stage: "write_back", headers: { "x-epilot-token": token(T0 / 1000 + 60) } }),
+    );
+    const withAnswer = { ...event, stageData: JSON.stringify({ status: 200, headers: {}, body: { id: "E-9" } }) };
+    const result = await runStage(withAnswer, withAnswer.secret, route, context(epilot));
+    expect(result).toMatchObject({ kind: "done", attempt: { outcome: "written_back" }, next: "resume" });
+    expect(writeBacks).toEqual([
+      {
+        entity: { schema: "contract", id: "3f2c1a90-5d7e-4b8a-9c11-2f6e8d0b7a41" },
+        patch: { erp_id: "E-9" },
+        token: token(T0 / 1000 + 60),
+      },
+    ]);
+  });
+
+  test("an expired x-epilot-token makes write-back dead without calling epilot", async () => {
+    const route = testRoute({ writeBack: "{ 'a': 1 }" });
+    const { epilot, writeBacks } = scriptedEpilot();
+    const event = claimed(
+      await outboxEventFor(route, { stage: "write_back", headers: { "x-epilot-token": token(T0 / 1000 - 1) } }),
+    );
+    expect(await runStage(event, event.secret, route, context(epilot))).toMatchObject({
+      kind: "dead",
+      attempt: { outcome: "token_expired" },
+    });
+    expect(writeBacks).toEqual([]);
+  });
+
+  test("resume posts the payload's resume token to its callback URL; a retryable answer retries", async () => {
+    const route = testRoute();
+    const { epilot, resumes } = scriptedEpilot({ resume: { kind: "retry", reason: "answered HTTP 503", status: 503 } });
+    const event = claimed(await outboxEventFor(route, { stage: "resume" }));
+    expect(await runStage(event, event.secret, route, context(epilot))).toMatchObject({
+      kind: "retry",
+      attempt: { stage: "resume", outcome: "resume_failed", status: 503 },
+    });
+    expect(resumes).toEqual([
+      {
+        callbackUrl: "https://automation.sls.epilot.io/v1/automation/public/executions:resume",
+        resumeToken: "eyJhbGciOiJIUzI1NiJ9.eyJ0b2tlbl91c2UiOiJyZXN1bWVfZXhlY3V0aW9uIn0.sig",
+      },
+    ]);
+  });
+
+  test("a resume refused by callback_hosts is dead", async () => {
+    const route = testRoute();
+    const { epilot } = scriptedEpilot({ resume: { kind: "refused", reason: "callback host x is not allowed" } });
+    const event = claimed(await outboxEventFor(route, { stage: "resume" }));
+    expect(await runStage(event, event.secret, route, context(epilot))).toMatchObject({
+      kind: "dead",
+      attempt: { outcome: "resume_refused" },
+    });
+  });
+});
