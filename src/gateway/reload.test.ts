@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { until } from "../../test/support/delivery.ts";
 import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
 import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
@@ -205,6 +206,135 @@ describe("config reload", () => {
       writeFileSync(gateway.file, remote(routeTo("erp", `${legacyA.url}/erp`) + routeTo("crm", `${legacyA.url}/crm`)));
       expect((await reloaderFor(gateway).reload("SIGHUP")).kind).toBe("reloaded");
       expect((await call(gateway, "crm")).status).toBe(200);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+describe("config reload applies every key that is not restart-only", () => {
+  const fresh = (edit: (raw: Record<string, any>) => void = () => {}) => {
+    const raw = fixturePayload();
+    edit(raw);
+    return JSON.stringify(raw);
+  };
+  const signedCall = (
+    gateway: InProcessGateway,
+    route: string,
+    text: string,
+    extraHeaders: Record<string, string> = {},
+  ) =>
+    fetch(`${gateway.url}/actions/${route}`, {
+      method: "POST",
+      body: text,
+      headers: signedHeaders(text, { privateKey: keys.privateKey, extraHeaders }),
+    });
+
+  test("verification: a reload trusts the new key and no longer the old one", async () => {
+    const next = generateTestKeyPair();
+    const gateway = await startInProcessGateway(configWith(routeTo("erp", `${legacyA.url}/erp`)));
+    try {
+      expect((await call(gateway, "erp")).status).toBe(200);
+      writeFileSync(
+        gateway.file,
+        `server: { host: 127.0.0.1, port: 0 }\nverification: { public_key: ${JSON.stringify(next.whpk)} }\nroutes:\n${routeTo("erp", `${legacyA.url}/erp`)}`,
+      );
+      expect((await reloaderFor(gateway).reload("SIGHUP")).kind).toBe("reloaded");
+      expect((await call(gateway, "erp")).status).toBe(401);
+      const text = fresh();
+      const signed = await fetch(`${gateway.url}/actions/erp`, {
+        method: "POST",
+        body: text,
+        headers: signedHeaders(text, { privateKey: next.privateKey }),
+      });
+      expect(signed.status).toBe(200);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  test("epilot.callback_hosts: after a reload that removes a host, no resume goes there", async () => {
+    const epilot = await startRecordingServer({ body: { status: "resumed" } });
+    const host = `127.0.0.1:${epilot.port}`;
+    const withHosts = (hosts: string[]) =>
+      configWith(routeTo("erp", `${legacyA.url}/erp`), `epilot: { callback_hosts: ${JSON.stringify(hosts)} }`);
+    const gateway = await startInProcessGateway(withHosts([host]));
+    const payload = () =>
+      fresh((raw) => {
+        raw.data.callback_post_url = `${epilot.url}/v1/automation/public/executions:resume`;
+      });
+    try {
+      expect((await signedCall(gateway, "erp", payload())).status).toBe(200);
+      await until(() => epilot.requests.length === 1, "the first resume");
+      writeFileSync(gateway.file, withHosts(["automation.sls.epilot.io"]));
+      expect((await reloaderFor(gateway).reload("SIGHUP")).kind).toBe("reloaded");
+      expect((await signedCall(gateway, "erp", payload())).status).toBe(200);
+      await until(async () => (await gateway.gateway.store.deadLetters.list()).length === 1, "the refused resume");
+      const [letter] = await gateway.gateway.store.deadLetters.list();
+      expect(letter!.reason).toBe(`callback host ${host} is not in epilot.callback_hosts`);
+      expect(epilot.requests).toHaveLength(1);
+    } finally {
+      await gateway.stop();
+      await epilot.close();
+    }
+  });
+
+  test("epilot.entity_api_url: after a reload, write-backs go to the new entity API", async () => {
+    const entityA = await startRecordingServer({ body: {} });
+    const entityB = await startRecordingServer({ body: {} });
+    const token = `e30.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 600 })).toString("base64url")}.sig`;
+    const withEntityApi = (url: string) =>
+      configWith(
+        `${routeTo("erp", `${legacyA.url}/erp`)}    response: { write_back: '{ "erp_status": status }' }\n`,
+        `epilot: { entity_api_url: "${url}" }`,
+      );
+    const gateway = await startInProcessGateway(withEntityApi(entityA.url));
+    const payload = () =>
+      fresh((raw) => {
+        delete raw.data.callback_post_url;
+        delete raw.data.resume_token;
+      });
+    try {
+      expect((await signedCall(gateway, "erp", payload(), { "x-epilot-token": token })).status).toBe(200);
+      await until(() => entityA.requests.length === 1, "the first write-back");
+      writeFileSync(gateway.file, withEntityApi(entityB.url));
+      expect((await reloaderFor(gateway).reload("SIGHUP")).kind).toBe("reloaded");
+      expect((await signedCall(gateway, "erp", payload(), { "x-epilot-token": token })).status).toBe(200);
+      await until(() => entityB.requests.length === 1, "the write-back to the new entity API");
+      expect(entityA.requests).toHaveLength(1);
+      expect(entityB.requests[0]).toMatchObject({ method: "PATCH", json: { erp_status: 200 } });
+    } finally {
+      await gateway.stop();
+      await entityA.close();
+      await entityB.close();
+    }
+  });
+
+  test("--watch waits until the file stops changing: a half-written file that parses is never loaded", async () => {
+    const gateway = await startInProcessGateway(configWith(routeTo("erp", `${legacyA.url}/erp`)));
+    const logs: Record<string, any>[] = [];
+    const reloader = createConfigReloader({
+      file: gateway.file,
+      env: {},
+      gateway: gateway.gateway,
+      logger: createLogger({ sink: (line) => logs.push(JSON.parse(line) as any) }),
+      userAgent: "actiongate/test",
+      stableMs: 100,
+    });
+    try {
+      // The first half of the new file is already a valid config (one route of three)...
+      writeFileSync(gateway.file, configWith(routeTo("erp", `${legacyA.url}/erp`)).replace("erp", "a"));
+      const reloading = reloader.reload("watch");
+      // ...and the writer finishes before the file was stable for 100 ms.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      writeFileSync(
+        gateway.file,
+        configWith(
+          routeTo("a", `${legacyA.url}/a`) + routeTo("b", `${legacyA.url}/b`) + routeTo("c", `${legacyA.url}/c`),
+        ),
+      );
+      expect(await reloading).toEqual({ kind: "reloaded", routes: ["a", "b", "c"], restartOnly: [] });
+      expect(logs.filter((line) => line.msg === "config reloaded")).toHaveLength(1);
     } finally {
       await gateway.stop();
     }

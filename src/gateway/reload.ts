@@ -39,6 +39,10 @@ export interface ConfigReloaderOptions {
   readonly userAgent: string;
   /** Told the result of every reload that was tried (metrics). */
   readonly onResult?: (result: "success" | "failure") => void;
+  /** `watch`: how long the file must stay unchanged before it is read for good (default 250 ms). */
+  readonly stableMs?: number;
+  /** `watch`: how many times it is re-read while it keeps changing before the reload is refused (default 20). */
+  readonly maxStableChecks?: number;
 }
 
 export interface ConfigReloader {
@@ -58,16 +62,38 @@ export interface ConfigReloader {
  */
 export function createConfigReloader(options: ConfigReloaderOptions): ConfigReloader {
   const { file, logger } = options;
+  const stableMs = options.stableMs ?? 250;
+  const maxStableChecks = options.maxStableChecks ?? 20;
   let lastText = readText(file);
   let queue: Promise<unknown> = Promise.resolve();
 
-  const run = (trigger: ReloadTrigger): ReloadOutcome => {
-    let text: string;
+  const read = (): { text: string } | { error: string } => {
     try {
-      text = readFileSync(file, "utf8");
+      return { text: readFileSync(file, "utf8") };
     } catch (error) {
-      return refuse(trigger, [`${file}: cannot read the file (${(error as { code?: string }).code ?? "error"})`]);
+      return { error: `${file}: cannot read the file (${(error as { code?: string }).code ?? "error"})` };
     }
+  };
+
+  /**
+   * `--watch` sees an editor or a deploy tool while it writes: the file is taken only once two reads
+   * `stableMs` apart agree, so a half-written file that happens to parse is never loaded.
+   */
+  const readStable = async (): Promise<{ text: string } | { error: string }> => {
+    let previous = read();
+    for (let check = 0; check < maxStableChecks; check++) {
+      await new Promise((resolve) => setTimeout(resolve, stableMs));
+      const next = read();
+      if ("text" in next && "text" in previous && next.text === previous.text) return next;
+      previous = next;
+    }
+    return { error: `${file}: the file kept changing for ${(stableMs * maxStableChecks) / 1000}s; not loaded` };
+  };
+
+  const run = async (trigger: ReloadTrigger): Promise<ReloadOutcome> => {
+    const fileRead = trigger === "watch" ? await readStable() : read();
+    if ("error" in fileRead) return refuse(trigger, [fileRead.error]);
+    const text = fileRead.text;
     if (trigger === "watch" && text === lastText) return { kind: "unchanged" };
 
     const current = options.gateway.config;
