@@ -296,8 +296,8 @@ ${ROUTE}`),
     target: { type: http, url: "ftp://crm/{{ data.org_id }}" }
 `),
     ).toEqual([
-      "<dir>/config.yaml:3:32 routes[0].target.url: must be an absolute http(s) URL",
-      "<dir>/config.yaml:5:32 routes[1].target.url: must be an absolute http(s) URL",
+      '<dir>/config.yaml:3:32 routes[0].target.url: must be an absolute http(s) URL (got "/api/contracts")',
+      '<dir>/config.yaml:5:32 routes[1].target.url: must be an absolute http(s) URL (got "ftp://crm/{{ data.org_id }}")',
     ]);
   });
 

@@ -63,6 +63,80 @@ describe("http target", () => {
     await target.close();
   });
 
+  test("a placeholder whose expression fails for this payload is the payload's fault, nothing is sent", async () => {
+    const before = server.requests.length;
+    const target = createHttpTarget(
+      httpTargetSchema.parse({
+        type: "http",
+        url: `${server.url}/c/{{ data.n + 1 }}`,
+        headers: { "X-N": "{{ data.n * 2 }}" },
+      }),
+      context,
+    );
+    const outcome = await target.deliver(await message({}, { data: { n: "seven" } }));
+    expect(outcome).toMatchObject({ kind: "invalid_message" });
+    expect(outcome.kind === "invalid_message" && outcome.reason).toStartWith(
+      "a {{ }} placeholder failed for this payload",
+    );
+    expect(server.requests.length).toBe(before);
+    await target.close();
+  });
+
+  test("header values: control characters and characters beyond ISO-8859-1 are refused, Latin-1 goes out as it is", async () => {
+    const target = createHttpTarget(
+      httpTargetSchema.parse({ type: "http", url: `${server.url}/h`, headers: { "X-Name": "{{ data.name }}" } }),
+      context,
+    );
+    const before = server.requests.length;
+    for (const name of ["Łukasz Żółć", "evil\u001b[31m", "a\u007fb", "tab\u0000null"]) {
+      const outcome = await target.deliver(await message({}, { data: { name } }));
+      expect(outcome.kind).toBe("invalid_message");
+      expect(outcome.kind === "invalid_message" && outcome.reason).toMatch(/^header X-Name: a value holds (the control character )?U\+/);
+    }
+    expect(server.requests.length).toBe(before);
+    expect((await target.deliver(await message({}, { data: { name: "Jürgen Müller" } }))).kind).toBe("delivered");
+    expect(server.requests.at(-1)!.headers["x-name"]).toBe("Jürgen Müller");
+    // The route can encode what a header cannot carry.
+    const encoding = createHttpTarget(
+      httpTargetSchema.parse({
+        type: "http",
+        url: `${server.url}/h`,
+        headers: { "X-Name": "UTF-8''{{ $encodeUrlComponent(data.name) }}" },
+      }),
+      context,
+    );
+    expect((await encoding.deliver(await message({}, { data: { name: "Łukasz" } }))).kind).toBe("delivered");
+    expect(server.requests.at(-1)!.headers["x-name"]).toBe("UTF-8''%C5%81ukasz");
+    await target.close();
+    await encoding.close();
+  });
+
+  test("placeholders may not choose the scheme, host or port; a static header is checked at load", () => {
+    for (const url of [
+      "http://{{ data.host }}/api",
+      "http://erp:{{ data.port }}/api",
+      "{{ data.url }}",
+      "http://{{ data.user }}@erp/api",
+      "http{{ data.s }}://erp/api",
+    ]) {
+      expect(() => createHttpTarget(httpTargetSchema.parse({ type: "http", url }), context)).toThrow(
+        "may hold {{ }} placeholders only in the path, query or fragment, not in the scheme, host or port",
+      );
+    }
+    expect(() =>
+      createHttpTarget(
+        httpTargetSchema.parse({ type: "http", url: "http://erp/{{ data.id }}?q={{ data.q }}#{{ data.f }}" }),
+        context,
+      ),
+    ).not.toThrow();
+    expect(() =>
+      createHttpTarget(
+        httpTargetSchema.parse({ type: "http", url: "http://erp/", headers: { "X-A": "Łódź" } }),
+        context,
+      ),
+    ).toThrow("holds U+0141, which an HTTP header cannot carry");
+  });
+
   test("a bad URL or expression is reported at its key", () => {
     expect(() => createHttpTarget(httpTargetSchema.parse({ type: "http", url: "ftp://x" }), context)).toThrow(
       "must be an absolute http(s) URL",

@@ -136,7 +136,7 @@ routes:
     const lines = result.stderr.trim().split("\n");
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^config\.yaml:3:16 routes\[0\]\.transform: JSONata syntax error/);
-    expect(lines[1]).toBe("config.yaml:6:12 routes[0].target.url: must be an absolute http(s) URL");
+    expect(lines[1]).toBe('config.yaml:6:12 routes[0].target.url: must be an absolute http(s) URL (got "not-a-url")');
   });
 
   test("a missing environment variable is named", async () => {
