@@ -19,7 +19,8 @@ import {
   type XmlNode,
 } from "./envelope.ts";
 import { compileEnvelopeTemplate, type EnvelopeTemplate } from "./envelope-template.ts";
-import { decodeXml, interpretAnswer } from "./response.ts";
+import { loggableFaultText } from "./fault-text.ts";
+import { ANSWER_LIMITS, decodeXml, interpretAnswer } from "./response.ts";
 import { ENVELOPE_NAMESPACE, type SoapVersion, soapHttpHeaders } from "./soap-version.ts";
 import { type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
 import { readWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
@@ -155,6 +156,16 @@ export const soapTargetSchema = z
       .describe("keep-alive connections kept open per target host"),
     tls: targetTlsSchema.optional(),
     max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
+    max_response_elements: envNumber(z.number().int().min(100).max(10_000_000))
+      .prefault(ANSWER_LIMITS.maxNodes)
+      .describe(
+        "an answer with more elements and attributes (comments and CDATA sections count too) is not read: epilot gets 502, async delivery retries; bounds the memory and time one answer costs",
+      ),
+    max_response_depth: envNumber(z.number().int().min(8).max(1_000))
+      .prefault(ANSWER_LIMITS.maxDepth)
+      .describe(
+        "an answer whose elements nest deeper (the Envelope is level 1) is not read: epilot gets 502, async delivery retries",
+      ),
   })
   .describe(
     "A SOAP 1.1 or 1.2 service: the transform's result becomes the operation's body element, or fills an envelope template.",
@@ -188,6 +199,7 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
   const requestLine = compileUrl(config, call.url, config.headers);
   const renderEnvelope = compileEnvelope(config, call);
   const tls = config.tls && loadTargetTls(config.tls, context.configDir);
+  const answerLimits = { maxNodes: config.max_response_elements, maxDepth: config.max_response_depth };
   const client = createTargetClient({
     connections: config.connections,
     timeoutMs: config.timeout,
@@ -217,7 +229,18 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
         maxResponseSize: config.max_response_size,
       });
       if (result.kind !== "answered") return result;
-      return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]));
+      return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]), {
+        limits: answerLimits,
+        // The whole fault for the operator's log (credentials out); epilot gets a short, redacted form.
+        onFault: (fault) =>
+          context.logger.warn("SOAP fault", {
+            webhook_id: message.webhookId,
+            target_status: result.status,
+            fault_code: fault.code,
+            ...(fault.subcode ? { fault_subcode: fault.subcode } : {}),
+            fault_string: loggableFaultText(fault.text),
+          }),
+      });
     },
     close: () => client.close(),
   };
