@@ -23,7 +23,7 @@ import { loggableFaultText } from "./fault-text.ts";
 import { ANSWER_LIMITS, decodeXml, interpretAnswer } from "./response.ts";
 import { ENVELOPE_NAMESPACE, type SoapVersion, soapHttpHeaders } from "./soap-version.ts";
 import { type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
-import { readWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
+import { loadWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
 import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
 
 const headerName = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
@@ -316,13 +316,18 @@ function compileEnvelope(
   };
 }
 
-/** Settles url, version, action and body element from config, WSDL and template, in that order. */
+/**
+ * Settles url, version, action and body element. Keys set in the config win; the WSDL fills what
+ * they leave open; the template (when set) carries its own body. Anything the WSDL cannot give is a
+ * config error that names the key to set.
+ */
 function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapCall {
   if (config.port !== undefined && config.wsdl === undefined)
     throw new InvalidConfigValue("is only read together with wsdl", ["port"]);
   const fromWsdl = config.wsdl !== undefined ? wsdlOperation(config, configDir) : undefined;
   const template =
     config.envelope_template !== undefined ? loadTemplate(config.envelope_template, configDir) : undefined;
+  const file = config.wsdl!;
 
   if (template && config.version !== undefined && config.version !== template.version) {
     throw new InvalidConfigValue(
@@ -341,7 +346,11 @@ function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapC
   const url = config.url ?? fromWsdl?.url;
   if (url === undefined) {
     throw new InvalidConfigValue(
-      fromWsdl ? `is required: WSDL port ${fromWsdl.port} has no address` : "is required (or set wsdl to read it from)",
+      !fromWsdl
+        ? "is required (or set wsdl to read it from)"
+        : fromWsdl.service === undefined
+          ? `is required: ${file} has no address for ${config.operation} (binding ${fromWsdl.binding} is in no wsdl:service port)`
+          : `is required: WSDL port ${fromWsdl.port} has no address`,
       ["url"],
     );
   }
@@ -350,30 +359,59 @@ function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapC
     throw new InvalidConfigValue("the WSDL's soapAction holds quotes or line breaks; set soap_action", ["wsdl"]);
   if (template) return { url, version, soapAction, template };
 
+  if (fromWsdl?.use === "encoded") {
+    throw new InvalidConfigValue(
+      `operation "${config.operation}" is ${fromWsdl.style}/encoded in ${file} (SOAP encoding: xsi:type on every value, SOAP-ENC arrays), which actiongate does not write from a transform; send it with envelope_template, the exact document with the types the service expects`,
+      ["operation"],
+    );
+  }
+  if (fromWsdl?.unsupported !== undefined) {
+    throw new InvalidConfigValue(
+      `${file}: operation "${config.operation}": ${fromWsdl.unsupported}; send it with envelope_template`,
+      ["wsdl"],
+    );
+  }
   const namespace = config.namespace ?? fromWsdl?.namespace;
-  if (namespace === undefined) throw new InvalidConfigValue("is required (or set wsdl to read it from)", ["namespace"]);
+  if (namespace === undefined) {
+    if (fromWsdl?.missing !== undefined) {
+      throw new InvalidConfigValue(
+        `${file}: operation "${config.operation}" has no body element: ${fromWsdl.missing}; set namespace to send <${config.operation}> in it, or envelope_template`,
+        ["wsdl"],
+      );
+    }
+    throw new InvalidConfigValue("is required (or set wsdl to read it from)", ["namespace"]);
+  }
   const localName = fromWsdl?.element ?? config.operation;
   if (!isXmlName(localName))
     throw new InvalidConfigValue("must be an XML element name (letters, digits, `_`, `-`, `.`; no prefix)", [
       "operation",
     ]);
+  if (config.element_form === undefined && fromWsdl?.formUnknown !== undefined)
+    throw new InvalidConfigValue(`${file}: ${fromWsdl.formUnknown}`, ["wsdl"]);
   const elementForm = config.element_form ?? fromWsdl?.elementForm ?? "qualified";
   return { url, version, soapAction, body: { localName, namespace, elementForm } };
 }
 
+/** The WSDL's description of `operation` through the port that `port` and `version` pick; every WSDL problem is reported at `wsdl`. */
 function wsdlOperation(config: SoapTargetConfig, configDir: string): WsdlOperation {
   const file = config.wsdl!;
+  const path = resolve(configDir, file);
   let wsdl: Wsdl;
+  let candidates: WsdlOperation[];
   try {
-    wsdl = readWsdl(readConfigFile(file, configDir, ["wsdl"]));
+    wsdl = loadWsdl(path, (imported) =>
+      imported === path ? readConfigFile(file, configDir, ["wsdl"]) : readFileSync(imported, "utf8"),
+    );
+    candidates = wsdl.lookup(config.operation);
   } catch (error) {
     if (error instanceof WsdlError) throw new InvalidConfigValue(`${file}: ${error.message}`, ["wsdl"]);
     throw error;
   }
-  const candidates = wsdl.lookup(config.operation);
   if (candidates.length === 0) {
-    const known = wsdl.operations.length ? wsdl.operations.join(", ") : "none";
-    throw new InvalidConfigValue(`operation "${config.operation}" is not in ${file}; it has: ${known}`, ["operation"]);
+    throw new InvalidConfigValue(
+      `operation "${config.operation}" is not in ${file}; it has: ${wsdl.describeOperations()}`,
+      ["operation"],
+    );
   }
   let matching = candidates;
   if (config.port !== undefined) {
