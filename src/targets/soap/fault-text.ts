@@ -11,7 +11,8 @@ export const MAX_SAFE_FAULT_TEXT = 200;
 /** A fault text in a log line: whole for any real fault, bounded for a hostile one. */
 export const MAX_LOGGED_FAULT_TEXT = 4_000;
 
-const URL = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>()[\]{}]+/gi;
+/** `https://...`, and nested schemes such as `jdbc:sqlserver://...`. */
+const URL = /\b(?:[a-z][a-z0-9+.-]*:)+\/\/[^\s"'<>()[\]{}]+/gi;
 /** `password=...`, `pwd: ...`, `api_key="..."`, `User Id=sa;` (connection strings), ... */
 const CREDENTIAL =
   /\b(pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|key|auth(?:orization)?|credentials?|session(?:[_-]?id)?|sid|user(?:[ _-]?(?:name|id))?|uid|login)(\s*[=:]\s*)(?!\[redacted\])("[^"]*"|'[^']*'|[^\s,;&)\]}]+)/gi;
