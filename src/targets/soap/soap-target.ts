@@ -60,13 +60,15 @@ export const soapTargetSchema = z
       .min(1)
       .optional()
       .describe(
-        "WSDL 1.1 file, relative to the config file's folder: fills in url, version, soap_action, namespace and element_form for `operation` where they are not set, and `validate` checks the operation exists",
+        "WSDL 1.1 file, relative to the config file's folder (the local files it names in wsdl:import, xsd:import and xsd:include are read too, never a URL): fills in url, version, soap_action, namespace and element_form for `operation` where they are not set, and `validate` checks the operation exists",
       ),
     port: z
       .string()
       .min(1)
       .optional()
-      .describe("WSDL port to call when several offer the operation; default: the first (of `version`, when set)"),
+      .describe(
+        "WSDL port to call when several offer the operation (for a binding that no wsdl:service port uses, the binding's name); default: the first (of `version`, when set)",
+      ),
     url: z
       .string()
       .optional()
