@@ -323,6 +323,61 @@ describe("SOAP faults", () => {
   });
 });
 
+describe("what of a fault reaches epilot", () => {
+  const LEAKY =
+    "Login to jdbc:sqlserver://db01.corp.internal:1433 failed for user=crm_svc password=Hunter2! from 10.20.30.40 via sap-gw.crm.internal:3300";
+  const throwLeaky = () =>
+    crm.handle(() => {
+      throw {
+        Fault: {
+          faultcode: "soap:Server",
+          faultstring: `${LEAKY}\n\tat com.acme.crm.Dao.save(Dao.java:42)`,
+          detail: { Conflict: { Message: "duplicate of CRM-7" } },
+        },
+      };
+    });
+
+  test("by default: the code and a cut text without URLs, hosts, IP addresses or credentials", async () => {
+    throwLeaky();
+    const answer = await call("crm-wsdl");
+    expect(answer.status).toBe(502);
+    const safe = "Login to [url] failed for user=[redacted] password=[redacted] from [ip] via [host]";
+    expect(answer.body.error_output.error_reason).toBe(
+      `The target of route crm-wsdl failed: SOAP fault Server: ${safe}`,
+    );
+    expect(answer.body.error_output.error_info).toMatchObject({ fault_code: "Server", fault_string: safe });
+    for (const leak of ["db01", "corp.internal", "Hunter2", "crm_svc", "10.20.30.40", "Dao.java"])
+      expect(JSON.stringify(answer.body)).not.toContain(leak);
+  });
+
+  test("the full fault goes to the log, hosts kept, credentials still out", async () => {
+    throwLeaky();
+    const answer = await call("crm-wsdl");
+    const logged = gateway.logs.find((line) => line.msg === "SOAP fault" && line.webhook_id === answer.webhookId);
+    expect(logged).toMatchObject({ level: "warn", fault_code: "Server", target_status: 200 });
+    expect(logged!.fault_string).toContain("db01.corp.internal:1433");
+    expect(logged!.fault_string).toContain("Dao.java:42");
+    expect(logged!.fault_string).toContain("password=[redacted]");
+    expect(gateway.logText()).not.toContain("Hunter2");
+  });
+
+  test("with response.error_reason, the route decides the reason; error_info keeps only the safe text", async () => {
+    throwLeaky();
+    const answer = await call("crm-11");
+    expect(answer.body.error_output.error_reason).toBe("CRM says: duplicate of CRM-7");
+    expect(JSON.stringify(answer.body)).not.toContain("Hunter2");
+    expect(JSON.stringify(answer.body)).not.toContain("db01");
+  });
+
+  test("a long fault string is cut to 200 characters", async () => {
+    crm.handle(() => {
+      throw { Fault: { faultcode: "soap:Client", faultstring: `Rejected: ${"x".repeat(500)}` } };
+    });
+    const answer = await call("crm-wsdl");
+    expect(answer.body.error_output.error_info.fault_string).toBe(`Rejected: ${"x".repeat(190)}…`);
+  });
+});
+
 describe("WS-Security, basic auth and custom headers", () => {
   test("PasswordDigest is checked by the server; a wrong password is its authentication fault", async () => {
     const seen: any[] = [];

@@ -57,9 +57,12 @@ describe("readSoapAnswer", () => {
     });
   });
 
-  test("an element named __proto__ cannot pollute prototypes (the parser refuses it)", () => {
+  test("an element named __proto__ is an own key, never a prototype", () => {
     const answer = readSoapAnswer(envelope(SOAP11_ENVELOPE, "<R><__proto__><polluted>yes</polluted></__proto__></R>"));
-    expect(answer.kind).toBe("unreadable");
+    const result = (answer as any).body.R;
+    expect(Object.getPrototypeOf(result)).toBe(Object.prototype);
+    expect(Object.hasOwn(result, "__proto__")).toBe(true);
+    expect(result.polluted).toBeUndefined();
     expect(({} as any).polluted).toBeUndefined();
   });
 
@@ -94,14 +97,18 @@ describe("readSoapAnswer", () => {
     });
   });
 
-  test("a fault string keeps its first line only: a stack trace stays with the server", () => {
-    const answer = readSoapAnswer(
-      envelope(
-        SOAP11_ENVELOPE,
-        "<soap:Fault><faultcode>soap:Server</faultcode><faultstring>java.lang.NullPointerException\n\tat com.acme.crm.Dao.save(Dao.java:42)\n\tat sun.reflect</faultstring></soap:Fault>",
-      ),
+  test("a fault string reaches epilot as its first line only: a stack trace stays with the server (and the log)", () => {
+    const xml = envelope(
+      SOAP11_ENVELOPE,
+      "<soap:Fault><faultcode>soap:Server</faultcode><faultstring>java.lang.NullPointerException\n\tat com.acme.crm.Dao.save(Dao.java:42)\n\tat sun.reflect</faultstring></soap:Fault>",
     );
-    expect(answer).toMatchObject({ fault: { code: "Server", text: "java.lang.NullPointerException" } });
+    expect(readSoapAnswer(xml)).toMatchObject({
+      fault: { code: "Server", text: expect.stringContaining("Dao.java:42") },
+    });
+    expect(interpretAnswer(500, {}, xml)).toMatchObject({
+      reason: "SOAP fault Server: java.lang.NullPointerException",
+      info: { fault_string: "java.lang.NullPointerException" },
+    });
   });
 
   test("an application element named Fault is not a SOAP fault", () => {

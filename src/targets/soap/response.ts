@@ -1,4 +1,5 @@
 import type { TargetOutcome, TargetResponse } from "../types.ts";
+import { safeFaultText } from "./fault-text.ts";
 import { type SoapVersion, versionOfEnvelope, XSI } from "./soap-version.ts";
 import {
   childElements,
@@ -6,7 +7,10 @@ import {
   parseXmlTree,
   textContent,
   XMLNS,
+  XmlDoctypeError,
   type XmlElement,
+  XmlLimitError,
+  type XmlLimits,
   XmlSyntaxError,
 } from "./xml-tree.ts";
 
@@ -16,7 +20,10 @@ export interface SoapFault {
   readonly code: string;
   /** The most specific 1.2 Subcode, when there is one. */
   readonly subcode?: string;
-  /** `faultstring` (1.1) or the first `Reason/Text` (1.2, English preferred). */
+  /**
+   * `faultstring` (1.1) or the first `Reason/Text` (1.2, English preferred), whole and as sent: it
+   * may name internal hosts or quote credentials, so only {@link safeFaultText} of it leaves.
+   */
   readonly text: string;
 }
 
@@ -32,9 +39,12 @@ export type SoapAnswer =
   /** Nothing at all (a one-way operation answers 202 with no body). */
   | { readonly kind: "empty" }
   /** Not usable: `problem` says why, in words safe to show. */
-  | { readonly kind: "unreadable"; readonly problem: string };
+  | { readonly kind: "unreadable"; readonly problem: string }
+  /** Past the target's element or depth limit: parsing stopped there, nothing of it is kept. */
+  | { readonly kind: "too_complex"; readonly problem: string };
 
-const MAX_FAULT_TEXT = 300;
+/** The defaults of `max_response_elements` and `max_response_depth`. */
+export const ANSWER_LIMITS: XmlLimits = { maxNodes: 50_000, maxDepth: 64 };
 
 /**
  * Decodes an answer's bytes as its sender meant them: a byte-order mark, else the content-type's
@@ -77,19 +87,23 @@ export function decodeXml(bytes: Uint8Array, contentType: string | undefined): s
  * readSoapAnswer('<s:Envelope xmlns:s="..."><s:Body><s:Fault><faultcode>s:Client</faultcode>...');
  * // { kind: "envelope", fault: { code: "Client", text: "..." }, body: { Fault: {...} } }
  */
-export function readSoapAnswer(text: string): SoapAnswer {
-  if (text.trim() === "") return { kind: "empty" };
+export function readSoapAnswer(text: string, limits: XmlLimits = ANSWER_LIMITS): SoapAnswer {
+  if (ONLY_WHITESPACE.test(text)) return { kind: "empty" };
   let root: XmlElement;
   try {
-    root = parseXmlTree(text.replace(/^\uFEFF/, ""));
+    root = parseXmlTree(text, limits);
   } catch (error) {
-    if (error instanceof XmlSyntaxError)
+    if (error instanceof XmlLimitError)
       return {
-        kind: "unreadable",
-        problem: error.message.startsWith("a DOCTYPE")
-          ? "the answer holds a DOCTYPE, which SOAP forbids"
-          : "the answer is not well-formed XML",
+        kind: "too_complex",
+        problem:
+          error.limit === "nodes"
+            ? `the SOAP answer has more than ${error.max} elements and attributes`
+            : `the SOAP answer nests elements deeper than ${error.max} levels`,
       };
+    if (error instanceof XmlDoctypeError)
+      return { kind: "unreadable", problem: "the answer holds a DOCTYPE, which SOAP forbids" };
+    if (error instanceof XmlSyntaxError) return { kind: "unreadable", problem: "the answer is not well-formed XML" };
     throw error;
   }
   if (root.localName !== "Envelope")
@@ -102,17 +116,34 @@ export function readSoapAnswer(text: string): SoapAnswer {
   return { kind: "envelope", version, body: content, ...(faultElement ? { fault: readFault(faultElement) } : {}) };
 }
 
+const ONLY_WHITESPACE = /^[\s\uFEFF]*$/;
+
+/** How {@link interpretAnswer} reads an answer and reports a fault. */
+export interface AnswerOptions {
+  readonly limits?: XmlLimits;
+  /** Called with the whole fault (for the log) before it is cut and redacted for epilot. */
+  readonly onFault?: (fault: SoapFault) => void;
+}
+
 /**
  * A SOAP answer as a target outcome: a fault (on any HTTP status) is a rejection whose reason
- * carries the fault code and string; so is anything unreadable, never an exception.
+ * carries the fault code and a safe form of its string (first line, no URLs, hosts, IP addresses
+ * or credentials, cut short: see {@link safeFaultText}); so is anything unreadable, never an
+ * exception. An answer past the element or depth limit is a target failure worth a retry, with
+ * no body: nothing of it reaches `response.*`.
  *
  * @example
  * interpretAnswer(500, headers, faultXml);
  * // { kind: "rejected", reason: "SOAP fault Client: Customer exists", info: { fault_code: "Client", ... } }
  */
-export function interpretAnswer(status: number, headers: Record<string, string>, text: string): TargetOutcome {
+export function interpretAnswer(
+  status: number,
+  headers: Record<string, string>,
+  text: string,
+  options: AnswerOptions = {},
+): TargetOutcome {
   const succeeded = status >= 200 && status < 300;
-  const answer = readSoapAnswer(text);
+  const answer = readSoapAnswer(text, options.limits);
   const response = (body: unknown): TargetResponse => ({ status, headers, body });
   switch (answer.kind) {
     case "empty":
@@ -123,6 +154,14 @@ export function interpretAnswer(status: number, headers: Record<string, string>,
         reason: `target answered HTTP ${status}`,
         info: { target_status: status },
       };
+    case "too_complex":
+      return {
+        kind: "rejected",
+        response: response(null),
+        reason: succeeded ? `${answer.problem} (HTTP ${status})` : `target answered HTTP ${status}; ${answer.problem}`,
+        info: { target_status: status },
+        retryable: true,
+      };
     case "unreadable":
       return {
         kind: "rejected",
@@ -132,7 +171,9 @@ export function interpretAnswer(status: number, headers: Record<string, string>,
       };
     case "envelope": {
       if (answer.fault) {
-        const { code, subcode, text: faultText } = answer.fault;
+        options.onFault?.(answer.fault);
+        const { code, subcode } = answer.fault;
+        const faultText = safeFaultText(answer.fault.text);
         return {
           kind: "rejected",
           response: response(answer.body),
@@ -200,19 +241,17 @@ function readFault(fault: XmlElement): SoapFault {
       ) ?? texts[0];
     text = preferred ? textContent(preferred) : textContent(reason12);
   }
-  return { code: localPart(code) || "Fault", ...(subcode ? { subcode } : {}), text: firstLine(text) };
+  return { code: localPart(code) || "Fault", ...(subcode ? { subcode } : {}), text: text.trim() };
 }
 
-/** `soap:Client` -> `Client`; the prefix is the server's choice and says nothing. */
+/**
+ * `soap:Client` -> `Client`; the prefix is the server's choice and says nothing. A code is a QName:
+ * anything else (a sentence, a URL) is not passed on as one.
+ */
 function localPart(qname: string): string {
   const trimmed = qname.trim();
-  return trimmed.slice(trimmed.indexOf(":") + 1);
-}
-
-/** A fault string can carry a stack trace on the lines after the message; epilot gets the message. */
-function firstLine(text: string): string {
-  const line = text.trim().split(/\r?\n/, 1)[0]!.trim();
-  return line.length > MAX_FAULT_TEXT ? `${line.slice(0, MAX_FAULT_TEXT)}…` : line;
+  const local = trimmed.slice(trimmed.indexOf(":") + 1);
+  return /^[A-Za-z_][\w.-]{0,99}$/.test(local) ? local : "";
 }
 
 /** Elements as an object keyed by local name; a name that repeats holds an array. */

@@ -19,10 +19,11 @@ import {
   type XmlNode,
 } from "./envelope.ts";
 import { compileEnvelopeTemplate, type EnvelopeTemplate } from "./envelope-template.ts";
-import { decodeXml, interpretAnswer } from "./response.ts";
+import { loggableFaultText } from "./fault-text.ts";
+import { ANSWER_LIMITS, decodeXml, interpretAnswer } from "./response.ts";
 import { ENVELOPE_NAMESPACE, type SoapVersion, soapHttpHeaders } from "./soap-version.ts";
 import { type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
-import { readWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
+import { loadWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
 import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
 
 const headerName = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
@@ -59,13 +60,15 @@ export const soapTargetSchema = z
       .min(1)
       .optional()
       .describe(
-        "WSDL 1.1 file, relative to the config file's folder: fills in url, version, soap_action, namespace and element_form for `operation` where they are not set, and `validate` checks the operation exists",
+        "WSDL 1.1 file, relative to the config file's folder (the local files it names in wsdl:import, xsd:import and xsd:include are read too, never a URL): fills in url, version, soap_action, namespace and element_form for `operation` where they are not set, and `validate` checks the operation exists",
       ),
     port: z
       .string()
       .min(1)
       .optional()
-      .describe("WSDL port to call when several offer the operation; default: the first (of `version`, when set)"),
+      .describe(
+        "WSDL port to call when several offer the operation (for a binding that no wsdl:service port uses, the binding's name); default: the first (of `version`, when set)",
+      ),
     url: z
       .string()
       .optional()
@@ -155,6 +158,16 @@ export const soapTargetSchema = z
       .describe("keep-alive connections kept open per target host"),
     tls: targetTlsSchema.optional(),
     max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
+    max_response_elements: envNumber(z.number().int().min(100).max(10_000_000))
+      .prefault(ANSWER_LIMITS.maxNodes)
+      .describe(
+        "an answer with more elements and attributes (comments and CDATA sections count too) is not read: epilot gets 502, async delivery retries; bounds the memory and time one answer costs",
+      ),
+    max_response_depth: envNumber(z.number().int().min(8).max(1_000))
+      .prefault(ANSWER_LIMITS.maxDepth)
+      .describe(
+        "an answer whose elements nest deeper (the Envelope is level 1) is not read: epilot gets 502, async delivery retries",
+      ),
   })
   .describe(
     "A SOAP 1.1 or 1.2 service: the transform's result becomes the operation's body element, or fills an envelope template.",
@@ -188,6 +201,7 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
   const requestLine = compileUrl(config, call.url, config.headers);
   const renderEnvelope = compileEnvelope(config, call);
   const tls = config.tls && loadTargetTls(config.tls, context.configDir);
+  const answerLimits = { maxNodes: config.max_response_elements, maxDepth: config.max_response_depth };
   const client = createTargetClient({
     connections: config.connections,
     timeoutMs: config.timeout,
@@ -217,7 +231,18 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
         maxResponseSize: config.max_response_size,
       });
       if (result.kind !== "answered") return result;
-      return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]));
+      return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]), {
+        limits: answerLimits,
+        // The whole fault for the operator's log (credentials out); epilot gets a short, redacted form.
+        onFault: (fault) =>
+          context.logger.warn("SOAP fault", {
+            webhook_id: message.webhookId,
+            target_status: result.status,
+            fault_code: fault.code,
+            ...(fault.subcode ? { fault_subcode: fault.subcode } : {}),
+            fault_string: loggableFaultText(fault.text),
+          }),
+      });
     },
     close: () => client.close(),
   };
@@ -293,13 +318,18 @@ function compileEnvelope(
   };
 }
 
-/** Settles url, version, action and body element from config, WSDL and template, in that order. */
+/**
+ * Settles url, version, action and body element. Keys set in the config win; the WSDL fills what
+ * they leave open; the template (when set) carries its own body. Anything the WSDL cannot give is a
+ * config error that names the key to set.
+ */
 function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapCall {
   if (config.port !== undefined && config.wsdl === undefined)
     throw new InvalidConfigValue("is only read together with wsdl", ["port"]);
   const fromWsdl = config.wsdl !== undefined ? wsdlOperation(config, configDir) : undefined;
   const template =
     config.envelope_template !== undefined ? loadTemplate(config.envelope_template, configDir) : undefined;
+  const file = config.wsdl!;
 
   if (template && config.version !== undefined && config.version !== template.version) {
     throw new InvalidConfigValue(
@@ -318,7 +348,11 @@ function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapC
   const url = config.url ?? fromWsdl?.url;
   if (url === undefined) {
     throw new InvalidConfigValue(
-      fromWsdl ? `is required: WSDL port ${fromWsdl.port} has no address` : "is required (or set wsdl to read it from)",
+      !fromWsdl
+        ? "is required (or set wsdl to read it from)"
+        : fromWsdl.service === undefined
+          ? `is required: ${file} has no address for ${config.operation} (binding ${fromWsdl.binding} is in no wsdl:service port)`
+          : `is required: WSDL port ${fromWsdl.port} has no address`,
       ["url"],
     );
   }
@@ -327,30 +361,59 @@ function resolveCall(config: SoapTargetConfig, configDir: string): ResolvedSoapC
     throw new InvalidConfigValue("the WSDL's soapAction holds quotes or line breaks; set soap_action", ["wsdl"]);
   if (template) return { url, version, soapAction, template };
 
+  if (fromWsdl?.use === "encoded") {
+    throw new InvalidConfigValue(
+      `operation "${config.operation}" is ${fromWsdl.style}/encoded in ${file} (SOAP encoding: xsi:type on every value, SOAP-ENC arrays), which actiongate does not write from a transform; send it with envelope_template, the exact document with the types the service expects`,
+      ["operation"],
+    );
+  }
+  if (fromWsdl?.unsupported !== undefined) {
+    throw new InvalidConfigValue(
+      `${file}: operation "${config.operation}": ${fromWsdl.unsupported}; send it with envelope_template`,
+      ["wsdl"],
+    );
+  }
   const namespace = config.namespace ?? fromWsdl?.namespace;
-  if (namespace === undefined) throw new InvalidConfigValue("is required (or set wsdl to read it from)", ["namespace"]);
+  if (namespace === undefined) {
+    if (fromWsdl?.missing !== undefined) {
+      throw new InvalidConfigValue(
+        `${file}: operation "${config.operation}" has no body element: ${fromWsdl.missing}; set namespace to send <${config.operation}> in it, or envelope_template`,
+        ["wsdl"],
+      );
+    }
+    throw new InvalidConfigValue("is required (or set wsdl to read it from)", ["namespace"]);
+  }
   const localName = fromWsdl?.element ?? config.operation;
   if (!isXmlName(localName))
     throw new InvalidConfigValue("must be an XML element name (letters, digits, `_`, `-`, `.`; no prefix)", [
       "operation",
     ]);
+  if (config.element_form === undefined && fromWsdl?.formUnknown !== undefined)
+    throw new InvalidConfigValue(`${file}: ${fromWsdl.formUnknown}`, ["wsdl"]);
   const elementForm = config.element_form ?? fromWsdl?.elementForm ?? "qualified";
   return { url, version, soapAction, body: { localName, namespace, elementForm } };
 }
 
+/** The WSDL's description of `operation` through the port that `port` and `version` pick; every WSDL problem is reported at `wsdl`. */
 function wsdlOperation(config: SoapTargetConfig, configDir: string): WsdlOperation {
   const file = config.wsdl!;
+  const path = resolve(configDir, file);
   let wsdl: Wsdl;
+  let candidates: WsdlOperation[];
   try {
-    wsdl = readWsdl(readConfigFile(file, configDir, ["wsdl"]));
+    wsdl = loadWsdl(path, (imported) =>
+      imported === path ? readConfigFile(file, configDir, ["wsdl"]) : readFileSync(imported, "utf8"),
+    );
+    candidates = wsdl.lookup(config.operation);
   } catch (error) {
     if (error instanceof WsdlError) throw new InvalidConfigValue(`${file}: ${error.message}`, ["wsdl"]);
     throw error;
   }
-  const candidates = wsdl.lookup(config.operation);
   if (candidates.length === 0) {
-    const known = wsdl.operations.length ? wsdl.operations.join(", ") : "none";
-    throw new InvalidConfigValue(`operation "${config.operation}" is not in ${file}; it has: ${known}`, ["operation"]);
+    throw new InvalidConfigValue(
+      `operation "${config.operation}" is not in ${file}; it has: ${wsdl.describeOperations()}`,
+      ["operation"],
+    );
   }
   let matching = candidates;
   if (config.port !== undefined) {

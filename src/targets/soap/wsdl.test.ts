@@ -14,18 +14,32 @@ describe("readWsdl", () => {
     const wsdl = readWsdl(CRM_WSDL);
     expect(wsdl.operations).toEqual(["CreateCustomer", "GetCustomer"]);
     expect(wsdl.ports).toEqual([
-      { service: "CustomerService", port: "CustomerServiceSoap11", version: "1.1" },
-      { service: "CustomerService", port: "CustomerServiceSoap12", version: "1.2" },
+      {
+        service: "CustomerService",
+        port: "CustomerServiceSoap11",
+        binding: "CustomerSoap11Binding",
+        version: "1.1",
+        url: "http://crm.example.invalid/crm/soap11",
+      },
+      {
+        service: "CustomerService",
+        port: "CustomerServiceSoap12",
+        binding: "CustomerSoap12Binding",
+        version: "1.2",
+        url: "http://crm.example.invalid/crm/soap12",
+      },
     ]);
     expect(wsdl.lookup("CreateCustomer")).toEqual([
       {
         operation: "CreateCustomer",
         service: "CustomerService",
         port: "CustomerServiceSoap11",
+        binding: "CustomerSoap11Binding",
         version: "1.1",
         url: "http://crm.example.invalid/crm/soap11",
         soapAction: "urn:example:crm/CreateCustomer",
         style: "document",
+        use: "literal",
         element: "CreateCustomer",
         namespace: "urn:example:crm",
         elementForm: "qualified",
