@@ -112,7 +112,9 @@ describe("config reload", () => {
       expect(refused).toMatchObject({ level: "error", trigger: "SIGHUP" });
       expect(refused!.problems).toEqual([
         expect.stringMatching(/config\.yaml:6:\d+ routes\[0\]\.transform: JSONata syntax error/),
-        expect.stringMatching(/config\.yaml:7:\d+ routes\[0\]\.target\.url: must be an absolute http\(s\) URL \(got "not a url"\)$/),
+        expect.stringMatching(
+          /config\.yaml:7:\d+ routes\[0\]\.target\.url: must be an absolute http\(s\) URL \(got "not a url"\)$/,
+        ),
       ]);
       expect(results).toEqual(["failure"]);
       expect((await call(gateway, "erp")).status).toBe(200);

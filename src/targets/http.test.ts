@@ -91,7 +91,9 @@ describe("http target", () => {
     for (const name of ["Łukasz Żółć", "evil\u001b[31m", "a\u007fb", "tab\u0000null"]) {
       const outcome = await target.deliver(await message({}, { data: { name } }));
       expect(outcome.kind).toBe("invalid_message");
-      expect(outcome.kind === "invalid_message" && outcome.reason).toMatch(/^header X-Name: a value holds (the control character )?U\+/);
+      expect(outcome.kind === "invalid_message" && outcome.reason).toMatch(
+        /^header X-Name: a value holds (the control character )?U\+/,
+      );
     }
     expect(server.requests.length).toBe(before);
     expect((await target.deliver(await message({}, { data: { name: "Jürgen Müller" } }))).kind).toBe("delivered");

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { compileConfig } from "../../src/config/compile.ts";
 import { loadConfigText } from "../../src/config/load.ts";
+import { compileConfig } from "../../src/gateway/compile.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { type InProcessGateway, startInProcessGateway, tempDir } from "../support/gateway.ts";
 import { type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
@@ -85,7 +85,7 @@ describe("answers past the element and depth limits", () => {
 
     for (const { status, text } of answers) {
       expect(status).toBe(502);
-      const reason = JSON.parse(text).error_output.error_reason;
+      const reason = (JSON.parse(text) as any).error_output.error_reason;
       expect(reason).toBe(
         "The target of route big failed: the SOAP answer has more than 50000 elements and attributes (HTTP 200)",
       );
@@ -104,11 +104,11 @@ describe("answers past the element and depth limits", () => {
 
   test("max_response_elements and max_response_depth are the route's own", async () => {
     answer = envelope(`<ListResponse>${"<v>1</v>".repeat(99)}</ListResponse>`);
-    expect(JSON.parse((await call("small-limit")).text).error_output.error_reason).toBe(
+    expect((JSON.parse((await call("small-limit")).text) as any).error_output.error_reason).toBe(
       "The target of route small-limit failed: the SOAP answer has more than 100 elements and attributes (HTTP 200)",
     );
     answer = envelope(`<ListResponse>${"<a>".repeat(6)}1${"</a>".repeat(6)}</ListResponse>`);
-    expect(JSON.parse((await call("small-limit")).text).error_output.error_reason).toBe(
+    expect((JSON.parse((await call("small-limit")).text) as any).error_output.error_reason).toBe(
       "The target of route small-limit failed: the SOAP answer nests elements deeper than 8 levels (HTTP 200)",
     );
     answer = envelope(`<ListResponse>${"<a>".repeat(4)}1${"</a>".repeat(4)}<v>ok</v></ListResponse>`);
@@ -123,7 +123,7 @@ describe("a DOCTYPE anywhere", () => {
     answer = envelope(`${BOMB}<ListResponse><v>&b;</v></ListResponse>`);
     const { status, text } = await call("big");
     expect(status).toBe(502);
-    expect(JSON.parse(text).error_output.error_reason).toBe(
+    expect((JSON.parse(text) as any).error_output.error_reason).toBe(
       "The target of route big failed: the answer holds a DOCTYPE, which SOAP forbids (HTTP 200)",
     );
     expect(text).not.toContain("internal-secret");

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { cpSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { compileConfig } from "../../src/config/compile.ts";
 import { loadConfigText } from "../../src/config/load.ts";
+import { compileConfig } from "../../src/gateway/compile.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { runBinary, tempDir } from "../support/gateway.ts";
 import { generateTestKeyPair } from "../support/signing.ts";
@@ -56,7 +56,7 @@ describe("WSDL problems are config errors at the route's keys", () => {
         /^23:18 routes\[3\]\.target\.operation: operation "createInvoice" is rpc\/encoded in \.\/wsdl\/rpc-encoded\.wsdl .*send it with envelope_template/,
       ),
       "26:7 routes[4].target.url: is required: ./wsdl/onvif/devicemgmt.wsdl has no address for GetDeviceInformation (binding DeviceBinding is in no wsdl:service port)",
-      "32:12 routes[5].target.url: must be an absolute http(s) URL",
+      '32:12 routes[5].target.url: must be an absolute http(s) URL (got "not a url")',
     ]);
   });
 

@@ -4,12 +4,13 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import * as soap from "soap";
-import { InvalidConfigValue } from "../../src/config/errors.ts";
+import { InvalidConfigValue } from "../../src/kit/config-errors.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { createSoapTarget, soapTargetSchema } from "../../src/targets/soap/soap-target.ts";
 import { loadWsdl } from "../../src/targets/soap/wsdl.ts";
 import { childElements, parseXmlTree, type XmlElement } from "../../src/targets/soap/xml-tree.ts";
 import type { Target } from "../../src/targets/types.ts";
+import { outboundMessageOf } from "../support/calls.ts";
 import { tempDir } from "../support/gateway.ts";
 import { type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
 
@@ -302,7 +303,7 @@ const target = (config: Record<string, unknown>): Target => {
   targets.push(created);
   return created;
 };
-const message = (body: unknown) => ({ body, payload: {}, webhookId: "msg_corpus", forwardedHeaders: {} });
+const message = (body: unknown) => outboundMessageOf({ body, payload: {} }, "msg_corpus");
 const bodyElement = (xml: string): XmlElement => childElements(childElements(parseXmlTree(xml), "Body")[0]!)[0]!;
 
 describe("WSDL corpus: what actiongate reads and sends", () => {
@@ -320,7 +321,7 @@ describe("WSDL corpus: what actiongate reads and sends", () => {
         operation: shape.operation,
         url: `${recorder.url}/corpus`,
         ...shape.config,
-      }).deliver(message(shape.content));
+      }).deliver(await message(shape.content));
       expect(outcome.kind).toBe("delivered");
       const request = recorder.requests[sent]!;
       const root = parseXmlTree(request.body);
@@ -385,7 +386,7 @@ describe("WSDL corpus: what actiongate refuses, and why", () => {
     );
     targets.push(encoded);
     const sent = recorder.requests.length;
-    expect((await encoded.deliver(message({ customer: "C-1" }))).kind).toBe("delivered");
+    expect((await encoded.deliver(await message({ customer: "C-1" }))).kind).toBe("delivered");
     expect(recorder.requests[sent]!.body).toContain('<customerId xsi:type="xsd:string">C-1</customerId>');
   });
 
@@ -512,7 +513,7 @@ describe("WSDL corpus: real calls against node-soap's server built from the same
         wsdl: "cxf-split/CustomerService.wsdl",
         operation: "createCustomer",
         url: server.url,
-      }).deliver(message({ customer: { customerNumber: "C-100017", name: "Jane Doe" } }));
+      }).deliver(await message({ customer: { customerNumber: "C-100017", name: "Jane Doe" } }));
       expect(outcome).toMatchObject({
         kind: "delivered",
         response: { body: { createCustomerResponse: { return: "CRM-C-100017" } } },
@@ -544,7 +545,7 @@ describe("WSDL corpus: real calls against node-soap's server built from the same
         operation: "PlaceOrder",
         version: "1.2",
         url: server.url,
-      }).deliver(message({ order: { ContractNumber: "2026-0042", Amount: 84.5 } }));
+      }).deliver(await message({ order: { ContractNumber: "2026-0042", Amount: 84.5 } }));
       expect(outcome).toMatchObject({
         kind: "delivered",
         response: { body: { PlaceOrderResponse: { PlaceOrderResult: "accepted 2026-0042" } } },
@@ -576,7 +577,7 @@ describe("WSDL corpus: real calls against node-soap's server built from the same
         operation: "UpdateContract",
         url: server.url,
         soap_headers: [{ name: "AuthHeader", value: { ApiKey: "k-123" } }],
-      }).deliver(message({ ContractNumber: "2026-0042" }));
+      }).deliver(await message({ ContractNumber: "2026-0042" }));
       expect(outcome.kind).toBe("delivered");
       expect(server.received).toMatchObject([{ operation: "UpdateContract", args: { ContractNumber: "2026-0042" } }]);
       expect(bodyElement(server.received[0]!.xml).localName).toBe("UpdateContract");
