@@ -106,7 +106,9 @@ function encodeUrlValue(value: string): string {
  * "Łukasz" must be encoded by the route: `{{ $encodeUrlComponent(...) }}`, or RFC 8187's
  * `UTF-8''{{ $encodeUrlComponent(...) }}`). Characters up to U+00FF go out as ISO-8859-1 bytes.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what it is for.
 const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the range is all of ISO-8859-1, controls included.
 const BEYOND_LATIN1 = /[^\u0000-\u00ff]/;
 
 /** A placeholder value for header `name`: refused (the payload's fault, 400) when HTTP cannot carry it. */
