@@ -82,9 +82,11 @@ describe("parseCustomAction", () => {
   });
 
   test("a body that is not JSON is refused naming that", async () => {
-    expect(await refused("type=external_integration")).toStartWith("body is not JSON");
-    expect(await refused('{"type":"external_integration",')).toStartWith("body is not JSON");
-    expect(await refused("")).toStartWith("body is not JSON");
+    expect(await refused("type=external_integration")).toBe("body is not valid JSON");
+    expect(await refused('{"type":"external_integration",')).toBe("body is not valid JSON");
+    expect(await refused("")).toBe("body is not valid JSON");
+    // The parser's own message would quote the offending text, which may be a secret.
+    expect(await refused('{"type": s3cr3t-api-key}')).toBe("body is not valid JSON");
   });
 
   test("JSON that is not an object is refused as not a custom action", async () => {

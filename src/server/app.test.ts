@@ -330,7 +330,7 @@ describe("bad bodies (400, 413)", () => {
     const text = "{ this is not json";
     const { status, json } = await call("/actions/raw", text);
     expect(status).toBe(400);
-    expectEpilotError(json, /body is not JSON/);
+    expectEpilotError(json, /body is not valid JSON/);
   });
 
   test("JSON that is not a custom action names the problem", async () => {

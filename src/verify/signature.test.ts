@@ -371,7 +371,7 @@ describe("signatures made with test keys", () => {
     });
   });
 
-  test("a failing v1 alongside v1a without a key is no_matching_signature, not key_unavailable", async () => {
+  test("during a key outage a valid v1a beside a bogus v1 is key_unavailable (503 to retry), not a 401", async () => {
     const empty: PublicKeySource = { current: () => undefined, refreshAfterFailure: async () => undefined };
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: pair.privateKey, hmacSecret: whsec() });
     expectRefused(
@@ -379,8 +379,23 @@ describe("signatures made with test keys", () => {
         incoming(headers, body),
         options({ keySource: empty, hmacSecrets: [parseHmacSecret(whsec())] }),
       ),
-      "no_matching_signature",
+      "key_unavailable",
     );
+  });
+
+  test("a webhook-id that is not printable ASCII, or longer than 256, is refused as invalid_webhook_id", async () => {
+    for (const id of ["msg_Łukasz", "msg_with space", "msg_\u00e4", "m".repeat(257)]) {
+      const headers = signedHeaders(body, {
+        id: "msg_placeholder",
+        timestamp: nowSeconds,
+        privateKey: pair.privateKey,
+      });
+      const latin1 = Buffer.from(id, "utf8").toString("latin1");
+      expectRefused(
+        await verifySignature(incoming({ ...headers, "webhook-id": latin1 }, body), options()),
+        "invalid_webhook_id",
+      );
+    }
   });
 
   test("a rotated key returned by refreshAfterFailure is accepted", async () => {

@@ -66,6 +66,7 @@ export interface SignatureVerifierOptions {
 
 export type VerificationFailureReason =
   | "missing_headers"
+  | "invalid_webhook_id"
   | "invalid_timestamp"
   | "timestamp_too_old"
   | "timestamp_in_future"
@@ -75,6 +76,8 @@ export type VerificationFailureReason =
 export type VerificationResult =
   | { ok: true; call: VerifiedCall }
   | { ok: false; reason: VerificationFailureReason; message: string };
+
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 /** More signatures than this in one header are ignored: each costs a verification. */
 const MAX_SIGNATURES_CHECKED = 8;
@@ -98,7 +101,10 @@ export async function verifySignature(
   if (!webhookId || !timestampText || !signatureHeader) {
     return fail("missing_headers", "webhook-id, webhook-timestamp and webhook-signature headers are required");
   }
-  if (webhookId.length > 256) return fail("missing_headers", "webhook-id is longer than 256 characters");
+  if (webhookId.length > 256) return fail("invalid_webhook_id", "webhook-id is longer than 256 characters");
+  // Header values arrive decoded as ISO-8859-1, so an id with other characters could never match
+  // what the sender signed (its UTF-8 bytes); Standard Webhooks ids are ASCII anyway.
+  if (!PRINTABLE_ASCII.test(webhookId)) return fail("invalid_webhook_id", "webhook-id must be printable ASCII");
   if (!/^\d{1,12}$/.test(timestampText))
     return fail("invalid_timestamp", "webhook-timestamp must be whole seconds since the epoch");
 
@@ -133,7 +139,9 @@ export async function verifySignature(
     const refreshed = await options.keySource.refreshAfterFailure();
     if (refreshed && refreshed !== key && matchesEd25519(ed25519Candidates, signedContent, refreshed))
       return accept("v1a");
-    if (!key && !refreshed && !hmacCandidates.length) {
+    // No key to check the v1a signatures with (and no v1 matched): the call may well be epilot's,
+    // so it gets 503 to retry later, never 401, whatever else the header holds.
+    if (!key && !refreshed) {
       return fail("key_unavailable", "the verification key is not available yet; try again shortly");
     }
   }
