@@ -31,6 +31,14 @@ export function dispatchCall(parsed: ParsedCall, route: Route, context: Dispatch
 async function acceptAsync(parsed: ParsedCall, route: Route, context: DispatchContext): Promise<CallAnswer> {
   const prepared = await prepareMessage(parsed, route, context.logger);
   if (!prepared.ok) return prepared.answer;
+  // Rendered now as well (URL and header placeholders, the SOAP envelope), so a payload that cannot
+  // be sent is a 400 at once, not a dead letter later. Delivery renders again with the config in force.
+  const rendered = await route.target.render(prepared.message);
+  if (!rendered.ok) {
+    return failure(400, "bad_request", `Route ${route.name} cannot send this payload: ${rendered.reason}`, {
+      route: route.name,
+    });
+  }
   try {
     await context.outbox.add(buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now()));
   } catch (error) {

@@ -13,6 +13,14 @@ import { silentLogger } from "../log/logger.ts";
 import { openMemoryStore } from "../store/memory-store.ts";
 import type { Store } from "../store/types.ts";
 import type { Target } from "../targets/types.ts";
+
+/** The parts of a Target these tests do not exercise. */
+const stubTarget = (type: string) => ({
+  type,
+  ownHeaders: [],
+  render: async () => ({ ok: false as const, reason: "not rendered in this test" }),
+});
+
 import { type DeliveryConfigLease, DeliveryEngine } from "./engine.ts";
 import type { Route } from "./route.ts";
 
@@ -103,7 +111,7 @@ describe("DeliveryEngine", () => {
     let running = 0;
     let most = 0;
     const slow: Target = {
-      type: "slow",
+      ...stubTarget("slow"),
       async deliver() {
         running++;
         most = Math.max(most, running);
@@ -124,7 +132,7 @@ describe("DeliveryEngine", () => {
     const store = openMemoryStore({ replayWindowMs: 60_000 });
     const ids: string[] = [];
     const slow: Target = {
-      type: "slow",
+      ...stubTarget("slow"),
       async deliver(message) {
         ids.push(message.webhookId);
         await new Promise((resolve) => setTimeout(resolve, 30));
@@ -171,7 +179,7 @@ describe("DeliveryEngine", () => {
     const store = openMemoryStore({ replayWindowMs: 60_000 });
     let finish: () => void = () => {};
     const held: Target = {
-      type: "held",
+      ...stubTarget("held"),
       deliver: () => new Promise((resolve) => (finish = () => resolve(delivered()))),
       close: async () => {},
     };

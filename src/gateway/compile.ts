@@ -159,6 +159,19 @@ function compileRoute(
       { route: route.name },
     );
   }
+  if (target) {
+    // A forwarded header may not replace one the target sets itself (its credentials, content type,
+    // action, configured headers): the caller would choose them.
+    route.forward_headers.forEach((name, index) => {
+      if (target.ownHeaders.includes(name.toLowerCase())) {
+        attempt([...path, "forward_headers", index], () => {
+          throw new InvalidConfigValue(
+            `${name} is set by the route's target (its headers, credentials or protocol); a forwarded header may not replace it`,
+          );
+        });
+      }
+    });
+  }
   const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason, writeBack].some(
     (compiled) => compiled === null,
   );

@@ -1,10 +1,7 @@
 import { z } from "zod";
-import { duration, envNumber, size } from "../kit/units.ts";
-import { createTargetClient, exchange } from "./exchange.ts";
 import { parseResponseBody } from "./http-response.ts";
-import { compileRequestLine, HEADER_NAME } from "./request-templates.ts";
-import { loadTargetTls, targetTlsSchema } from "./tls.ts";
-import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "./types.ts";
+import { createTransportTarget, transportKeys } from "./transport.ts";
+import type { Target, TargetContext, TargetDefinition } from "./types.ts";
 
 export const httpTargetSchema = z
   .strictObject({
@@ -12,78 +9,42 @@ export const httpTargetSchema = z
     url: z
       .string()
       .describe(
-        "absolute http(s) URL; `{{ <JSONata> }}` placeholders are evaluated against the stripped payload and percent-encoded",
+        "absolute http(s) URL; `{{ <JSONata> }}` placeholders in its path, query or fragment are evaluated against the stripped payload and percent-encoded",
       ),
     method: z
       .enum(["POST", "PUT", "PATCH", "DELETE", "GET"])
       .default("POST")
       .describe("HTTP method; GET sends no body"),
-    headers: z
-      .record(z.string().regex(HEADER_NAME, "must be a valid HTTP header name"), z.string())
-      .default({})
-      .describe("headers sent with every call; values may hold `${ENV}` and `{{ <JSONata> }}`"),
-    timeout: duration
-      .prefault("10s")
-      .describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
-    idempotency_header: z
-      .string()
-      .regex(HEADER_NAME, "must be a valid HTTP header name")
-      .default("Idempotency-Key")
-      .describe("header that carries the webhook-id, so the legacy system can drop duplicates"),
-    connections: envNumber(z.number().int().min(1).max(1024))
-      .prefault(32)
-      .describe("keep-alive connections kept open per target host"),
-    max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
-    tls: targetTlsSchema.optional(),
+    ...transportKeys,
   })
   .describe("An HTTP(S) endpoint, called with JSON over pooled keep-alive connections.");
 
 export type HttpTargetConfig = z.output<typeof httpTargetSchema>;
 
 /**
- * Delivers to an HTTP endpoint through the target's HTTP client (keep-alive connections, at most
- * `connections` calls in flight), with one deadline for the whole exchange and the answer's size capped.
+ * Delivers to an HTTP endpoint: the transform's result as JSON (`content-type: application/json`
+ * unless the configured headers say otherwise), over the target's pooled connections with one
+ * deadline and the answer's size capped (targets/transport.ts). A 2xx answer is delivered; any
+ * other is rejected with its status.
  *
  * @example
  * const target = createHttpTarget({ type: "http", url: "http://erp/api", ... }, context);
  * const outcome = await target.deliver(message);
  */
 export function createHttpTarget(config: HttpTargetConfig, context: TargetContext): Target {
-  const requestLine = compileRequestLine(config.url, config.headers);
-  const tls = config.tls && loadTargetTls(config.tls, context.configDir);
-  const client = createTargetClient({
-    connections: config.connections,
-    timeoutMs: config.timeout,
-    ...(tls ? { tls } : {}),
-  });
   const sendsBody = config.method !== "GET";
-
-  return {
+  const configuresContentType = Object.keys(config.headers).some((name) => name.toLowerCase() === "content-type");
+  return createTransportTarget({
     type: "http",
-    async deliver(message: OutboundMessage): Promise<TargetOutcome> {
-      const rendered = await requestLine.render(message.payload);
-      if (!rendered.ok) return { kind: "invalid_message", reason: rendered.reason };
-      const requestHeaders: Record<string, string> = {
-        "user-agent": context.userAgent,
-        [config.idempotency_header.toLowerCase()]: message.webhookId,
-        ...rendered.value.headers,
-        ...message.forwardedHeaders,
-      };
-      let body: string | undefined;
-      if (sendsBody && message.body !== undefined) {
-        body = JSON.stringify(message.body);
-        requestHeaders["content-type"] ??= "application/json";
-      }
-
-      const result = await exchange(client, {
-        url: rendered.value.url,
-        method: config.method,
-        headers: requestHeaders,
-        ...(body !== undefined ? { body } : {}),
-        timeoutMs: config.timeout,
-        maxResponseSize: config.max_response_size,
-      });
-      if (result.kind !== "answered") return result;
+    config,
+    context,
+    method: config.method,
+    url: config.url,
+    ownedHeaders: sendsBody && !configuresContentType ? { "content-type": "application/json" } : {},
+    async body(message) {
+      return { ok: true, body: sendsBody && message.body !== undefined ? JSON.stringify(message.body) : undefined };
+    },
+    interpret(result) {
       const text = result.body.toString("utf8");
       const answer = {
         status: result.status,
@@ -98,8 +59,7 @@ export function createHttpTarget(config: HttpTargetConfig, context: TargetContex
         info: { target_status: result.status },
       };
     },
-    close: () => client.close(),
-  };
+  });
 }
 
 export const httpTarget: TargetDefinition<typeof httpTargetSchema> = {

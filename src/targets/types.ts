@@ -30,8 +30,31 @@ export type TargetOutcome =
   /** This payload cannot be sent (a placeholder without a value); the payload's fault, not the target's. */
   | { kind: "invalid_message"; reason: string };
 
+/** The request a target would send for one message: what `explain` shows and `deliver` sends. */
+export interface TargetRequest {
+  readonly method: string;
+  readonly url: URL;
+  /** Lower-case names, after the one merge rule (targets/transport.ts). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body as sent: JSON text for http, the whole envelope for soap; none for GET. */
+  readonly body?: string;
+  /** Names of headers whose values are credentials (auth, forwarded tokens): shown as `***`, never logged. */
+  readonly secretHeaders: ReadonlySet<string>;
+}
+
+/** A rendered request, or why this payload cannot be sent (the payload's fault, never the target's). */
+export type RenderResult = { ok: true; request: TargetRequest } | { ok: false; reason: string };
+
 export interface Target {
   readonly type: string;
+  /**
+   * Lower-case names of the headers this target sets itself (its configured headers, credentials,
+   * content type, action, idempotency key): a route may not forward an incoming header of one of
+   * these names, so a caller can never replace them. Checked when the config is loaded.
+   */
+  readonly ownHeaders: readonly string[];
+  /** Builds the request for `message` without sending it (accept-time checks, `explain`). */
+  render(message: OutboundMessage): Promise<RenderResult>;
   deliver(message: OutboundMessage): Promise<TargetOutcome>;
   /** Closes pooled connections; called on shutdown and when a reload replaces the target. */
   close(): Promise<void>;

@@ -487,7 +487,7 @@ describe("WSDL and templates", () => {
       check(
         "wsdl: ./crm.wsdl\noperation: CreateCustomer\nheaders: { Authorization: x }\nbasic_auth: { username: u, password: p }",
       ),
-    ).toEqual(["10:19 routes[0].target.basic_auth: set basic_auth or an Authorization header, not both"]);
+    ).toEqual(["9:33 routes[0].target.headers.Authorization: set basic_auth or an Authorization header, not both"]);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nenvelope_template: ./crm.wsdl")[0]).toBe(
       "9:26 routes[0].target.envelope_template: ./crm.wsdl: the root element must be a SOAP 1.1 or 1.2 Envelope",
     );

@@ -35,6 +35,8 @@ export function scriptedTarget(...script: TargetOutcome[]): ScriptedTarget {
   const calls: OutboundMessage[] = [];
   return {
     type: "scripted",
+    ownHeaders: [],
+    render: async () => ({ ok: false, reason: "a scripted target renders no request" }),
     calls,
     script,
     async deliver(message) {

@@ -2,13 +2,12 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { InvalidConfigValue } from "../../kit/config-errors.ts";
-import { duration, envBoolean, envNumber, size } from "../../kit/units.ts";
+import { duration, envBoolean, envNumber } from "../../kit/units.ts";
 import { ExpressionEvaluationError, ExpressionSyntaxError } from "../../transform/expression.ts";
 import { TemplateValueError } from "../../transform/template.ts";
-import { createTargetClient, exchange } from "../exchange.ts";
-import { type CompiledRequestLine, compileRequestLine, HEADER_NAME } from "../request-templates.ts";
-import { loadTargetTls, targetTlsSchema } from "../tls.ts";
-import type { OutboundMessage, Target, TargetContext, TargetDefinition, TargetOutcome } from "../types.ts";
+import { type CompiledRequestLine, compileRequestLine } from "../request-templates.ts";
+import { createTransportTarget, transportKeys } from "../transport.ts";
+import type { OutboundMessage, Target, TargetContext, TargetDefinition } from "../types.ts";
 import {
   buildEnvelope,
   checkXmlCharacters,
@@ -26,7 +25,6 @@ import { type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
 import { loadWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
 import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
 
-const headerName = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
 const soapVersion = z
   .union([z.enum(["1.1", "1.2"]), z.literal(1.1), z.literal(1.2)])
   .transform((version) => String(version) as SoapVersion);
@@ -143,21 +141,7 @@ export const soapTargetSchema = z
       })
       .optional()
       .describe("WS-Security UsernameToken header"),
-    headers: z
-      .record(headerName, z.string())
-      .default({})
-      .describe("HTTP headers sent with every call; values may hold `${ENV}` and `{{ <JSONata> }}`"),
-    timeout: duration
-      .prefault("10s")
-      .describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
-    idempotency_header: headerName
-      .default("Idempotency-Key")
-      .describe("HTTP header that carries the webhook-id, so the legacy system can drop duplicates"),
-    connections: envNumber(z.number().int().min(1).max(1024))
-      .prefault(32)
-      .describe("keep-alive connections kept open per target host"),
-    tls: targetTlsSchema.optional(),
-    max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
+    ...transportKeys,
     max_response_elements: envNumber(z.number().int().min(100).max(10_000_000))
       .prefault(ANSWER_LIMITS.maxNodes)
       .describe(
@@ -197,40 +181,28 @@ interface ResolvedSoapCall {
  */
 export function createSoapTarget(config: SoapTargetConfig, context: TargetContext): Target {
   const call = resolveCall(config, context.configDir);
-  const fixedHeaders = fixedHttpHeaders(config, call);
-  const requestLine = compileUrl(config, call.url, config.headers);
   const renderEnvelope = compileEnvelope(config, call);
-  const tls = config.tls && loadTargetTls(config.tls, context.configDir);
   const answerLimits = { maxNodes: config.max_response_elements, maxDepth: config.max_response_depth };
-  const client = createTargetClient({
-    connections: config.connections,
-    timeoutMs: config.timeout,
-    ...(tls ? { tls } : {}),
-  });
-
-  return {
+  return createTransportTarget({
     type: "soap",
-    async deliver(message: OutboundMessage): Promise<TargetOutcome> {
-      const rendered = await requestLine.render(message.payload);
-      if (!rendered.ok) return { kind: "invalid_message", reason: rendered.reason };
+    config,
+    context,
+    method: "POST",
+    url: call.url,
+    // content-type and SOAPAction follow version and soap_action; a password is a secret, never a template.
+    ownedHeaders: soapHttpHeaders(call.version, call.soapAction),
+    authHeaders: config.basic_auth ? basicAuthorization(config.basic_auth) : undefined,
+    reservedConfigHeaders: {
+      "content-type": "is set by the SOAP target from version and soap_action",
+      soapaction: "is set by the SOAP target from version and soap_action",
+      ...(config.basic_auth ? { authorization: "set basic_auth or an Authorization header, not both" } : {}),
+    },
+    compileRequestLine: (url, headers) => compileUrl(config, url, headers),
+    async body(message) {
       const envelope = await renderEnvelope(message);
-      if (!envelope.ok) return { kind: "invalid_message", reason: envelope.reason };
-
-      const result = await exchange(client, {
-        url: rendered.value.url,
-        method: "POST",
-        headers: {
-          "user-agent": context.userAgent,
-          [config.idempotency_header.toLowerCase()]: message.webhookId,
-          ...rendered.value.headers,
-          ...message.forwardedHeaders,
-          ...fixedHeaders,
-        },
-        body: envelope.xml,
-        timeoutMs: config.timeout,
-        maxResponseSize: config.max_response_size,
-      });
-      if (result.kind !== "answered") return result;
+      return envelope.ok ? { ok: true, body: envelope.xml } : envelope;
+    },
+    interpret(result, message) {
       return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]), {
         limits: answerLimits,
         // The whole fault for the operator's log (credentials out); epilot gets a short, redacted form.
@@ -244,29 +216,12 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
           }),
       });
     },
-    close: () => client.close(),
-  };
+  });
 }
 
-/**
- * The HTTP headers the SOAP target owns (content-type, SOAPAction, basic auth), added after the
- * `{{ }}` headers are rendered: a password is a secret, never a template.
- */
-function fixedHttpHeaders(config: SoapTargetConfig, call: ResolvedSoapCall): Record<string, string> {
-  for (const name of Object.keys(config.headers)) {
-    if (["content-type", "soapaction"].includes(name.toLowerCase())) {
-      throw new InvalidConfigValue("is set by the SOAP target from version and soap_action", ["headers", name]);
-    }
-  }
-  const headers = soapHttpHeaders(call.version, call.soapAction);
-  if (config.basic_auth) {
-    if (Object.keys(config.headers).some((name) => name.toLowerCase() === "authorization")) {
-      throw new InvalidConfigValue("set basic_auth or an Authorization header, not both", ["basic_auth"]);
-    }
-    const { username, password } = config.basic_auth;
-    headers.authorization = `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
-  }
-  return headers;
+/** `Authorization: Basic ...` from `basic_auth`. */
+function basicAuthorization(auth: { username: string; password: string }): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64")}` };
 }
 
 /**
