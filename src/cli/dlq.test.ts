@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { captureOutput } from "../../test/support/capture-output.ts";
+import { eventWithSecrets, secretsIn, TARGET_ANSWER_WITH_SECRETS } from "../../test/support/store-contract.ts";
 import { openSqliteStore, type SqliteStore } from "../store/sqlite-store.ts";
 import { parseCliArguments, UsageError } from "./args.ts";
 import { dlqCommand } from "./dlq.ts";
@@ -113,7 +114,7 @@ describe("dlq list", () => {
 });
 
 describe("dlq show", () => {
-  test("prints the dead letter with its history and data as JSON, never the token", async () => {
+  test("prints the dead letter with its history and what is stored as JSON, never the token or the data", async () => {
     await bury("msg_1", { diedAt: Date.parse("2025-03-01T10:00:00.000Z"), secret: TOKEN });
     const { code, stdout, stderr } = await dlq("show", "msg_1");
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
@@ -135,8 +136,43 @@ describe("dlq show", () => {
         },
         { at: "2025-03-01T10:00:00.000Z", stage: "deliver", outcome: "target_failed", status: 422, error: "HTTP 422" },
       ],
-      data: { body: { contract: "C-1" }, headers: { "webhook-id": "msg_1" } },
+      stored: { dataBytes: 60, secrets: true, stageData: false },
     });
+  });
+
+  test("show and list print no token, no forwarded secret and nothing of the payload or the target's answer", async () => {
+    const diedAt = Date.parse("2025-03-01T10:00:00.000Z");
+    const store = openGatewayStore(() => diedAt);
+    try {
+      await store.outbox.add(eventWithSecrets("msg_secret", diedAt - 60_000));
+      await store.outbox.claim("erp", 10, diedAt, 30_000);
+      await store.outbox.advance(
+        "msg_secret",
+        { at: diedAt - 1, stage: "deliver", outcome: "delivered", status: 200 },
+        "write_back",
+        TARGET_ANSWER_WITH_SECRETS,
+      );
+      await store.outbox.claim("erp", 10, diedAt, 30_000);
+      await store.outbox.bury(
+        "msg_secret",
+        { at: diedAt, stage: "write_back", outcome: "write_back_failed", status: 400, error: "HTTP 400" },
+        "epilot refused the write-back (400)",
+      );
+    } finally {
+      await store.close();
+    }
+    const show = await dlq("show", "msg_secret");
+    const list = await dlq("list");
+    expect({ show: show.code, list: list.code }).toEqual({ show: 0, list: 0 });
+    for (const output of [show.stdout, list.stdout]) expect(secretsIn(Buffer.from(output))).toEqual([]);
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      webhookId: "msg_secret",
+      stage: "write_back",
+      reason: "epilot refused the write-back (400)",
+      history: [{ outcome: "delivered" }, { outcome: "write_back_failed", status: 400, error: "HTTP 400" }],
+      stored: { secrets: true, stageData: true },
+    });
+    expect(Object.keys(JSON.parse(show.stdout) as object)).not.toContain("data");
   });
 
   test("an unknown webhook-id exits 1", async () => {
@@ -254,6 +290,18 @@ describe("dlq failures", () => {
       stdout: "",
       stderr: `actiongate dlq: ${configFile} has no store (store.path or store.url); dead letters exist only with a store\n`,
     });
+  });
+
+  test("a store that was created and is now lost exits 1 with the store's reason, and nothing is created", async () => {
+    await bury("msg_1");
+    rmSync(storePath);
+    for (const file of [`${storePath}-wal`, `${storePath}-shm`]) rmSync(file, { force: true });
+    const { code, stdout, stderr } = await dlq("list");
+    expect({ code, stdout }).toEqual({ code: 1, stdout: "" });
+    expect(stderr).toStartWith(
+      `actiongate dlq: the store file ${storePath} does not exist, but ${storePath}.marker shows that a store was created there`,
+    );
+    expect(existsSync(storePath)).toBe(false);
   });
 
   test("a store file that does not exist exits 1 and is not created", async () => {

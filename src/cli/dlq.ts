@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -5,6 +6,7 @@ import { loadConfigFile } from "../config/load.ts";
 import { parseDuration } from "../kit/units.ts";
 import { createLogger } from "../log/logger.ts";
 import { openStore } from "../store/open.ts";
+import { storeFiles } from "../store/sqlite-files.ts";
 import { StoreOpenError } from "../store/store-open-error.ts";
 import type { DeadLetter, Store } from "../store/types.ts";
 import { reportConfigError } from "./report-config-error.ts";
@@ -64,7 +66,8 @@ export async function dlqCommand(
   if (storeConfig.path) {
     // Relative to the config file, like every other file the config names.
     const path = resolve(configDir, storeConfig.path);
-    if (!existsSync(path)) {
+    // Opening would create an empty store; one that was created and is now lost is refused by the store itself.
+    if (!existsSync(path) && !existsSync(storeFiles(path).marker)) {
       process.stderr.write(`actiongate dlq: no store at ${path} (store.path); the gateway creates it when it starts\n`);
       return 1;
     }
@@ -209,7 +212,11 @@ function formatTable(letters: readonly DeadLetter[]): string {
     .join("\n");
 }
 
-/** What `show` prints: everything an operator needs to judge a replay, never the x-epilot-token. */
+/**
+ * What `show` prints: what an operator needs to judge a replay (where it died, why, every attempt),
+ * and only the size of what is stored. Never a token, a forwarded header or anything of the payload:
+ * the store keeps those encrypted, and a terminal, a ticket or a shell history must not show them.
+ */
 function describeDeadLetter(letter: DeadLetter) {
   return {
     webhookId: letter.id,
@@ -226,17 +233,12 @@ function describeDeadLetter(letter: DeadLetter) {
       ...(attempt.status !== undefined ? { status: attempt.status } : {}),
       ...(attempt.error !== undefined ? { error: attempt.error } : {}),
     })),
-    data: parseJson(letter.data),
-    ...(letter.stageData !== undefined ? { stageData: parseJson(letter.stageData) } : {}),
+    stored: {
+      dataBytes: Buffer.byteLength(letter.data, "utf8"),
+      secrets: letter.secret !== undefined,
+      stageData: letter.stageData !== undefined,
+    },
   };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 function oneLine(text: string): string {

@@ -68,7 +68,8 @@ export type SqliteDriver = "bun:sqlite" | "node:sqlite";
  */
 export function openSqliteDatabase(path: string, options: { driver?: SqliteDriver } = {}): SqliteDatabase {
   const driver = options.driver ?? defaultDriver();
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  // 0700: a folder created here is the store's own; an existing folder is left as it is.
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   return wrap(openNative(path, driver));
 }
 

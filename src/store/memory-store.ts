@@ -1,15 +1,31 @@
+import { randomBytes } from "node:crypto";
 import { MemoryReplayGuard } from "../verify/replay-guard.ts";
+import { openSecret, seal } from "./secret-box.ts";
 import type { AttemptRecord, DeadLetter, NewOutboxEvent, OutboxEvent, OutboxStage, Store } from "./types.ts";
 
 interface Row extends OutboxEvent {
   leaseUntil: number;
 }
 
+export interface MemoryStoreOptions {
+  /** How long a webhook-id is remembered by the replay guard (up to a second more, see MemoryReplayGuard). */
+  readonly replayWindowMs: number;
+  /** Told when the replay guard is full and forgets an id early. */
+  readonly onEvict?: () => void;
+  /** The clock for what the interfaces do not pass a time to (advance, bury, replay guard default). */
+  readonly now?: () => number;
+}
+
 /**
  * The store used without `store.path`: the replay guard and the follow-ups of sync calls (resume,
  * write-back) live in memory. Nothing survives a restart; async routes therefore require a real store.
+ * Otherwise it keeps the same contract as the durable stores (test/support/store-contract.ts),
+ * secrets included: an event's `secret` is sealed with a key made at open, so that an event that
+ * ends up in a log line or a heap dump shows no token.
  */
-export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () => void }): Store {
+export function openMemoryStore(options: MemoryStoreOptions): Store {
+  const now = options.now ?? Date.now;
+  const key = randomBytes(32);
   const rows = new Map<string, Row>();
   const dead = new Map<string, DeadLetter>();
   const take = (id: string): Row => {
@@ -18,38 +34,52 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () 
     return row;
   };
   const put = (row: Row) => rows.set(row.id, row);
+  const guard = new MemoryReplayGuard({
+    windowMs: options.replayWindowMs,
+    ...(options.onEvict ? { onEvict: options.onEvict } : {}),
+  });
 
   return {
-    replayGuard: new MemoryReplayGuard({
-      windowMs: options.replayWindowMs,
-      ...(options.onEvict ? { onEvict: options.onEvict } : {}),
-    }),
+    replayGuard: {
+      claim: (webhookId, nowMs = now()) => guard.claim(webhookId, nowMs),
+      release: (webhookId) => guard.release(webhookId),
+    },
     outbox: {
       async add(event: NewOutboxEvent) {
         if (rows.has(event.id) || dead.has(event.id)) return;
-        put({ ...event, attempts: 0, nextAttemptAt: event.createdAt, history: [], leaseUntil: 0 });
+        const { secret, ...rest } = event;
+        put({
+          ...rest,
+          ...(secret !== undefined ? { secret: seal(key, event.id, secret) } : {}),
+          attempts: 0,
+          nextAttemptAt: event.createdAt,
+          history: [],
+          leaseUntil: 0,
+        });
       },
-      async claim(route, limit, now, leaseMs) {
-        const claimed: OutboxEvent[] = [];
-        for (const row of rows.values()) {
-          if (claimed.length >= limit) break;
-          if (row.route !== route || row.nextAttemptAt > now || row.leaseUntil > now) continue;
-          row.leaseUntil = now + leaseMs;
-          claimed.push({ ...row });
-        }
-        return claimed;
+      async claim(route, limit, claimNow, leaseMs) {
+        if (limit <= 0) return [];
+        const due = [...rows.values()]
+          .filter((row) => row.route === route && row.nextAttemptAt <= claimNow && row.leaseUntil <= claimNow)
+          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt)
+          .slice(0, limit);
+        return due.map((row) => {
+          row.leaseUntil = claimNow + leaseMs;
+          const { leaseUntil: _, ...event } = row;
+          return event;
+        });
       },
       async retryLater(id, attempt, nextAttemptAt) {
         const row = take(id);
         put({ ...row, attempts: row.attempts + 1, nextAttemptAt, history: [...row.history, attempt], leaseUntil: 0 });
       },
       async advance(id, attempt: AttemptRecord, stage: OutboxStage, stageData?: string) {
-        const row = take(id);
+        const { stageData: _, ...row } = take(id);
         put({
           ...row,
           stage,
           attempts: 0,
-          nextAttemptAt: 0,
+          nextAttemptAt: now(),
           history: [...row.history, attempt],
           leaseUntil: 0,
           ...(stageData !== undefined ? { stageData } : {}),
@@ -70,7 +100,7 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () 
           ...event,
           attempts: row.attempts + 1,
           history: [...row.history, attempt],
-          deadAt: attempt.at,
+          deadAt: now(),
           reason,
         });
       },
@@ -79,22 +109,23 @@ export function openMemoryStore(options: { replayWindowMs: number; onEvict?: () 
         for (const row of rows.values()) out[row.route] = (out[row.route] ?? 0) + 1;
         return out;
       },
-      secretOf: (event) => event.secret,
+      secretOf: (event) => (event.secret === undefined ? undefined : openSecret(key, event.id, event.secret)),
     },
     deadLetters: {
-      list: async () => [...dead.values()].reverse(),
+      list: async () => [...dead.values()].sort((a, b) => b.deadAt - a.deadAt || (a.id < b.id ? -1 : 1)),
       get: async (id) => dead.get(id),
-      async replay(id, now) {
+      async replay(id, replayNow) {
         const letter = dead.get(id);
         if (!letter) return false;
         dead.delete(id);
         const { deadAt: _, reason: __, ...event } = letter;
-        put({ ...event, attempts: 0, nextAttemptAt: now, leaseUntil: 0 });
+        // Should the id somehow be pending already, that pending event is the one that runs.
+        if (!rows.has(id)) put({ ...event, attempts: 0, nextAttemptAt: replayNow, leaseUntil: 0 });
         return true;
       },
-      async replayAll(now) {
+      async replayAll(replayNow) {
         let count = 0;
-        for (const id of [...dead.keys()]) if (await this.replay(id, now)) count++;
+        for (const id of [...dead.keys()]) if (await this.replay(id, replayNow)) count++;
         return count;
       },
       purge: async (id) => dead.delete(id),

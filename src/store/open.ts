@@ -67,6 +67,7 @@ export async function openStore(
       synchronous: store.synchronous,
       replayWindowMs,
       releaseLeases: options.releaseLeases ?? true,
+      onWarning: (message, fields) => logger.warn(message, fields),
     });
   } catch (error) {
     if (error instanceof StoreOpenError) throw error;

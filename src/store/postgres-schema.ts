@@ -45,6 +45,14 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX replay_guard_seen_at ON replay_guard (seen_at);
   `,
+  // 2: store_meta for the key check and the readiness probe. data, secret and stage_data are sealed
+  // from now on ("v1:..."); plain rows of the first version are sealed at each start (postgres-store.ts).
+  `
+  CREATE TABLE store_meta (
+    name  text PRIMARY KEY,
+    value text NOT NULL
+  );
+  `,
 ];
 
 /** The version this build brings the database to. */
@@ -54,14 +62,15 @@ export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 const MIGRATION_LOCK = 0x61637467; // "actg"
 
 /**
- * Brings the database to {@link POSTGRES_SCHEMA_VERSION}; returns the version it is at. Safe when
- * several replicas start at once: the transaction-scoped advisory lock lets one migrate while the
- * others wait, then find nothing left to do. Refuses a database a newer actiongate has migrated.
+ * Brings the database to `target` ({@link POSTGRES_SCHEMA_VERSION} unless a test builds an older
+ * database); returns the version it is at. Safe when several replicas start at once: the
+ * transaction-scoped advisory lock lets one migrate while the others wait, then find nothing left to
+ * do. Refuses a database a newer actiongate has migrated.
  *
  * @example
- * const version = await migrate(sql); // 1
+ * const version = await migrate(sql); // 2
  */
-export async function migrate(sql: Sql): Promise<number> {
+export async function migrate(sql: Sql, target: number = POSTGRES_SCHEMA_VERSION): Promise<number> {
   return sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx`CREATE TABLE IF NOT EXISTS actiongate_schema (version integer NOT NULL)`;
@@ -72,11 +81,10 @@ export async function migrate(sql: Sql): Promise<number> {
         `the database was migrated by a newer actiongate (schema ${current}, this one knows ${POSTGRES_SCHEMA_VERSION}); upgrade actiongate`,
       );
     }
-    for (let version = current + 1; version <= POSTGRES_SCHEMA_VERSION; version++)
-      await tx.unsafe(MIGRATIONS[version - 1]!);
-    if (!row) await tx`INSERT INTO actiongate_schema (version) VALUES (${POSTGRES_SCHEMA_VERSION})`;
-    else if (current < POSTGRES_SCHEMA_VERSION)
-      await tx`UPDATE actiongate_schema SET version = ${POSTGRES_SCHEMA_VERSION}`;
-    return POSTGRES_SCHEMA_VERSION;
+    if (current >= target) return current;
+    for (let version = current + 1; version <= target; version++) await tx.unsafe(MIGRATIONS[version - 1]!);
+    if (!row) await tx`INSERT INTO actiongate_schema (version) VALUES (${target})`;
+    else await tx`UPDATE actiongate_schema SET version = ${target}`;
+    return target;
   });
 }

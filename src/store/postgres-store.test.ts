@@ -2,13 +2,22 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import postgres from "postgres";
 import { type TestPostgres, testPostgres } from "../../test/support/postgres.ts";
 import { closedPort } from "../../test/support/recording-server.ts";
-import { describeStoreContract, LEASE, T0, WINDOW } from "../../test/support/store-contract.ts";
-import { POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
+import {
+  describeStoreContract,
+  eventWithSecrets,
+  LEASE,
+  secretsIn,
+  T0,
+  TARGET_ANSWER_WITH_SECRETS,
+  WINDOW,
+} from "../../test/support/store-contract.ts";
+import { UNREADABLE_REASON } from "./event-row.ts";
+import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from "./postgres-store.ts";
+import { seal } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 
 const KEY = Buffer.alloc(32, 3).toString("base64");
-const TOKEN = "eyJhbGciOi-very-secret-epilot-token-4711";
 
 let pg: TestPostgres;
 let url: string;
@@ -99,17 +108,132 @@ describe("postgres store", () => {
     });
   });
 
-  test("the token is encrypted at rest: the row holds no byte of it, and the other replica decrypts it with the shared key", async () => {
+  test("nothing of a payload rests in clear: no column of any table holds a token, a forwarded secret or a payload field", async () => {
+    // Every table as text, the way an operator (or a dump) sees it.
+    const everything = async () => {
+      const rows = await admin()`
+        SELECT row_to_json(t)::text AS row FROM outbox t UNION ALL SELECT row_to_json(t)::text FROM dead_letters t
+        UNION ALL SELECT row_to_json(t)::text FROM store_meta t UNION ALL SELECT row_to_json(t)::text FROM replay_guard t`;
+      return Buffer.from(rows.map((row) => row.row).join("\n"));
+    };
     const a = open();
-    await a.outbox.add({ id: "a", route: "erp", stage: "deliver", data: "{}", secret: TOKEN, createdAt: T0 });
-    const [row] = await admin()`SELECT secret, data FROM outbox WHERE id = 'a'`;
-    expect(String(row!.secret)).not.toContain(TOKEN);
-    expect(Buffer.from(String(row!.secret), "base64").length).toBe(12 + 16 + TOKEN.length);
-    const [event] = await open().outbox.claim("erp", 1, T0, LEASE);
-    expect(open().outbox.secretOf(event!)).toBe(TOKEN);
-    expect(open({ encryptionKey: Buffer.alloc(32, 9).toString("base64") }).outbox.secretOf(event!)).toBeUndefined();
+    const written = eventWithSecrets("msg_1", T0);
+    await a.outbox.add(written);
+    await a.outbox.add(eventWithSecrets("msg_2", T0 + 1));
+    expect(secretsIn(await everything())).toEqual([]);
+    const b = open();
+    const [claimed] = await b.outbox.claim("erp", 1, T0, LEASE);
+    expect(claimed).toMatchObject({ id: "msg_1", data: written.data });
+    // The other replica decrypts with the shared key.
+    expect(b.outbox.secretOf(claimed!)).toBe(written.secret);
+    await b.outbox.advance(
+      "msg_1",
+      { at: T0, stage: "deliver", outcome: "delivered" },
+      "write_back",
+      TARGET_ANSWER_WITH_SECRETS,
+    );
+    await b.outbox.claim("erp", 1, T0, LEASE);
+    await b.outbox.bury("msg_1", { at: T0, stage: "write_back", outcome: "write_back_failed" }, "gave up");
+
+    expect(secretsIn(await everything())).toEqual([]);
+    const [row] = await admin()`SELECT data, secret, stage_data FROM dead_letters WHERE id = 'msg_1'`;
+    for (const column of ["data", "secret", "stage_data"]) expect(String(row![column])).toStartWith("v1:");
+    expect((await b.deadLetters.get("msg_1"))?.stageData).toBe(TARGET_ANSWER_WITH_SECRETS);
   });
 
+  test("a database of the first version: plain rows are read, then sealed in place at start", async () => {
+    const first = postgres(url, { max: 1, onnotice: () => {} });
+    admins.push(first);
+    await migrate(first, 1);
+    const legacy = eventWithSecrets("pending", T0);
+    // The first version's secret: the same ciphertext without the "v1:" prefix.
+    const secret = seal(Buffer.from(KEY, "base64"), "pending", legacy.secret!).slice(3);
+    await first`
+      INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data)
+      VALUES ('pending', 'erp', 'write_back', ${legacy.data}, ${secret}, ${T0}, 1, ${T0}, '[]', ${TARGET_ANSWER_WITH_SECRETS})`;
+    await first`
+      INSERT INTO dead_letters (id, route, stage, data, created_at, attempts, next_attempt_at, history, dead_at, reason)
+      VALUES ('dead', 'erp', 'deliver', ${legacy.data}, ${T0}, 1, ${T0}, '[]', ${T0}, 'target refused (422)')`;
+
+    const store = open();
+    expect(await store.ready()).toBe(POSTGRES_SCHEMA_VERSION);
+    const columns =
+      await admin()`SELECT data, stage_data FROM outbox UNION ALL SELECT data, stage_data FROM dead_letters`;
+    for (const row of columns) expect(String(row.data)).toStartWith("v1:");
+    expect(secretsIn(Buffer.from(JSON.stringify([...columns])))).toEqual([]);
+    const [pending] = await store.outbox.claim("erp", 1, T0, LEASE);
+    expect(pending).toMatchObject({ data: legacy.data, stageData: TARGET_ANSWER_WITH_SECRETS, attempts: 1 });
+    expect(store.outbox.secretOf(pending!)).toBe(legacy.secret);
+    expect((await store.deadLetters.get("dead"))?.data).toBe(legacy.data);
+  });
+
+  test("a replica with another key is refused: it would lose every token the others wrote", async () => {
+    await open().ready();
+    const other = open({ encryptionKey: Buffer.alloc(32, 9).toString("base64") });
+    await expect(other.ready()).rejects.toThrow(
+      "store.encryption_key does not open this database: it was first used with another key",
+    );
+    await expect(other.outbox.depth()).rejects.toThrow(StoreOpenError);
+    expect(await other.status()).toMatchObject({ writable: false, error: expect.stringContaining("another key") });
+  });
+
+  test("an event whose sealed data does not open goes to the dead letters at its claim, with the reason", async () => {
+    const store = open();
+    await store.outbox.add({ id: "a", route: "erp", stage: "deliver", data: "{}", createdAt: T0 });
+    await store.outbox.add({ id: "b", route: "erp", stage: "deliver", data: "{}", createdAt: T0 - 1 });
+    await admin()`UPDATE outbox SET data = (SELECT data FROM outbox WHERE id = 'a') WHERE id = 'b'`;
+    expect((await store.outbox.claim("erp", 10, T0, LEASE)).map((event) => event.id)).toEqual(["a"]);
+    expect(await store.outbox.depth()).toEqual({ erp: 1 });
+    expect(await store.deadLetters.get("b")).toMatchObject({
+      reason: UNREADABLE_REASON,
+      history: [{ outcome: "unreadable" }],
+    });
+  });
+
+  describe("status writes", () => {
+    test("a lock held on its table makes the store not writable within the readiness bound", async () => {
+      const store = open();
+      expect(await store.status()).toMatchObject({ writable: true });
+      const locker = admin();
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const locking = locker.begin(async (tx) => {
+        await tx`LOCK TABLE store_meta IN EXCLUSIVE MODE`;
+        await held;
+      });
+      try {
+        await Bun.sleep(100);
+        const started = Date.now();
+        const status = await store.status();
+        expect(Date.now() - started).toBeLessThan(2_000);
+        // The check before wrote nothing and said writable here.
+        expect(status).toMatchObject({
+          kind: "postgres",
+          writable: false,
+          error: "canceling statement due to lock timeout",
+        });
+      } finally {
+        release();
+        await locking;
+      }
+      expect(await store.status()).toMatchObject({ writable: true });
+    });
+
+    test("a read-only database (a standby) is not writable, and says so", async () => {
+      const store = open();
+      await store.ready();
+      const name = new URL(url).pathname.slice(1);
+      await admin().unsafe(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+      const fresh = open({ maxConnections: 1 });
+      expect(await fresh.status()).toMatchObject({
+        kind: "postgres",
+        writable: false,
+        error: "the database is read-only (a standby?)",
+      });
+    });
+  });
   test("leases: a replica whose lease was taken over cannot overwrite the new owner's progress", async () => {
     const warnings: string[] = [];
     const a = open({ onWarning: (message) => warnings.push(message) });
@@ -176,6 +300,22 @@ describe("postgres store", () => {
     await store.replayGuard.claim("d", T0 + WINDOW + 30_001);
     expect(await ids()).toEqual(["b", "c", "d"]);
   });
+
+  test("a replay-guard release that fails while the database is down is kept and done once it is back, never thrown", async () => {
+    const warnings: string[] = [];
+    const store = open({ operationTimeoutMs: 2_000, onWarning: (message) => warnings.push(message) });
+    expect(await store.replayGuard.claim("msg_1", T0)).toBe(true);
+    await pg.stop();
+    try {
+      await store.replayGuard.release("msg_1");
+      expect(warnings).toContain("replay guard release failed; retrying in the background");
+      // epilot's retry while the database is still down: 503 (the claim fails), never a 409.
+      await expect(Promise.resolve(store.replayGuard.claim("msg_1", T0 + 1))).rejects.toThrow();
+    } finally {
+      await pg.start();
+    }
+    expect(await store.replayGuard.claim("msg_1", T0 + 2)).toBe(true);
+  }, 30_000);
 
   describe("an unreachable database", () => {
     test("opening succeeds; every call fails fast with a clear error; status is not writable and shows no password", async () => {

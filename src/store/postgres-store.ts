@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { startDeadline } from "../runtime/deadline.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
-import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
+import { countsPerRoute, deadLetterFromRow, readEventRow, UNREADABLE_REASON, unreadableAttempt } from "./event-row.ts";
+import { pendingReleases } from "./pending-releases.ts";
 import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
-import { decryptSecret, encryptSecret, parseKey } from "./secret-box.ts";
+import { isSealed, KEY_CHECK_NAME, keyCheckValue, keyMatches, openSecret, parseKey, seal } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
 
@@ -37,6 +38,11 @@ export interface PostgresStore extends Store {
 
 const PRUNE_INTERVAL_MS = 60_000;
 const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
+/** The readiness probe gives up sooner than other calls, so that /readyz answers within its 2 s. */
+const PROBE_TIMEOUT_MS = 1_500;
+const PROBE_LOCK_TIMEOUT_MS = 1_000;
+/** Rows sealed per round when plain rows of the first version are found at start. */
+const SEAL_BATCH = 500;
 
 const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data";
 
@@ -51,6 +57,8 @@ type Row = Record<string, unknown>;
  *
  * Claims lease rows to this replica (`lease_owner`); every later update of the row checks the owner,
  * so a replica whose lease ran out and was taken over cannot overwrite the new owner's progress.
+ * `data`, `secret` and `stageData` are sealed (AES-256-GCM, see secret-box.ts); the key is checked
+ * against the one the database was first used with, so replicas with different keys are refused.
  *
  * @example
  * const store = openPostgresStore({ url: "postgres://actiongate:pw@db:5432/actiongate", encryptionKey: key, replayWindowMs: 600_000, maxConnections: 10 });
@@ -66,6 +74,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   const key = parseKey(options.encryptionKey, "store.encryption_key");
   const now = options.now ?? Date.now;
   const owner = options.ownerId ?? randomUUID();
+  const probeName = `probe:${owner}`;
   const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   const warn = options.onWarning ?? (() => {});
   const sql = postgres(options.url, {
@@ -83,11 +92,14 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   let refused: StoreOpenError | undefined;
   let closed = false;
 
-  /** Migrates once; a failure to reach the database is retried by the next call, a newer schema is final. */
+  /**
+   * Migrates, checks the key and seals plain rows once; a failure to reach the database is retried by
+   * the next call, a newer schema or another key is final.
+   */
   function ready(): Promise<number> {
     if (schemaVersion !== undefined) return Promise.resolve(schemaVersion);
     if (refused) return Promise.reject(refused);
-    migrating ??= migrate(sql).then(
+    migrating ??= prepare().then(
       (version) => (schemaVersion = version),
       (error: unknown) => {
         migrating = undefined;
@@ -98,13 +110,54 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     return migrating;
   }
 
+  async function prepare(): Promise<number> {
+    const version = await migrate(sql);
+    await sql`INSERT INTO store_meta (name, value) VALUES (${KEY_CHECK_NAME}, ${keyCheckValue(key)}) ON CONFLICT (name) DO NOTHING`;
+    const [check] = await sql<{ value: string }[]>`SELECT value FROM store_meta WHERE name = ${KEY_CHECK_NAME}`;
+    if (!check || !keyMatches(key, check.value)) {
+      throw new StoreOpenError(
+        "store.encryption_key does not open this database: it was first used with another key, and every token in it would be lost. " +
+          "Every replica must use the key the database was first used with; a store cannot change its key.",
+      );
+    }
+    await sealPlainRows();
+    return version;
+  }
+
+  /**
+   * Seals `data` and `stage_data` that a replica of the first version stored as plain JSON (before
+   * the upgrade, or during a rolling one). Compare-and-set per row: a row changed meanwhile is left
+   * for the next start.
+   */
+  async function sealPlainRows(): Promise<void> {
+    for (const table of ["outbox", "dead_letters"] as const) {
+      for (;;) {
+        const rows = await sql<{ id: string; data: string; stage_data: string | null }[]>`
+          SELECT id, data, stage_data FROM ${sql(table)}
+          WHERE left(data, 3) <> 'v1:' OR left(stage_data, 3) <> 'v1:'
+          LIMIT ${SEAL_BATCH}`;
+        let changed = 0;
+        for (const row of rows) {
+          const data = isSealed(row.data) ? row.data : seal(key, row.id, row.data);
+          const stageData =
+            row.stage_data === null || isSealed(row.stage_data) ? row.stage_data : seal(key, row.id, row.stage_data);
+          const result = await sql`
+            UPDATE ${sql(table)} SET data = ${data}, stage_data = ${stageData}
+            WHERE id = ${row.id} AND data = ${row.data} AND stage_data IS NOT DISTINCT FROM ${row.stage_data}`;
+          changed += result.count;
+        }
+        if (rows.length < SEAL_BATCH || changed === 0) break;
+      }
+    }
+  }
+
   /** Every call: the schema first, then the statement, within the time limit. */
-  async function run<T>(what: string, work: () => Promise<T>): Promise<T> {
+  async function run<T>(what: string, work: () => Promise<T>, limitMs: number = timeoutMs): Promise<T> {
     if (closed) throw new Error("the store is closed");
-    const deadline = startDeadline(timeoutMs);
+    const deadline = startDeadline(limitMs);
     try {
       const result = await Promise.race([ready().then(work), deadline.expired]);
-      if (result === "timeout") throw new Error(`PostgreSQL did not answer ${what} within ${timeoutMs} ms`);
+      if (result === "timeout") throw new Error(`PostgreSQL did not answer ${what} within ${limitMs} ms`);
       return result;
     } finally {
       deadline.clear();
@@ -117,6 +170,8 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
       operation,
     });
 
+  const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
+
   const countRoutes = async (table: "outbox" | "dead_letters") =>
     countsPerRoute(
       await run(`count of ${table}`, () => sql`SELECT route, count(*)::int AS n FROM ${sql(table)} GROUP BY route`),
@@ -124,14 +179,16 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
-      const secret = event.secret === undefined ? null : encryptSecret(key, event.id, event.secret);
+      const data = seal(key, event.id, event.data);
+      const secret = sealed(event.id, event.secret);
+      const stageData = sealed(event.id, event.stageData);
       // One autocommitted statement: committed when it returns. The first of two adds with the same id
       // wins, also against a dead letter of that id (replay protection is earlier; this is the safety net).
       await run(
         "add",
         () => sql`
-        INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history)
-        SELECT ${event.id}, ${event.route}, ${event.stage}, ${event.data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]'
+        INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data)
+        SELECT ${event.id}, ${event.route}, ${event.stage}, ${data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]', ${stageData}
         WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
         ON CONFLICT (id) DO NOTHING`,
       );
@@ -152,7 +209,14 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
           FOR UPDATE SKIP LOCKED)
         RETURNING ${sql.unsafe(EVENT_COLUMNS)}`,
       );
-      return rows.map(eventFromRow).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
+      const claimed: OutboxEvent[] = [];
+      for (const row of rows) {
+        const { event, readable } = readEventRow(row, key);
+        // It would fail the same way on every attempt: to the dead letters at once, with the reason.
+        if (readable) claimed.push(event);
+        else await outbox.bury(event.id, unreadableAttempt(event, claimNow), UNREADABLE_REASON);
+      }
+      return claimed.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
     },
 
     async retryLater(id, attempt, nextAttemptAt) {
@@ -171,7 +235,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
       const result = await run(
         "advance",
         () => sql`
-        UPDATE outbox SET stage = ${stage}, stage_data = ${stageData ?? null}, attempts = 0, next_attempt_at = ${now()},
+        UPDATE outbox SET stage = ${stage}, stage_data = ${sealed(id, stageData)}, attempts = 0, next_attempt_at = ${now()},
           lease_until = NULL, lease_owner = NULL, history = history || ${JSON.stringify([attempt])}::text::jsonb
         WHERE id = ${id} AND lease_owner = ${owner}`,
       );
@@ -212,7 +276,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     depth: () => countRoutes("outbox"),
 
     secretOf(event: OutboxEvent) {
-      return event.secret === undefined ? undefined : decryptSecret(key, event.id, event.secret);
+      return event.secret === undefined ? undefined : openSecret(key, event.id, event.secret);
     },
   };
 
@@ -231,7 +295,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
         () =>
           sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`,
       );
-      return rows.map(deadLetterFromRow);
+      return rows.map((row) => deadLetterFromRow(row, key));
     },
 
     async get(id) {
@@ -239,7 +303,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
         "get",
         () => sql<Row[]>`SELECT ${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason FROM dead_letters WHERE id = ${id}`,
       );
-      return row ? deadLetterFromRow(row) : undefined;
+      return row ? deadLetterFromRow(row, key) : undefined;
     },
 
     async replay(id, replayNow) {
@@ -272,35 +336,20 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     countByRoute: () => countRoutes("dead_letters"),
   };
 
-  // Ids whose release failed (the database went away mid-call). epilot retries such a call; it must
-  // not meet a 409, so the release is retried in the background and before any claim of that id.
-  const pendingReleases = new Set<string>();
-  let releaseTimer: ReturnType<typeof setInterval> | undefined;
-  const releaseNow = (webhookId: string) =>
-    run("replay guard release", () => sql`DELETE FROM replay_guard WHERE id = ${webhookId}`);
-  const retryReleases = async () => {
-    for (const webhookId of [...pendingReleases]) {
-      try {
-        await releaseNow(webhookId);
-        pendingReleases.delete(webhookId);
-      } catch {
-        return; // still down: the next tick tries again
-      }
-    }
-    if (pendingReleases.size === 0 && releaseTimer) {
-      clearInterval(releaseTimer);
-      releaseTimer = undefined;
-    }
-  };
+  // A failed release is retried in the background and before a claim of that id (pending-releases.ts).
+  const releases = pendingReleases(
+    async (webhookId) => {
+      await run("replay guard release", () => sql`DELETE FROM replay_guard WHERE id = ${webhookId}`);
+    },
+    warn,
+    (error) => safeMessage(error, options.url),
+  );
 
   let lastPruneAt = Number.NEGATIVE_INFINITY;
   const replayGuard: ReplayGuard = {
     async claim(webhookId, nowMs = now()) {
       const expiredBefore = nowMs - options.replayWindowMs;
-      if (pendingReleases.has(webhookId)) {
-        await releaseNow(webhookId);
-        pendingReleases.delete(webhookId);
-      }
+      await releases.settle(webhookId);
       if (Math.abs(nowMs - lastPruneAt) >= PRUNE_INTERVAL_MS) {
         lastPruneAt = nowMs;
         await run("replay guard prune", () => sql`DELETE FROM replay_guard WHERE seen_at <= ${expiredBefore}`);
@@ -316,19 +365,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
       return result.count > 0;
     },
 
-    async release(webhookId) {
-      try {
-        await releaseNow(webhookId);
-      } catch (error) {
-        pendingReleases.add(webhookId);
-        releaseTimer ??= setInterval(() => void retryReleases(), 1_000);
-        (releaseTimer as { unref?: () => void }).unref?.();
-        warn("replay guard release failed; retrying in the background", {
-          webhook_id: webhookId,
-          error: safeMessage(error, options.url),
-        });
-      }
-    },
+    release: (webhookId) => releases.release(webhookId),
   };
 
   // Migrate at start when the database is there; when it is not, say so once and serve not-ready.
@@ -347,30 +384,36 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     async status() {
       if (closed) return { kind: "postgres", writable: false, error: "closed" };
       try {
-        const [row] = await run(
+        // A real write, committed, in this replica's own row (replicas never wait on each other's probe):
+        // it fails on a read-only database (a standby), a full disk, or a lock held too long.
+        await run(
           "status",
-          () => sql<{ writable: boolean }[]>`SELECT current_setting('transaction_read_only') = 'off' AS writable`,
+          () =>
+            sql.begin(async (tx) => {
+              // SET takes no parameters; set_config(..., true) is SET LOCAL.
+              await tx`SELECT set_config('lock_timeout', ${`${PROBE_LOCK_TIMEOUT_MS}ms`}, true), set_config('statement_timeout', ${`${PROBE_TIMEOUT_MS}ms`}, true)`;
+              await tx`
+                INSERT INTO store_meta (name, value) VALUES (${probeName}, ${String(now())})
+                ON CONFLICT (name) DO UPDATE SET value = excluded.value`;
+              await tx`DELETE FROM store_meta WHERE name = ${probeName}`;
+            }),
+          PROBE_TIMEOUT_MS + 250,
         );
-        const writable = row?.writable === true;
-        return {
-          kind: "postgres",
-          writable,
-          schemaVersion: schemaVersion ?? POSTGRES_SCHEMA_VERSION,
-          ...(writable ? {} : { error: "the database is read-only (a standby?)" }),
-        };
+        return { kind: "postgres", writable: true, schemaVersion: schemaVersion ?? POSTGRES_SCHEMA_VERSION };
       } catch (error) {
+        const readOnly = (error as { code?: string }).code === "25006";
         return {
           kind: "postgres",
           writable: false,
           ...(schemaVersion !== undefined ? { schemaVersion } : {}),
-          error: safeMessage(error, options.url),
+          error: readOnly ? "the database is read-only (a standby?)" : safeMessage(error, options.url),
         };
       }
     },
     async close() {
       if (closed) return;
       closed = true;
-      if (releaseTimer) clearInterval(releaseTimer);
+      releases.stop();
       await sql.end({ timeout: 5 });
     },
   };

@@ -27,7 +27,7 @@ export const storeSchema = z
       .string()
       .optional()
       .describe(
-        "base64 of 32 bytes that encrypts x-epilot-token at rest; required with store.url (the same key on every replica); with store.path and no key, a key file `<path>.key` (mode 0600) is created beside the database",
+        "base64 of 32 bytes that encrypts what the store keeps of each event at rest (body, payload, tokens, forwarded headers); required with store.url (the same key on every replica); with store.path and no key, a key file `<path>.key` (mode 0600) is created beside the database",
       ),
     synchronous: z
       .enum(["full", "normal"])

@@ -4,8 +4,19 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { StoreOpenError } from "./store-open-error.ts";
 
 /**
- * Encryption at rest for the x-epilot-token of stored events, shared by every store: AES-256-GCM with
- * a 32-byte key and the event id as associated data. Stored as base64(iv | tag | ciphertext).
+ * Encryption at rest for what a store keeps of an event, shared by every store: AES-256-GCM with a
+ * 32-byte key and the event id as associated data, so that a value copied onto another row does not
+ * open there. The store seals an event's `data` (the transformed body and the stripped payload), its
+ * `secret` (tokens, forwarded headers) and its `stageData` (a target's answer): nothing of a payload
+ * rests in clear, whatever the route strips.
+ *
+ * Stored values carry their format, so that a later change can still read what an earlier version
+ * wrote:
+ * - `v1:` + base64(iv | tag | ciphertext): format 1, what this version writes in every sealed column.
+ * - format 0, what the first version wrote: `secret` as base64(iv | tag | ciphertext) without a prefix,
+ *   `data` and `stageData` as plain JSON. Still read; `data` and `stageData` of format 0 are sealed
+ *   in place when a store opens (see the stores).
+ * `:` is neither base64 nor the start of any JSON text, so the prefix cannot be mistaken for format 0.
  */
 
 const KEY_BYTES = 32;
@@ -57,31 +68,57 @@ export function loadOrCreateKeyFile(file: string): Uint8Array {
   }
 }
 
+/** The prefix of a format 1 value. */
+const FORMAT_1 = "v1:";
+
 /**
- * Encrypts `plaintext` for the event `id`.
+ * Seals `plaintext` for the event (or row) `id` in the current format.
  *
  * @example
- * const stored = encryptSecret(key, "msg_1", token); // decryptSecret(key, "msg_1", stored) === token
+ * const stored = seal(key, "msg_1", token); // "v1:..."; openSecret(key, "msg_1", stored) === token
  */
-export function encryptSecret(key: Uint8Array, id: string, plaintext: string): string {
+export function seal(key: Uint8Array, id: string, plaintext: string): string {
+  return FORMAT_1 + encrypt(key, id, plaintext);
+}
+
+/** Whether `stored` is in the current format (a format 0 `data` value is plain JSON). */
+export function isSealed(stored: string): boolean {
+  return stored.startsWith(FORMAT_1);
+}
+
+/**
+ * Opens a stored `secret`: format 1, or format 0 (the same ciphertext without prefix). undefined when
+ * it cannot be opened (another key, damaged, another event's): a missing token, never a crash.
+ *
+ * @example
+ * const token = openSecret(key, event.id, event.secret);
+ */
+export function openSecret(key: Uint8Array, id: string, stored: string): string | undefined {
+  return decrypt(key, id, isSealed(stored) ? stored.slice(FORMAT_1.length) : stored);
+}
+
+/**
+ * Opens a stored `data` or `stageData`: format 1 is decrypted (undefined when that fails: damaged, or
+ * moved from another row), format 0 is the plain JSON the first version wrote and is returned as is.
+ *
+ * @example
+ * const data = openData(key, row.id, row.data); // the JSON the gateway stored
+ */
+export function openData(key: Uint8Array, id: string, stored: string): string | undefined {
+  return isSealed(stored) ? decrypt(key, id, stored.slice(FORMAT_1.length)) : stored;
+}
+
+function encrypt(key: Uint8Array, id: string, plaintext: string): string {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv("aes-256-gcm", key, iv);
-  // The id as associated data: a ciphertext copied onto another row does not decrypt there.
   cipher.setAAD(Buffer.from(id, "utf8"));
   const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString("base64");
 }
 
-/**
- * undefined when the value cannot be decrypted (another key, damaged, another event's): a missing
- * token, never a crash.
- *
- * @example
- * const token = decryptSecret(key, event.id, event.secret);
- */
-export function decryptSecret(key: Uint8Array, id: string, stored: string): string | undefined {
+function decrypt(key: Uint8Array, id: string, base64: string): string | undefined {
   try {
-    const bytes = Buffer.from(stored, "base64");
+    const bytes = Buffer.from(base64, "base64");
     if (bytes.length < IV_BYTES + TAG_BYTES) return undefined;
     const decipher = createDecipheriv("aes-256-gcm", key, bytes.subarray(0, IV_BYTES));
     decipher.setAAD(Buffer.from(id, "utf8"));
@@ -90,4 +127,18 @@ export function decryptSecret(key: Uint8Array, id: string, stored: string): stri
   } catch {
     return undefined;
   }
+}
+
+/** The row of `store_meta` whose value proves the key: sealed with the key the store was first opened with. */
+export const KEY_CHECK_NAME = "key_check";
+const KEY_CHECK_TEXT = "actiongate store key check";
+
+/** The key check value to store for `key`. */
+export function keyCheckValue(key: Uint8Array): string {
+  return seal(key, KEY_CHECK_NAME, KEY_CHECK_TEXT);
+}
+
+/** Whether `stored` (the store's key check) was sealed with `key`. */
+export function keyMatches(key: Uint8Array, stored: string): boolean {
+  return openSecret(key, KEY_CHECK_NAME, stored) === KEY_CHECK_TEXT;
 }

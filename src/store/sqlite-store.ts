@@ -1,12 +1,27 @@
 import { openSqliteDatabase, type SqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
-import { countsPerRoute, deadLetterFromRow, eventFromRow } from "./event-row.ts";
-import { decryptSecret as decrypt, encryptSecret as encrypt, loadOrCreateKeyFile, parseKey } from "./secret-box.ts";
+import { countsPerRoute, deadLetterFromRow, readEventRow, UNREADABLE_REASON, unreadableAttempt } from "./event-row.ts";
+import { pendingReleases } from "./pending-releases.ts";
+import {
+  isSealed,
+  KEY_CHECK_NAME,
+  keyCheckValue,
+  keyMatches,
+  loadOrCreateKeyFile,
+  openSecret,
+  parseKey,
+  seal,
+} from "./secret-box.ts";
+import { markStoreCreated, prepareStoreFiles, type StoreWarn, storeFiles } from "./sqlite-files.ts";
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-schema.ts";
 import { StoreOpenError } from "./store-open-error.ts";
-import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
+import type { AttemptRecord, DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
 
 export interface SqliteStoreOptions {
-  /** The database file; created with its folder if missing. */
+  /**
+   * The database file; created (0600) with its folder (0700) if missing. Refused when it is missing or
+   * empty although `<path>.marker` shows a store was created there, and when it is damaged.
+   */
   readonly path: string;
   /** base64 of 32 bytes; without it the key file `<path>.key` is used (created, mode 0600, if missing). */
   readonly encryptionKey?: string;
@@ -25,6 +40,8 @@ export interface SqliteStoreOptions {
   readonly releaseLeases?: boolean;
   /** The SQLite module; the runtime's own by default (tests run the Deno one under Bun too). */
   readonly driver?: SqliteDriver;
+  /** Told what an operator should see in the log: a store file open to other users, a failed replay-guard release. */
+  readonly onWarning?: StoreWarn;
 }
 
 /** The SQLite store plus what only a single-process store can offer. */
@@ -36,53 +53,26 @@ export interface SqliteStore extends Store {
 // Re-exported: callers that open a store catch it from here.
 export { StoreOpenError };
 
-const SCHEMA_VERSION = 1;
 const BUSY_TIMEOUT_MS = 5_000;
+/** The readiness probe waits less for the write lock, so that /readyz answers within its 2 s. */
+const PROBE_BUSY_TIMEOUT_MS = 1_500;
 const PRUNE_INTERVAL_MS = 60_000;
+/** Rows sealed per statement batch when a store of the first version is upgraded. */
+const SEAL_BATCH = 500;
+/** A row of store_meta that says the file still holds plain text of the first version in its free space. */
+const SCRUB_PENDING = "scrub_pending";
 
 const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS outbox (
-  id              TEXT PRIMARY KEY,
-  route           TEXT NOT NULL,
-  stage           TEXT NOT NULL,
-  data            TEXT NOT NULL,
-  secret          TEXT,               -- base64(iv | tag | AES-256-GCM ciphertext), the event id as AAD
-  created_at      INTEGER NOT NULL,
-  attempts        INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  leased_until    INTEGER,            -- NULL: not leased
-  history         TEXT NOT NULL DEFAULT '[]',
-  stage_data      TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (route, next_attempt_at);
-CREATE TABLE IF NOT EXISTS dead_letters (
-  id              TEXT PRIMARY KEY,
-  route           TEXT NOT NULL,
-  stage           TEXT NOT NULL,
-  data            TEXT NOT NULL,
-  secret          TEXT,
-  created_at      INTEGER NOT NULL,
-  attempts        INTEGER NOT NULL,
-  next_attempt_at INTEGER NOT NULL,
-  history         TEXT NOT NULL,
-  stage_data      TEXT,
-  dead_at         INTEGER NOT NULL,
-  reason          TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dead_letters_dead_at ON dead_letters (dead_at);
-CREATE TABLE IF NOT EXISTS replay_guard (
-  id      TEXT PRIMARY KEY,
-  seen_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS replay_guard_seen_at ON replay_guard (seen_at);
-`;
 
 /**
  * Opens the embedded SQLite store: outbox, dead letters and replay guard in one WAL-mode file.
  * Every write commits before its promise resolves, so a `kill -9` right after loses nothing.
  * One gateway process per file; `actiongate dlq` may open it beside the running gateway.
+ *
+ * At open: the files are checked (see sqlite-files.ts: modes 0600/0700, a lost database refused),
+ * `PRAGMA quick_check` refuses a damaged file, the schema is migrated, and the key is checked
+ * against the one the store was created with (another key is refused rather than losing every token).
+ * `data`, `secret` and `stageData` of every event are sealed (AES-256-GCM, see secret-box.ts).
  *
  * @example
  * const store = openSqliteStore({ path: "/var/lib/actiongate/store.db", synchronous: "full", replayWindowMs: 600_000 });
@@ -91,13 +81,22 @@ CREATE INDEX IF NOT EXISTS replay_guard_seen_at ON replay_guard (seen_at);
  */
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const now = options.now ?? Date.now;
+  const warn = options.onWarning ?? (() => {});
+  const { path } = options;
   // The key is checked before the database is touched, so that a wrong key leaves nothing open.
-  const key = options.encryptionKey !== undefined ? parseKey(options.encryptionKey, "store.encryption_key") : undefined;
-  const db = openSqliteDatabase(options.path, options.driver ? { driver: options.driver } : {});
+  const configuredKey =
+    options.encryptionKey !== undefined ? parseKey(options.encryptionKey, "store.encryption_key") : undefined;
+  prepareStoreFiles(path, warn);
+  const db = openSqliteDatabase(path, options.driver ? { driver: options.driver } : {});
   let store: SqliteStore;
   try {
-    prepareSchema(db, options.synchronous);
-    store = createStore(db, key ?? loadOrCreateKeyFile(`${options.path}.key`), options.replayWindowMs, now);
+    configure(db, path, options.synchronous);
+    const keyFile = storeFiles(path).keyFile;
+    const key = configuredKey ?? loadOrCreateKeyFile(keyFile);
+    migrate(db, key, configuredKey ? "store.encryption_key" : `the key file ${keyFile}`);
+    scrubIfPending(db, path, warn);
+    markStoreCreated(path, warn);
+    store = createStore(db, key, options.replayWindowMs, now, warn);
   } catch (error) {
     db.close();
     throw error;
@@ -106,50 +105,160 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return store;
 }
 
-function prepareSchema(db: SqliteDatabase, synchronous: "full" | "normal"): void {
-  // busy_timeout first: the pragmas below may already wait for another process (the gateway or `dlq`).
-  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`);
+/** Pragmas, then the integrity check: a damaged file is refused here, before anything is written to it. */
+function configure(db: SqliteDatabase, path: string, synchronous: "full" | "normal"): void {
+  try {
+    // busy_timeout first: the pragmas below may already wait for another process (the gateway or `dlq`).
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`);
+    // quick_check reads every page and checks the b-trees' structure (not the indexes' content):
+    // about 0.1 s for 100,000 events (200 MB) from the page cache. See docs/operations.md.
+    const problems = db
+      .prepare("PRAGMA quick_check(5)")
+      .all()
+      .map((row) => String(Object.values(row)[0]))
+      .filter((line) => line !== "ok");
+    if (problems.length > 0) throw damaged(path, problems.join("; "));
+  } catch (error) {
+    if (error instanceof StoreOpenError) throw error;
+    const message = (error as Error).message;
+    if (/malformed|not a database|corrupt/i.test(message)) throw damaged(path, message);
+    throw error;
+  }
+}
+
+function damaged(path: string, detail: string): StoreOpenError {
+  return new StoreOpenError(
+    `the store file ${path} is damaged (${detail}). Stop every actiongate that uses it and keep a copy of it ` +
+      `(with ${path}-wal, if any). Then restore it from a backup, or save what is readable: ` +
+      `sqlite3 ${path} ".recover" | sqlite3 ${path}.recovered, and put the recovered file in its place.`,
+  );
+}
+
+/**
+ * Brings the schema to {@link SQLITE_SCHEMA_VERSION} in one write transaction (a second process
+ * opening at once waits, then finds nothing to do), seals what the first version left in plain text,
+ * and checks the key.
+ */
+function migrate(db: SqliteDatabase, key: Uint8Array, keySource: string): void {
   db.transaction(() => {
     const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
-    if (version > SCHEMA_VERSION) {
+    if (version > SQLITE_SCHEMA_VERSION) {
       throw new StoreOpenError(
-        `the store was written by a newer actiongate (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade actiongate`,
+        `the store was written by a newer actiongate (schema ${version}, this one knows ${SQLITE_SCHEMA_VERSION}); upgrade actiongate`,
       );
     }
-    db.exec(SCHEMA);
-    if (version < SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    for (let next = version + 1; next <= SQLITE_SCHEMA_VERSION; next++) db.exec(SQLITE_MIGRATIONS[next - 1]!);
+    const check = db.prepare("SELECT value FROM store_meta WHERE name = ?").get(KEY_CHECK_NAME);
+    if (check === undefined) {
+      db.prepare("INSERT INTO store_meta (name, value) VALUES (?, ?)").run(KEY_CHECK_NAME, keyCheckValue(key));
+    } else if (!keyMatches(key, String(check.value))) {
+      throw new StoreOpenError(
+        `${keySource} does not open this store: it was created with another key, and every token in it would be lost. ` +
+          "Use the key it was created with; a store cannot change its key.",
+      );
+    }
+    if (version === 1 && sealPlainRows(db, key) > 0) {
+      // The first version's rows are sealed now, but their plain text may linger in free pages.
+      db.prepare("INSERT OR REPLACE INTO store_meta (name, value) VALUES (?, ?)").run(SCRUB_PENDING, "1");
+    }
+    if (version < SQLITE_SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
   });
+}
+
+/** Seals `data` and `stage_data` that the first version stored as plain JSON; returns how many rows. */
+function sealPlainRows(db: SqliteDatabase, key: Uint8Array): number {
+  let sealed = 0;
+  for (const table of ["outbox", "dead_letters"] as const) {
+    let after = 0;
+    for (;;) {
+      const rows = db
+        .prepare(`SELECT rowid AS n, id, data, stage_data FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`)
+        .all(after, SEAL_BATCH);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        after = Number(row.n);
+        const id = String(row.id);
+        const data = String(row.data);
+        const stageData = row.stage_data === null ? null : String(row.stage_data);
+        if (isSealed(data) && (stageData === null || isSealed(stageData))) continue;
+        db.prepare(`UPDATE ${table} SET data = ?, stage_data = ? WHERE rowid = ?`).run(
+          isSealed(data) ? data : seal(key, id, data),
+          stageData === null || isSealed(stageData) ? stageData : seal(key, id, stageData),
+          row.n,
+        );
+        sealed++;
+      }
+    }
+  }
+  return sealed;
+}
+
+/**
+ * Rewrites the file (VACUUM) once after plain rows were sealed, so that no free page keeps their old
+ * plain text, then empties the write-ahead log. Runs at the next open if a crash came in between.
+ */
+function scrubIfPending(db: SqliteDatabase, path: string, warn: StoreWarn): void {
+  if (!db.prepare("SELECT 1 AS pending FROM store_meta WHERE name = ?").get(SCRUB_PENDING)) return;
+  db.exec("VACUUM");
+  const checkpoint = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
+  if (Number(checkpoint?.busy ?? 0) !== 0) {
+    // Another process reads the old pages: retried at the next open.
+    warn("the store could not be rewritten completely (another process reads it); it is retried at the next start", {
+      file: path,
+    });
+    return;
+  }
+  db.prepare("DELETE FROM store_meta WHERE name = ?").run(SCRUB_PENDING);
+  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 function releaseLeases(db: SqliteDatabase): number {
   // Events are only leased once due, so next_attempt_at is already in the past: due at once.
-  return db.prepare("UPDATE outbox SET leased_until = NULL WHERE leased_until IS NOT NULL").run().changes;
+  return db.prepare("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL").run().changes;
 }
 
-function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number, now: () => number): SqliteStore {
+function createStore(
+  db: SqliteDatabase,
+  key: Uint8Array,
+  replayWindowMs: number,
+  now: () => number,
+  warn: StoreWarn,
+): SqliteStore {
   const appendHistory = "history = json_insert(history, '$[#]', json(?))";
+  const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
 
   // Table names come from this file only, never from data.
   const countRoutes = (table: "outbox" | "dead_letters") =>
     countsPerRoute(db.prepare(`SELECT route, COUNT(*) AS n FROM ${table} GROUP BY route`).all());
+
+  const bury = (id: string, attempt: AttemptRecord, reason: string) =>
+    db.transaction(() => {
+      db.prepare(
+        `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, dead_at, reason)
+         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, json_insert(history, '$[#]', json(?)), stage_data, ?, ?
+         FROM outbox WHERE id = ?`,
+      ).run(JSON.stringify(attempt), now(), reason, id);
+      db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+    });
 
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
       // One autocommitted statement: durable when it returns. The first of two adds with the same id wins,
       // also against a dead letter of that id (replay protection is earlier; this is the safety net).
       db.prepare(
-        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history)
-         SELECT ?, ?, ?, ?, ?, ?, 0, ?, '[]' WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)`,
+        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data)
+         SELECT ?, ?, ?, ?, ?, ?, 0, ?, '[]', ? WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)`,
       ).run(
         event.id,
         event.route,
         event.stage,
-        event.data,
-        event.secret === undefined ? null : encrypt(key, event.id, event.secret),
+        seal(key, event.id, event.data),
+        sealed(event.id, event.secret),
         event.createdAt,
         event.createdAt,
+        sealed(event.id, event.stageData),
         event.id,
       );
     },
@@ -159,32 +268,39 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
       // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the same row.
       const rows = db
         .prepare(
-          `UPDATE outbox SET leased_until = ?
+          `UPDATE outbox SET lease_until = ?
            WHERE id IN (
              SELECT id FROM outbox
-             WHERE route = ? AND next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
+             WHERE route = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
              ORDER BY next_attempt_at, created_at
              LIMIT ?)
            RETURNING ${EVENT_COLUMNS}`,
         )
         .all(claimNow + leaseMs, route, claimNow, claimNow, limit);
-      return rows.map(eventFromRow).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
+      const claimed: OutboxEvent[] = [];
+      for (const row of rows) {
+        const { event, readable } = readEventRow(row, key);
+        // It would fail the same way on every attempt: to the dead letters at once, with the reason.
+        if (readable) claimed.push(event);
+        else bury(event.id, unreadableAttempt(event, claimNow), UNREADABLE_REASON);
+      }
+      return claimed.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
     },
 
     async retryLater(id, attempt, nextAttemptAt) {
       db.prepare(
-        `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, leased_until = NULL, ${appendHistory} WHERE id = ?`,
+        `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
       ).run(nextAttemptAt, JSON.stringify(attempt), id);
     },
 
     async advance(id, attempt, stage, stageData) {
       db.prepare(
-        `UPDATE outbox SET stage = ?, stage_data = ?, attempts = 0, next_attempt_at = ?, leased_until = NULL, ${appendHistory} WHERE id = ?`,
-      ).run(stage, stageData ?? null, now(), JSON.stringify(attempt), id);
+        `UPDATE outbox SET stage = ?, stage_data = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
+      ).run(stage, sealed(id, stageData), now(), JSON.stringify(attempt), id);
     },
 
     async postpone(id, nextAttemptAt) {
-      db.prepare("UPDATE outbox SET next_attempt_at = ?, leased_until = NULL WHERE id = ?").run(nextAttemptAt, id);
+      db.prepare("UPDATE outbox SET next_attempt_at = ?, lease_until = NULL WHERE id = ?").run(nextAttemptAt, id);
     },
 
     async complete(id, _attempt) {
@@ -192,25 +308,18 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
     },
 
     async bury(id, attempt, reason) {
-      db.transaction(() => {
-        db.prepare(
-          `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, dead_at, reason)
-           SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, json_insert(history, '$[#]', json(?)), stage_data, ?, ?
-           FROM outbox WHERE id = ?`,
-        ).run(JSON.stringify(attempt), now(), reason, id);
-        db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
-      });
+      bury(id, attempt, reason);
     },
 
     depth: async () => countRoutes("outbox"),
 
     secretOf(event: OutboxEvent) {
-      return event.secret === undefined ? undefined : decrypt(key, event.id, event.secret);
+      return event.secret === undefined ? undefined : openSecret(key, event.id, event.secret);
     },
   };
 
   // Back into the outbox at the stage it died in, with fresh attempts and its history.
-  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, leased_until)
+  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, lease_until)
     SELECT id, route, stage, data, secret, created_at, 0, ?, history, stage_data, NULL FROM dead_letters`;
 
   const deadLetters: DeadLetterStore = {
@@ -218,12 +327,12 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
       return db
         .prepare(`SELECT ${EVENT_COLUMNS}, dead_at, reason FROM dead_letters ORDER BY dead_at DESC, id`)
         .all()
-        .map(deadLetterFromRow);
+        .map((row) => deadLetterFromRow(row, key));
     },
 
     async get(id) {
       const row = db.prepare(`SELECT ${EVENT_COLUMNS}, dead_at, reason FROM dead_letters WHERE id = ?`).get(id);
-      return row ? deadLetterFromRow(row) : undefined;
+      return row ? deadLetterFromRow(row, key) : undefined;
     },
 
     async replay(id, replayNow) {
@@ -253,9 +362,13 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
     countByRoute: async () => countRoutes("dead_letters"),
   };
 
+  const releases = pendingReleases((webhookId) => {
+    db.prepare("DELETE FROM replay_guard WHERE id = ?").run(webhookId);
+  }, warn);
   let lastPruneAt = Number.NEGATIVE_INFINITY;
   const replayGuard: ReplayGuard = {
     async claim(webhookId, nowMs = now()) {
+      await releases.settle(webhookId);
       const expiredBefore = nowMs - replayWindowMs;
       if (Math.abs(nowMs - lastPruneAt) >= PRUNE_INTERVAL_MS) {
         lastPruneAt = nowMs;
@@ -272,9 +385,7 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
       return changes > 0;
     },
 
-    async release(webhookId) {
-      db.prepare("DELETE FROM replay_guard WHERE id = ?").run(webhookId);
-    },
+    release: (webhookId) => releases.release(webhookId),
   };
 
   let closed = false;
@@ -288,16 +399,33 @@ function createStore(db: SqliteDatabase, key: Uint8Array, replayWindowMs: number
     async status() {
       if (closed) return { kind: "sqlite", writable: false, error: "closed" };
       try {
-        // A write that changes nothing still needs the write lock: it fails when the disk or the lock does.
-        db.exec("BEGIN IMMEDIATE; ROLLBACK");
-        return { kind: "sqlite", writable: true, schemaVersion: SCHEMA_VERSION };
+        // A real write, committed: it fails when the disk is full or read-only, or the lock is held.
+        // (A transaction that writes nothing succeeds on a full disk.)
+        db.exec(`PRAGMA busy_timeout = ${PROBE_BUSY_TIMEOUT_MS}`);
+        try {
+          db.transaction(() => {
+            db.prepare(
+              "INSERT INTO store_meta (name, value) VALUES ('probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            ).run(String(now()));
+            db.prepare("DELETE FROM store_meta WHERE name = 'probe'").run();
+          });
+        } finally {
+          db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        }
+        return { kind: "sqlite", writable: true, schemaVersion: SQLITE_SCHEMA_VERSION };
       } catch (error) {
-        return { kind: "sqlite", writable: false, schemaVersion: SCHEMA_VERSION, error: (error as Error).message };
+        return {
+          kind: "sqlite",
+          writable: false,
+          schemaVersion: SQLITE_SCHEMA_VERSION,
+          error: (error as Error).message,
+        };
       }
     },
     async close() {
       if (closed) return;
       closed = true;
+      releases.stop();
       try {
         // PASSIVE never waits for another process's readers; the last connection to close checkpoints fully anyway.
         db.exec("PRAGMA wal_checkpoint(PASSIVE)");

@@ -2,7 +2,19 @@ import type { ReplayGuard } from "../verify/replay-guard.ts";
 
 /**
  * The durable side of async delivery. Delivery and routing see only these interfaces, never which
- * store is behind them (SQLite now; a shared PostgreSQL store can implement the same later).
+ * store is behind them (memory, SQLite, PostgreSQL); test/support/store-contract.ts is the behaviour
+ * every store owes them.
+ *
+ * Rules every store keeps:
+ * - At rest, `data`, `secret` and `stageData` are sealed (AES-256-GCM with the store's key and the
+ *   event id as associated data, see secret-box.ts); the interfaces pass and return `data` and
+ *   `stageData` in clear and `secret` sealed (`secretOf` opens it). An event whose sealed data does
+ *   not open is moved to the dead letters by `claim` instead of being handed out.
+ * - Replay-guard `release` never rejects: when the store cannot forget the id (database down, disk
+ *   full, file locked), the id is kept, released again in the background every second and before any
+ *   `claim` of that id, and a warning is logged (pending-releases.ts). epilot's retry of the failed
+ *   call is then processed, or answered 503 while the store is still down, never refused with 409.
+ * - The lease of a claimed event is the column `lease_until` in both durable stores.
  */
 
 /** Which step of an event's life is next: first the target, then epilot's resume call, then the entity write-back. */
@@ -29,15 +41,18 @@ export interface NewOutboxEvent {
   /** The first stage to run: `deliver` for async routes, `resume` for a sync route whose delivery already succeeded. */
   readonly stage: OutboxStage;
   /**
-   * JSON of what the stages need, secrets already stripped by the route: the outbound message (body,
-   * stripped payload, forwarded headers), the resume callback (token, URL), the entity reference.
-   * Opaque to the store.
+   * JSON of what the stages need, secrets already stripped by the route: the transformed body and the
+   * stripped payload, the callback URL, the entity reference. Opaque to the store, which keeps it
+   * encrypted at rest.
    */
   readonly data: string;
-  /** epilot's short-lived x-epilot-token for write-back; the store keeps it encrypted at rest. */
+  /**
+   * JSON of the secrets (x-epilot-token, resume token, forwarded headers); encrypted at rest. As
+   * given to `add` it is in clear; as returned by the store it is sealed: open it with `secretOf`.
+   */
   readonly secret?: string;
   readonly createdAt: number;
-  /** JSON an earlier step left for `stage` (a sync call's target answer, for write-back). */
+  /** JSON an earlier step left for `stage` (a sync call's target answer, for write-back); encrypted at rest. */
   readonly stageData?: string;
 }
 
@@ -75,7 +90,7 @@ export interface OutboxStore {
   bury(id: string, attempt: AttemptRecord, reason: string): Promise<void>;
   /** Pending events per route (metrics, readiness, shutdown report). */
   depth(): Promise<Record<string, number>>;
-  /** The x-epilot-token of an event, decrypted; undefined when there is none. */
+  /** The event's `secret`, decrypted; undefined when there is none or it does not open. */
   secretOf(event: OutboxEvent): string | undefined;
 }
 
@@ -96,7 +111,7 @@ export interface DeadLetterStore {
 /** What `/readyz` and the metrics report about a store. */
 export interface StoreStatus {
   readonly kind: "memory" | "sqlite" | "postgres";
-  /** True when a write would succeed now. */
+  /** True when a write succeeded just now (`status()` writes and deletes a probe row). */
   readonly writable: boolean;
   /** The schema version the store is at (none for memory). */
   readonly schemaVersion?: number;
@@ -109,7 +124,11 @@ export interface Store {
   readonly outbox: OutboxStore;
   readonly deadLetters: DeadLetterStore;
   readonly replayGuard: ReplayGuard;
-  /** Checks that the store answers and accepts writes (readiness). */
+  /**
+   * Checks that the store answers and accepts writes (readiness): commits a small real write (a probe
+   * row in `store_meta`, written and deleted in one transaction), so a full or read-only disk, a
+   * standby database or a held lock shows as not writable. Waits at most 1.5 s for a lock.
+   */
   status(): Promise<StoreStatus>;
   close(): Promise<void>;
 }

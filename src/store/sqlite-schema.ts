@@ -1,0 +1,57 @@
+/**
+ * The SQLite schema as numbered migrations, tracked in `PRAGMA user_version`. They run at open in
+ * one write transaction with the version bump (see sqlite-store.ts), so a process that dies half-way
+ * leaves the previous version behind. Append new migrations; never edit one that has shipped.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  // 1: outbox, dead letters, replay guard (the first version; it ran this text at every open).
+  `
+CREATE TABLE IF NOT EXISTS outbox (
+  id              TEXT PRIMARY KEY,
+  route           TEXT NOT NULL,
+  stage           TEXT NOT NULL,
+  data            TEXT NOT NULL,
+  secret          TEXT,               -- base64(iv | tag | AES-256-GCM ciphertext), the event id as AAD
+  created_at      INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  leased_until    INTEGER,            -- NULL: not leased
+  history         TEXT NOT NULL DEFAULT '[]',
+  stage_data      TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (route, next_attempt_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id              TEXT PRIMARY KEY,
+  route           TEXT NOT NULL,
+  stage           TEXT NOT NULL,
+  data            TEXT NOT NULL,
+  secret          TEXT,
+  created_at      INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  history         TEXT NOT NULL,
+  stage_data      TEXT,
+  dead_at         INTEGER NOT NULL,
+  reason          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_dead_at ON dead_letters (dead_at);
+CREATE TABLE IF NOT EXISTS replay_guard (
+  id      TEXT PRIMARY KEY,
+  seen_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replay_guard_seen_at ON replay_guard (seen_at);
+`,
+  // 2: the lease column named as in PostgreSQL; store_meta for the key check and the readiness probe.
+  // data, secret and stage_data are sealed from now on ("v1:..."); the store seals the plain rows the
+  // first version left in the same transaction (sqlite-store.ts).
+  `
+ALTER TABLE outbox RENAME COLUMN leased_until TO lease_until;
+CREATE TABLE store_meta (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`,
+];
+
+/** The version this build brings the database to. */
+export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.length;
