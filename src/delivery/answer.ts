@@ -22,6 +22,7 @@ export type CallOutcome =
   | "forbidden"
   | "headers_too_large"
   | "body_timeout"
+  | "overloaded"
   | "bad_request"
   | "unknown_route"
   | "transform_failed"

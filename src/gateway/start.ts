@@ -32,9 +32,6 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** Room the runtime's own body cap leaves above ours, so that our JSON 413 is what callers see. */
-const RUNTIME_BODY_MARGIN = 64 * 1024;
-
 export interface StartGatewayOptions {
   readonly userAgent: string;
   /** Replaces the store the config names (tests). */
@@ -111,7 +108,9 @@ export async function startGateway(
       hostname: server.host,
       port: options.worker?.port ?? server.port,
       fetch: active.fetch,
-      maxRequestBodySize: server.max_body_size + RUNTIME_BODY_MARGIN,
+      // Our reader enforces max_body_size and answers every 413 in epilot's shape; the runtime's
+      // own cap would answer a large Content-Length with a bare 413 before we see the call.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       ...(config.serverTls ? { tls: config.serverTls } : {}),
       reusePort: options.worker !== undefined,
     });

@@ -4,6 +4,7 @@ import type { Logger } from "../log/logger.ts";
 import { type GatewayMetrics, NO_ROUTE_LABEL } from "../metrics/metrics.ts";
 import type { ActionAnswer } from "../pipeline/handle-action.ts";
 import type { ConnectionInfo } from "../runtime/serve.ts";
+import { BodyBudget } from "./body-budget.ts";
 import { readBodyWithin } from "./read-body.ts";
 import { createRequestGuard } from "./request-guard.ts";
 import type { ServerConfig } from "./schema.ts";
@@ -12,7 +13,7 @@ export interface GatewayAppOptions {
   /** `server.*`: body size and time, header limits, allowed client addresses. */
   readonly server: Pick<
     ServerConfig,
-    "max_body_size" | "body_timeout" | "allowed_ips" | "max_header_count" | "max_header_size"
+    "max_body_size" | "body_timeout" | "body_memory_limit" | "allowed_ips" | "max_header_count" | "max_header_size"
   >;
   /** The request path of one call, once its body is read (pipeline/handle-action.ts). */
   readonly handleAction: (headers: Headers, body: Uint8Array, routeName: string | undefined) => Promise<ActionAnswer>;
@@ -48,34 +49,50 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: C
     // c.env is undefined when the app is called without the runtime's connection info (app.request in tests).
     const refusal = guard(c.req.raw.headers, (c.env as ConnectionInfo | undefined)?.remoteAddress);
     if (!refusal) return next();
-    logCall(calls, refusal, { path: c.req.path.slice(0, 200), ...refusal.log }, 0);
+    logCall(calls, refusal, { path: capped(c.req.path), ...refusal.log }, 0);
     // The body is never read; closing the connection keeps an unread body from being taken as the next request.
     return c.json(refusal.body as object, refusal.status as 403 | 431, { connection: "close" });
   });
 
+  const budget = new BodyBudget(server.body_memory_limit);
   const serveAction = async (request: Request, routeName: string | undefined): Promise<Response> => {
     const started = performance.now();
-    const read = await readBodyWithin(request, { maxBytes: maxBodySize, timeoutMs: server.body_timeout });
+    // Only a configured name is logged as the route; anything else from an unsigned caller is cut short.
+    const routeField =
+      routeName === undefined || options.routeNames.has(routeName)
+        ? { route: routeName }
+        : { requested_route: capped(routeName) };
+    const read = await readBodyWithin(request, { maxBytes: maxBodySize, timeoutMs: server.body_timeout, budget });
     if (!read.ok) {
       const answer =
         read.reason === "too_large"
           ? failure(413, "too_large", `The body is larger than the limit of ${maxBodySize} bytes`)
-          : failure(408, "body_timeout", `The body did not arrive within ${server.body_timeout} ms`);
+          : read.reason === "overloaded"
+            ? failure(503, "overloaded", "actiongate is receiving too many call bodies at once; please retry")
+            : failure(408, "body_timeout", `The body did not arrive within ${server.body_timeout} ms`);
       const detail =
         read.reason === "too_large"
           ? { declared_length: read.declared }
-          : { received_bytes: read.receivedBytes, expected_bytes: read.expectedBytes };
-      logCall(calls, answer, { route: routeName, ...detail }, performance.now() - started);
+          : read.reason === "overloaded"
+            ? { body_memory_limit: server.body_memory_limit }
+            : { received_bytes: read.receivedBytes, expected_bytes: read.expectedBytes };
+      logCall(calls, answer, { ...routeField, ...detail }, performance.now() - started);
       return Response.json(answer.body, { status: answer.status, headers: { connection: "close" } });
     }
-    const answer = await options.handleAction(request.headers, read.body, routeName);
-    logCall(
-      calls,
-      answer,
-      { route: answer.route ?? routeName, webhook_id: answer.webhookId },
-      performance.now() - started,
-    );
-    return Response.json(answer.body, { status: answer.status });
+    try {
+      const answer = await options.handleAction(request.headers, read.body, routeName);
+      logCall(
+        calls,
+        answer,
+        answer.route !== undefined
+          ? { route: answer.route, webhook_id: answer.webhookId }
+          : { ...routeField, webhook_id: answer.webhookId },
+        performance.now() - started,
+      );
+      return Response.json(answer.body, { status: answer.status });
+    } finally {
+      budget.release(read.heldBytes);
+    }
   };
 
   app.post("/actions/:route", (c) => serveAction(c.req.raw, c.req.param("route")));
@@ -84,14 +101,14 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: C
     const answer = failure(
       404,
       "unknown_route",
-      `No endpoint ${c.req.method} ${c.req.path.slice(0, 200)}; epilot calls POST /actions/<route>`,
+      `No endpoint ${capped(c.req.method)} ${capped(c.req.path)}; epilot calls POST /actions/<route>`,
     );
     return c.json(answer.body as object, 404);
   });
   app.onError((error, c) => {
     logger.error("unexpected error", {
       error: error instanceof Error ? error.message : String(error),
-      path: c.req.path,
+      path: capped(c.req.path),
     });
     const answer = failure(500, "internal_error", "actiongate failed to process the call; see its log");
     return c.json(answer.body as object, 500);
@@ -125,4 +142,10 @@ function logCall(
     duration_ms: Math.round(durationMs * 10) / 10,
     ...answer.log,
   });
+}
+
+/** Text an unsigned caller chose (a path, a route name), at most 128 characters in a log line or answer. */
+const MAX_CALLER_TEXT = 128;
+function capped(text: string): string {
+  return text.length <= MAX_CALLER_TEXT ? text : `${text.slice(0, MAX_CALLER_TEXT)}…(${text.length} characters)`;
 }

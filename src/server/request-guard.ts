@@ -35,9 +35,12 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
     }
     let count = 0;
     let size = 0;
-    // Repeated fields arrive joined (`a, b`), so their values still count in full towards the size.
+    // The runtime joins a repeated field into one (`a, b`), so counting names would let one name
+    // repeated a thousand times pass: each comma-separated item counts as a line of its own (a legit
+    // list value such as `accept: a, b` counts a little high, far below the limit). The joined values
+    // still count in full towards the size.
     headers.forEach((value, name) => {
-      count += 1;
+      count += 1 + countOf(value, ", ");
       size += name.length + value.length;
     });
     if (count > options.maxHeaderCount) {
@@ -58,4 +61,10 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
     }
     return undefined;
   };
+}
+
+function countOf(text: string, separator: string): number {
+  let count = 0;
+  for (let at = text.indexOf(separator); at !== -1; at = text.indexOf(separator, at + separator.length)) count++;
+  return count;
 }

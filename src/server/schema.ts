@@ -9,6 +9,11 @@ export const serverSchema = z
       .prefault(8080)
       .describe("port of the public listener (0 picks a free one)"),
     max_body_size: size.prefault("1mb").describe("larger calls are refused with 413 before the rest is read"),
+    body_memory_limit: size
+      .prefault("256mb")
+      .describe(
+        "request-body bytes all calls in progress may hold at once (bodies are read before their signatures are checked); past it a new call gets 503 at once and its connection is closed",
+      ),
     shutdown_timeout: duration.prefault("10s").describe("on SIGTERM/SIGINT, how long calls in flight may still take"),
     body_timeout: duration
       .prefault("10s")
