@@ -7,8 +7,8 @@ import {
   scriptedTarget,
   testRoute,
   unreachable,
-  until,
 } from "../../test/support/delivery.ts";
+import { waitFor } from "../../test/support/gateway.ts";
 import { silentLogger } from "../log/logger.ts";
 import { openMemoryStore } from "../store/memory-store.ts";
 import type { Store } from "../store/types.ts";
@@ -62,7 +62,7 @@ describe("DeliveryEngine", () => {
     const route = testRoute({ target, maxAttempts: 4 });
     await store.outbox.add(await outboxEventFor(route, { edit: noCallback }));
     start(store, () => [route]);
-    await until(async () => (await store.deadLetters.list()).length === 1, "the dead letter");
+    await waitFor(async () => (await store.deadLetters.list()).length === 1, 5_000, "the dead letter");
     const [letter] = await store.deadLetters.list();
     expect(target.calls).toHaveLength(4);
     expect(letter!.attempts).toBe(4);
@@ -77,7 +77,7 @@ describe("DeliveryEngine", () => {
     const route = testRoute({ target, maxAttempts: 1 });
     await store.outbox.add(await outboxEventFor(route, { edit: noCallback }));
     start(store, () => [route]);
-    await until(async () => (await store.deadLetters.list()).length === 1, "the dead letter");
+    await waitFor(async () => (await store.deadLetters.list()).length === 1, 5_000, "the dead letter");
     expect(target.calls).toHaveLength(1);
   });
 
@@ -87,7 +87,7 @@ describe("DeliveryEngine", () => {
     const route = testRoute({ target, maxAttempts: 5 });
     await store.outbox.add(await outboxEventFor(route, { edit: noCallback }));
     start(store, () => [route]);
-    await until(async () => Object.keys(await store.outbox.depth()).length === 0, "the event done");
+    await waitFor(async () => Object.keys(await store.outbox.depth()).length === 0, 5_000, "the event done");
     expect(target.calls).toHaveLength(3);
     expect(await store.deadLetters.list()).toEqual([]);
   });
@@ -124,7 +124,7 @@ describe("DeliveryEngine", () => {
     const route = testRoute({ target: slow, concurrency: 2 });
     for (let i = 0; i < 8; i++) await store.outbox.add(await outboxEventFor(route, { edit: noCallback }));
     start(store, () => [route]);
-    await until(async () => Object.keys(await store.outbox.depth()).length === 0, "all events done");
+    await waitFor(async () => Object.keys(await store.outbox.depth()).length === 0, 5_000, "all events done");
     expect(most).toBe(2);
   });
 
@@ -144,7 +144,7 @@ describe("DeliveryEngine", () => {
     for (let i = 0; i < 10; i++) await store.outbox.add(await outboxEventFor(route, { edit: noCallback }));
     start(store, () => [route], { leaseMs: 10_000 });
     start(store, () => [route], { leaseMs: 10_000 });
-    await until(async () => Object.keys(await store.outbox.depth()).length === 0, "all events done");
+    await waitFor(async () => Object.keys(await store.outbox.depth()).length === 0, 5_000, "all events done");
     expect(ids).toHaveLength(10);
     expect(new Set(ids).size).toBe(10);
   });
@@ -154,7 +154,7 @@ describe("DeliveryEngine", () => {
     const gone = testRoute({ name: "gone" });
     await store.outbox.add(await outboxEventFor(gone, { edit: noCallback }));
     const { engine } = start(store, () => [testRoute({ name: "other" })]);
-    await until(() => Object.keys(engine.orphanedEvents()).length > 0, "the orphan report");
+    await waitFor(() => Object.keys(engine.orphanedEvents()).length > 0, 5_000, "the orphan report");
     expect(engine.orphanedEvents()).toEqual({ gone: 1 });
     expect(await store.deadLetters.list()).toEqual([]);
     expect(await store.outbox.depth()).toEqual({ gone: 1 });
@@ -164,12 +164,16 @@ describe("DeliveryEngine", () => {
     const store = openMemoryStore({ replayWindowMs: 60_000 });
     const before = scriptedTarget(rejected(503));
     const after = scriptedTarget(delivered());
-    let routes = [testRoute({ target: before, maxAttempts: 10 })];
+    let routes = [testRoute({ target: before, maxAttempts: 1_000 })];
     const { leases } = start(store, () => routes);
     await store.outbox.add(await outboxEventFor(routes[0]!, { edit: noCallback }));
-    await until(() => before.calls.length >= 1, "a first attempt");
+    await waitFor(() => before.calls.length >= 1, 5_000, "a first attempt");
     routes = [testRoute({ target: after, maxAttempts: 10 })];
-    await until(async () => Object.keys(await store.outbox.depth()).length === 0, "the event done on the new config");
+    await waitFor(
+      async () => Object.keys(await store.outbox.depth()).length === 0,
+      5_000,
+      "the event done on the new config",
+    );
     expect(after.calls).toHaveLength(1);
     await engines.splice(0)[0]!.stop();
     expect(leases().released).toBe(leases().acquired);

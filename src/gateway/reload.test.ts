@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { until } from "../../test/support/delivery.ts";
-import { type InProcessGateway, startInProcessGateway } from "../../test/support/gateway.ts";
+import { type InProcessGateway, startInProcessGateway, waitFor } from "../../test/support/gateway.ts";
 import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
 import { createLogger, silentLogger } from "../log/logger.ts";
@@ -267,11 +266,15 @@ describe("config reload applies every key that is not restart-only", () => {
       });
     try {
       expect((await signedCall(gateway, "erp", payload())).status).toBe(200);
-      await until(() => epilot.requests.length === 1, "the first resume");
+      await waitFor(() => epilot.requests.length === 1, 5_000, "the first resume");
       writeFileSync(gateway.file, withHosts(["automation.sls.epilot.io"]));
       expect((await reloaderFor(gateway).reload("SIGHUP")).kind).toBe("reloaded");
       expect((await signedCall(gateway, "erp", payload())).status).toBe(200);
-      await until(async () => (await gateway.gateway.store.deadLetters.list()).length === 1, "the refused resume");
+      await waitFor(
+        async () => (await gateway.gateway.store.deadLetters.list()).length === 1,
+        5_000,
+        "the refused resume",
+      );
       const [letter] = await gateway.gateway.store.deadLetters.list();
       expect(letter!.reason).toBe(`callback host ${host} is not in epilot.callback_hosts`);
       expect(epilot.requests).toHaveLength(1);
@@ -298,11 +301,11 @@ describe("config reload applies every key that is not restart-only", () => {
       });
     try {
       expect((await signedCall(gateway, "erp", payload(), { "x-epilot-token": token })).status).toBe(200);
-      await until(() => entityA.requests.length === 1, "the first write-back");
+      await waitFor(() => entityA.requests.length === 1, 5_000, "the first write-back");
       writeFileSync(gateway.file, withEntityApi(entityB.url));
       expect((await reloaderFor(gateway).reload("SIGHUP")).kind).toBe("reloaded");
       expect((await signedCall(gateway, "erp", payload(), { "x-epilot-token": token })).status).toBe(200);
-      await until(() => entityB.requests.length === 1, "the write-back to the new entity API");
+      await waitFor(() => entityB.requests.length === 1, 5_000, "the write-back to the new entity API");
       expect(entityA.requests).toHaveLength(1);
       expect(entityB.requests[0]).toMatchObject({ method: "PATCH", json: { erp_status: 200 } });
     } finally {

@@ -134,12 +134,3 @@ export async function outboxEventFor(
   if (!prepared.ok) throw new Error(`the test payload was not prepared: ${JSON.stringify(prepared.answer.body)}`);
   return buildOutboxEvent(parsed, route, prepared.message, options.stage ?? "deliver", options.now ?? Date.now());
 }
-
-/** Waits until `check` holds (polling), or fails after `timeoutMs` with `what`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
