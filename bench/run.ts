@@ -200,6 +200,14 @@ async function prepare(work: string, started: BenchProcess[]) {
       start: actiongate("ag-sqlite-w1", gatewayConfig(whpk, upstreamUrl, soapUrl, { store: true, workers: 1 })),
     },
     {
+      key: "ag-async",
+      label: "(h) actiongate, HTTP route, async (202 after commit), SQLite store",
+      needsUniqueIds: true,
+      process: undefined,
+      path: "/actions",
+      start: actiongate("ag-async", gatewayConfig(whpk, upstreamUrl, soapUrl, { store: true, async: true })),
+    },
+    {
       key: "ag-sqlite-w2",
       label: "(g) actiongate, HTTP route, SQLite store, 2 workers",
       needsUniqueIds: true,
@@ -225,7 +233,7 @@ function gatewayConfig(
   whpk: string,
   upstreamUrl: string,
   soapUrl: string,
-  options: { store?: boolean; workers?: number } = {},
+  options: { store?: boolean; workers?: number; async?: boolean } = {},
 ): string {
   return `
 server: { host: 127.0.0.1, port: 0, max_body_size: 1mb${options.workers ? `, workers: ${options.workers}` : ""} }
@@ -238,7 +246,7 @@ routes:
     match: { component_id: erp-contract-sync }
     strip: [data.trigger_event, data.app_options.api_key]
     transform: '{ "contract": data.entity.contract_number, "status": data.entity.status, "customer": data.entity.customer_number }'
-    target: { type: http, url: ${upstreamUrl}/api/contracts, timeout: 10s }
+    target: { type: http, url: ${upstreamUrl}/api/contracts, timeout: 10s }${options.async ? "\n    delivery: { mode: async, concurrency: 64 }" : ""}
   - name: crm-customer
     match: { component_id: never-matched-crm }
     strip: [data.trigger_event, data.app_options.api_key]

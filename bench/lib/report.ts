@@ -45,6 +45,9 @@ export function checkTargets(summaries: readonly ContenderSummary[], coldStartMs
   const vsReference = ratio(rps(gateway), rps(reference));
   const vsNode = ratio(rps(gateway), rps(node));
   const p99Ratio = ratio(p99(gateway), p99(reference));
+  const soapVsReference = ratio(rps(by("ag-soap")), rps(reference));
+  const storeSync = ratio(rps(by("ag-sqlite-w1")), rps(gateway));
+  const storeAsync = ratio(rps(by("ag-async")), rps(gateway));
   const coldStart = median(coldStartMs);
   const actiongates = summaries.filter((s) => s.key.startsWith("ag-"));
   const failures = actiongates.reduce((sum, s) => sum + non2xx(s), 0);
@@ -63,6 +66,21 @@ export function checkTargets(summaries: readonly ContenderSummary[], coldStartMs
       name: "HTTP route p99 < 2x reference p99",
       measured: `${p99Ratio.toFixed(2)}x`,
       met: check(p99Ratio, (v) => v < 2),
+    },
+    {
+      name: "SOAP route throughput >= 0.6x reference",
+      measured: `${soapVsReference.toFixed(2)}x`,
+      met: check(soapVsReference, (v) => v >= 0.6),
+    },
+    {
+      name: "SQLite store, sync: >= 0.6x the same route without a store",
+      measured: `${storeSync.toFixed(2)}x`,
+      met: check(storeSync, (v) => v >= 0.6),
+    },
+    {
+      name: "SQLite store, async (202 after commit): >= 0.6x the route without a store",
+      measured: `${storeAsync.toFixed(2)}x`,
+      met: check(storeAsync, (v) => v >= 0.6),
     },
     {
       name: "peak RSS < 150 MB",
