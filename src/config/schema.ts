@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_MAX_JSON_DEPTH } from "../payload/json-depth.ts";
 import { InvalidCidrError, parseCidr } from "../server/allowed-ips.ts";
 import { targetSchema } from "../targets/registry.ts";
 import { duration, durationAtLeast, envBoolean, envNumber, formatDuration, size } from "./units.ts";
@@ -37,6 +38,9 @@ const serverSchema = z
     max_header_count: envNumber(z.number().int().min(8).max(1000))
       .prefault(100)
       .describe("calls with more request headers are refused with 431"),
+    max_json_depth: envNumber(z.number().int().min(8).max(1000))
+      .prefault(DEFAULT_MAX_JSON_DEPTH)
+      .describe("calls whose JSON body nests arrays and objects deeper are refused with 400 before the body is parsed"),
     allowed_ips: z
       .array(z.string().min(1).superRefine(checkCidr))
       .default([])

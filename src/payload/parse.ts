@@ -1,4 +1,5 @@
 import type { VerifiedCall } from "../verify/verified-call.ts";
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "./json-depth.ts";
 import { type CustomActionPayload, checkCustomActionPayload, describePayloadIssues } from "./schema.ts";
 
 /** A verified call whose body is a custom action payload; the only input routing and delivery take. */
@@ -9,16 +10,26 @@ export interface ParsedCall {
 
 export type ParseResult = { ok: true; parsed: ParsedCall } | { ok: false; message: string };
 
+export interface ParseOptions {
+  /** `server.max_json_depth`: a body nested deeper is refused before it is decoded or parsed. */
+  readonly maxDepth: number;
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * Parses the verified body once: UTF-8, JSON, then the custom action schema (unknown fields kept).
+ * Parses the verified body once: depth, UTF-8, JSON, then the custom action schema (unknown fields kept).
  *
  * @example
- * const result = parseCustomAction(verified);
+ * const result = parseCustomAction(verified, { maxDepth: 64 });
  * if (!result.ok) return badRequest(result.message);
  */
-export function parseCustomAction(call: VerifiedCall): ParseResult {
+export function parseCustomAction(
+  call: VerifiedCall,
+  options: ParseOptions = { maxDepth: DEFAULT_MAX_JSON_DEPTH },
+): ParseResult {
+  if (exceedsJsonDepth(call.body, options.maxDepth))
+    return { ok: false, message: `the body is nested deeper than ${options.maxDepth} levels` };
   let text: string;
   try {
     text = utf8.decode(call.body);

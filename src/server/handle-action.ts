@@ -102,7 +102,7 @@ async function routeAndDeliver(
   routeName: string | undefined,
   deps: ActionHandlerDeps,
 ): Promise<CallAnswer & { route?: string }> {
-  const parsed = parseCustomAction(call);
+  const parsed = parseCustomAction(call, { maxDepth: deps.config.source.server.max_json_depth });
   if (!parsed.ok) return failure(400, "bad_request", parsed.message);
 
   const route = routeName !== undefined ? deps.router.byName(routeName) : deps.router.byMatch(parsed.parsed.payload);
