@@ -88,7 +88,9 @@ export function readSoapAnswer(text: string): SoapAnswer {
         kind: "unreadable",
         problem: error.message.startsWith("a DOCTYPE")
           ? "the answer holds a DOCTYPE, which SOAP forbids"
-          : "the answer is not well-formed XML",
+          : error.message.startsWith("nested deeper")
+            ? `the answer is ${error.message}`
+            : "the answer is not well-formed XML",
       };
     throw error;
   }

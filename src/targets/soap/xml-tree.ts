@@ -36,7 +36,14 @@ const TEXT = "#text";
 const CDATA = "#cdata";
 const COMMENT = "#comment";
 
+/**
+ * Elements nested deeper than this are refused (fast-xml-parser's own default, made explicit): the
+ * tree is walked recursively afterwards. Depth is counted from the root element, the Envelope.
+ */
+export const MAX_XML_DEPTH = 100;
+
 const parser = new XMLParser({
+  maxNestedTags: MAX_XML_DEPTH,
   preserveOrder: true,
   ignoreAttributes: false,
   attributeNamePrefix: "",
@@ -70,7 +77,10 @@ export function parseXmlTree(text: string): XmlElement {
   try {
     ordered = parser.parse(text) as OrderedNode[];
   } catch (error) {
-    throw new XmlSyntaxError(`not well-formed XML (${(error as Error).message})`);
+    const message = (error as Error).message;
+    if (message.startsWith("Maximum nested tags"))
+      throw new XmlSyntaxError(`nested deeper than ${MAX_XML_DEPTH} levels`);
+    throw new XmlSyntaxError(`not well-formed XML (${message})`);
   }
   const root = ordered.find((node) => elementName(node) !== undefined);
   if (!root) throw new XmlSyntaxError("no root element");
