@@ -8,6 +8,7 @@ import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
 import { type RunningServer, serve } from "../runtime/serve.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
+import { closeSharedExpressionPool } from "../transform/expression-pool.ts";
 import { ActiveConfig } from "./active-config.ts";
 import { checkReadiness, createAdminApp, startAdminListener } from "./admin.ts";
 import { createGatewayApp } from "./app.ts";
@@ -155,6 +156,8 @@ export async function startGateway(
       await active.closeAll();
       await adminListener?.stop();
       await store.close();
+      // Last: the delivery workers above may still have evaluated expressions while finishing.
+      await closeSharedExpressionPool();
     },
   };
 }
