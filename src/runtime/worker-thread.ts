@@ -62,6 +62,8 @@ export function startWorkerThread(entry: string, handlers: WorkerThreadHandlers)
   bunWorker?.unref();
   let inFlight = 0;
   let stopping = false;
+  /** Failed to start or crashed: no answer will come, so nothing is worth waiting for. */
+  let broken = false;
   let closed = false;
   let finishStop: (() => void) | undefined;
   const closedEvent = new Promise<void>((resolve) => {
@@ -87,7 +89,9 @@ export function startWorkerThread(entry: string, handlers: WorkerThreadHandlers)
   });
   worker.addEventListener("error", (event) => {
     event.preventDefault();
-    if (!stopping) handlers.onError(event.message || "the worker thread failed");
+    broken = true;
+    if (stopping) finishStop?.();
+    else handlers.onError(event.message || "the worker thread failed");
   });
 
   return {
@@ -99,7 +103,7 @@ export function startWorkerThread(entry: string, handlers: WorkerThreadHandlers)
     stop() {
       if (stopping) return Promise.resolve();
       stopping = true;
-      if (onDeno && inFlight > 0) {
+      if (onDeno && inFlight > 0 && !broken) {
         // terminate() would not stop the task; let it finish, then end the thread.
         return new Promise<void>((resolve) => {
           finishStop = () => void end().then(resolve);

@@ -49,9 +49,9 @@ interface JsonataErrorShape {
 }
 
 /** The error for an evaluation stopped at the time limit, wherever it was stopped. */
-export function timeoutError(): ExpressionEvaluationError {
+export function timeoutError(limitMs: number = EXPRESSION_TIME_LIMIT_MS): ExpressionEvaluationError {
   return new ExpressionEvaluationError(
-    `the expression ran longer than ${EXPRESSION_TIME_LIMIT_MS} ms and was stopped`,
+    `the expression ran longer than ${limitMs} ms and was stopped`,
     EvaluationFailure.timeout,
     undefined,
   );
@@ -67,7 +67,8 @@ export function timeoutError(): ExpressionEvaluationError {
  */
 export function toEvaluationError(error: unknown): ExpressionEvaluationError {
   const shape = (error ?? {}) as JsonataErrorShape;
-  if (shape.code === "D1012") return timeoutError();
+  // JSONata's own time limit (checked between its steps) is the same limit: one code for both.
+  if (shape.code === "D1012") return timeoutError(typeof shape.value === "number" ? shape.value : undefined);
   let message = shape.message ?? "evaluation failed";
   for (const value of [shape.value, shape.value2]) {
     if (value === undefined || value === null) continue;
