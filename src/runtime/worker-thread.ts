@@ -66,6 +66,7 @@ export function startWorkerThread(entry: string, handlers: WorkerThreadHandlers)
   let broken = false;
   let closed = false;
   let finishStop: (() => void) | undefined;
+  let stopped: Promise<void> | undefined;
   const closedEvent = new Promise<void>((resolve) => {
     worker.addEventListener("close", () => {
       closed = true;
@@ -77,8 +78,8 @@ export function startWorkerThread(entry: string, handlers: WorkerThreadHandlers)
     worker.terminate();
     bunWorker?.unref();
     // Bun reports the end with `close`; Deno has no such event, and its terminate() of an idle
-    // thread takes effect at once.
-    return onBun && !closed ? closedEvent : Promise.resolve();
+    // thread takes effect at once, as it does of a thread that never started.
+    return onBun && !closed && !broken ? closedEvent : Promise.resolve();
   };
 
   worker.addEventListener("message", (event) => {
@@ -101,15 +102,17 @@ export function startWorkerThread(entry: string, handlers: WorkerThreadHandlers)
       worker.postMessage(message);
     },
     stop() {
-      if (stopping) return Promise.resolve();
+      if (stopped) return stopped;
       stopping = true;
       if (onDeno && inFlight > 0 && !broken) {
         // terminate() would not stop the task; let it finish, then end the thread.
-        return new Promise<void>((resolve) => {
+        stopped = new Promise<void>((resolve) => {
           finishStop = () => void end().then(resolve);
         });
+      } else {
+        stopped = end();
       }
-      return end();
+      return stopped;
     },
   };
 }

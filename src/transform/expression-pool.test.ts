@@ -151,6 +151,10 @@ describe("ExpressionPool", () => {
     const error = await failureOf(pool.evaluate("$sort([2, 1])", {}));
     expect(error.code).toBe("worker_failed");
     expect(error.message).toStartWith("the expression worker failed:");
+    // The broken thread does not hold its place: the next evaluation tries a new one.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(pool.stats()).toEqual({ threads: 0, busy: 0, stopping: 0, queued: 0 });
+    expect((await failureOf(pool.evaluate("1", {}))).code).toBe("worker_failed");
   });
 
   test("close fails what runs and waits with closed, stops every thread, and refuses what comes after", async () => {
