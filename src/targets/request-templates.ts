@@ -1,4 +1,5 @@
 import { InvalidConfigValue } from "../config/errors.ts";
+import { ExpressionEvaluationError } from "../transform/expression.ts";
 import { type CompiledTemplate, compileTemplate, TemplateValueError } from "../transform/template.ts";
 
 /** RFC 9110 token: what a header name may be. */
@@ -41,6 +42,9 @@ export function compileRequestLine(url: string, headers: Readonly<Record<string,
         return { ok: true, value: { url: new URL(await urlTemplate.render(payload)), headers: rendered } };
       } catch (error) {
         if (error instanceof TemplateValueError) return { ok: false, reason: error.message };
+        // As for SOAP placeholders: a JSONata error, or one stopped at the time limit, fails this payload.
+        if (error instanceof ExpressionEvaluationError)
+          return { ok: false, reason: `a {{ }} placeholder failed${error.code ? ` (JSONata ${error.code})` : ""}` };
         if (error instanceof TypeError) return { ok: false, reason: "the target URL is not valid for this payload" };
         throw error;
       }

@@ -37,6 +37,8 @@ routes:
     target: { type: http, url: "LEGACY/cheap" }
   - name: whole
     target: { type: http, url: "LEGACY/whole" }
+  - name: in-url
+    target: { type: http, url: "LEGACY/count/{{ $count($distinct(data.items)) }}" }
   - name: deep-json
     target: { type: http, url: "LEGACY/deep-json" }
     response:
@@ -162,6 +164,19 @@ describe("a payload cannot freeze the gateway (binary)", () => {
     const answer = await call("queued", manyItems);
     await expectTransformTimeout(answer, "queued", started);
     expect(legacy.requests.some((request) => request.url === "/queued")).toBe(false);
+  }, 20_000);
+
+  test("a {{ }} placeholder of the target URL is stopped the same way: 400, nothing sent", async () => {
+    const started = performance.now();
+    const answer = await call("in-url", manyItems);
+    expect(performance.now() - started).toBeLessThan(3_500);
+    expect(answer.status).toBe(400);
+    expect((await answer.json()).error_output.error_reason).toBe(
+      "Route in-url cannot send this payload: a {{ }} placeholder failed (JSONata timeout)",
+    );
+    expect(legacy.requests.some((request) => request.url.startsWith("/count"))).toBe(false);
+    expect((await call("in-url", (payload) => (payload.data.items = [1, 1, 2]))).status).toBe(200);
+    expect(legacy.requests.at(-1)?.url).toBe("/count/2");
   }, 20_000);
 
   test("a body nested 100,000 deep gets 400 at once and the gateway keeps answering", async () => {
