@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_MAX_JSON_DEPTH } from "../payload/json-depth.ts";
+import { DEFAULT_MAX_JSON_DEPTH } from "../kit/json-depth.ts";
 import { InvalidCidrError, parseCidr } from "../server/allowed-ips.ts";
 import { targetSchema } from "../targets/registry.ts";
 import { duration, durationAtLeast, envBoolean, envNumber, formatDuration, size } from "./units.ts";

@@ -1,5 +1,5 @@
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "../kit/json-depth.ts";
 import type { VerifiedCall } from "../verify/verified-call.ts";
-import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "./json-depth.ts";
 import { type CustomActionPayload, checkCustomActionPayload, describePayloadIssues } from "./schema.ts";
 
 /** A verified call whose body is a custom action payload; the only input routing and delivery take. */

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "../payload/json-depth.ts";
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "../kit/json-depth.ts";
 
 /** Thrown by the HTTP client when an answer passes the target's `max_response_size`. */
 export { ResponseTooLargeError } from "../runtime/http-client.ts";

@@ -11,6 +11,7 @@ interface WorkerScope {
   postMessage(message: unknown): void;
 }
 
+// cast: inside a worker thread the global scope is the worker's; DOM's types describe a window.
 const scope = globalThis as unknown as WorkerScope;
 
 // Installed before anything is awaited: a message posted while the thread starts is not lost.

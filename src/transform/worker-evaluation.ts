@@ -8,7 +8,7 @@
  * worker, so that the gateway's thread only ever parses a bounded, shallow value.
  */
 import jsonata from "jsonata";
-import { exceedsJsonDepth } from "../payload/json-depth.ts";
+import { exceedsJsonDepth } from "../kit/json-depth.ts";
 import { EVALUATION_LIMITS, EvaluationFailure, toEvaluationError } from "./evaluation-error.ts";
 
 /** The worker's entry module, as a path under `src/` (see runtime/worker-thread.ts). */

@@ -1,5 +1,6 @@
 /**
- * How deep JSON text nests, found before it is parsed. JSON.parse itself copes with deep text, but
+ * How deep JSON text nests, found before it is parsed (a helper of no layer: the payload parser,
+ * target answers and expression results all use it). JSON.parse itself copes with deep text, but
  * everything after it walks the value recursively (strip, JSONata, JSON.stringify towards the target,
  * the SOAP envelope): a body nested 100,000 deep froze the gateway for seconds and ended in a stack
  * overflow. One linear pass over the brackets refuses such text before any parse work.
