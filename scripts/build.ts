@@ -5,6 +5,10 @@
  * client) in chunks inside the binary that are evaluated only when needed: about 20 MB less memory
  * for a gateway that never writes back (`npm run bench` measured peak RSS 165 → 145 MB). The
  * chunks' source maps that the bundler leaves beside the binary are dropped; the binary keeps its own.
+ *
+ * The expression worker's module is a second entrypoint: a Worker's script must be in the binary
+ * (Bun does not follow `new Worker(...)` by itself). It lands at its path under `src/` inside the
+ * binary, `/$bunfs/root/transform/expression-worker.ts`, where runtime/worker-thread.ts looks for it.
  */
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +19,7 @@ const build = Bun.spawnSync(
     process.execPath,
     "build",
     "src/main.ts",
+    "src/transform/expression-worker.ts",
     "--compile",
     "--splitting",
     "--minify",

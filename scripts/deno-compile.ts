@@ -37,7 +37,8 @@ export const DENO_COMPILE_EXCLUDES = [
 
 /**
  * The `deno compile` arguments that build `output` from src/main.ts (run them from the project root).
- * Types are checked by `tsc` (npm run typecheck), not again by Deno.
+ * Types are checked by `tsc` (npm run typecheck), not again by Deno. A worker's module is not
+ * followed from `new Worker(...)`: the expression worker is included by name.
  *
  * @example
  * spawnSync(DENO, denoCompileArguments("/tmp/actiongate-deno"), { cwd: PROJECT_ROOT });
@@ -48,6 +49,8 @@ export function denoCompileArguments(output: string): string[] {
     "--allow-all",
     "--no-check",
     ...DENO_COMPILE_EXCLUDES.flatMap((path) => ["--exclude", path]),
+    "--include",
+    "src/transform/expression-worker.ts",
     "--output",
     output,
     "src/main.ts",

@@ -10,6 +10,7 @@ import { createAdminApp, startAdminListener } from "../server/admin.ts";
 import { createGatewayApp } from "../server/app.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
+import { closeSharedExpressionPool } from "../transform/expression-pool.ts";
 import { ActiveConfig } from "./active-config.ts";
 import type { CompiledConfig } from "./compile.ts";
 import { checkReadiness } from "./readiness.ts";
@@ -75,6 +76,7 @@ export async function startGateway(
         verification: current.verification,
         router: createRouter(current.routes),
         replayGuard: store.replayGuard,
+        maxJsonDepth: current.source.server.max_json_depth,
         outbox: store.outbox,
         onEnqueued: () => engine.wake(),
         logger,
@@ -167,6 +169,8 @@ export async function startGateway(
       await active.closeAll();
       await adminListener?.stop();
       await store.close();
+      // Last: the delivery workers above may still have evaluated expressions while finishing.
+      await closeSharedExpressionPool();
     },
   };
 }

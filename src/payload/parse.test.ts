@@ -137,4 +137,25 @@ describe("parseCustomAction", () => {
     const message = await refused(withChange((raw) => (raw.data.org_id = { secret: "leaky-secret-value" })));
     expect(message).not.toContain("leaky-secret-value");
   });
+
+  /** The fixture with an array nested so that the whole body is `depth` levels deep. */
+  const nestedTo = (depth: number): string =>
+    // The body, data and data.entity are three levels; `nested` adds the rest.
+    withChange((raw) => (raw.data.entity.nested = JSON.parse(`${"[".repeat(depth - 3)}${"]".repeat(depth - 3)}`)));
+
+  test("a body nested deeper than the limit is refused before it is parsed", async () => {
+    expect((await parsed(nestedTo(64))).payload.data.entity.nested).toBeDefined();
+    expect(await refused(nestedTo(65))).toBe("the body is nested deeper than 64 levels");
+    const deeper = parseCustomAction(await verifiedCallOf(nestedTo(20)), { maxDepth: 16 });
+    expect(deeper).toEqual({ ok: false, message: "the body is nested deeper than 16 levels" });
+  });
+
+  test("100,000 levels are refused within milliseconds, even when the rest is not JSON at all", async () => {
+    const body = `{"type":"external_integration","data":${"[".repeat(100_000)}garbage`;
+    const call = await verifiedCallOf(body);
+    const started = performance.now();
+    const result = parseCustomAction(call);
+    expect(result.ok ? "" : result.message).toBe("the body is nested deeper than 64 levels");
+    expect(performance.now() - started).toBeLessThan(50);
+  });
 });

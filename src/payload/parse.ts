@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "../kit/json-depth.ts";
 import type { VerifiedCall } from "../verify/signature.ts";
 import { type CustomActionPayload, checkCustomActionPayload, describePayloadIssues } from "./schema.ts";
 
@@ -34,16 +35,28 @@ export class ParsedCall {
 
 export type ParseResult = { ok: true; parsed: ParsedCall } | { ok: false; message: string };
 
+export interface ParseOptions {
+  /** `server.max_json_depth`: a body nested deeper is refused before it is decoded or parsed. */
+  readonly maxDepth: number;
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * Parses the verified body once: UTF-8, JSON, then the custom action schema (unknown fields kept).
+ * Parses the verified body once: depth, UTF-8, JSON, then the custom action schema (unknown fields
+ * kept). The depth is checked on the bytes first, so that a body nested 100,000 deep is refused in
+ * microseconds instead of freezing the parser.
  *
  * @example
- * const result = parseCustomAction(verified);
+ * const result = parseCustomAction(verified, { maxDepth: 64 });
  * if (!result.ok) return badRequest(result.message);
  */
-export function parseCustomAction(call: VerifiedCall): ParseResult {
+export function parseCustomAction(
+  call: VerifiedCall,
+  options: ParseOptions = { maxDepth: DEFAULT_MAX_JSON_DEPTH },
+): ParseResult {
+  if (exceedsJsonDepth(call.body, options.maxDepth))
+    return { ok: false, message: `the body is nested deeper than ${options.maxDepth} levels` };
   let text: string;
   try {
     text = utf8.decode(call.body);

@@ -14,6 +14,8 @@ export interface ActionPipeline extends DispatchContext {
   readonly verification: SignatureVerifierOptions;
   readonly router: Router<Route>;
   readonly replayGuard: ReplayGuard;
+  /** `server.max_json_depth`. */
+  readonly maxJsonDepth: number;
   readonly logger: Logger;
   readonly metrics?: Pick<GatewayMetrics, "recordVerificationFailure"> | undefined;
 }
@@ -90,7 +92,7 @@ async function routeAndDeliver(
   routeName: string | undefined,
   pipeline: ActionPipeline,
 ): Promise<ActionAnswer> {
-  const parsed = parseCustomAction(call);
+  const parsed = parseCustomAction(call, { maxDepth: pipeline.maxJsonDepth });
   if (!parsed.ok) return failure(400, "bad_request", parsed.message);
 
   const route = routeName !== undefined ? pipeline.router.byName(routeName) : pipeline.router.byMatch(parsed.parsed);

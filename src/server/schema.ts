@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_MAX_JSON_DEPTH } from "../kit/json-depth.ts";
 import { duration, envNumber, size } from "../kit/units.ts";
 import { InvalidCidrError, parseCidr } from "./allowed-ips.ts";
 
@@ -24,6 +25,9 @@ export const serverSchema = z
     max_header_count: envNumber(z.number().int().min(8).max(1000))
       .prefault(100)
       .describe("calls with more request headers are refused with 431"),
+    max_json_depth: envNumber(z.number().int().min(8).max(1000))
+      .prefault(DEFAULT_MAX_JSON_DEPTH)
+      .describe("calls whose JSON body nests arrays and objects deeper are refused with 400 before the body is parsed"),
     allowed_ips: z
       .array(z.string().min(1).superRefine(checkCidr))
       .default([])

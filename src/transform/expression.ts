@@ -1,15 +1,23 @@
 import jsonata from "jsonata";
+import { checkBounded, LINEAR_FUNCTIONS } from "./bounded-expression.ts";
 import { compileDirectEvaluator, NOT_DIRECT } from "./direct-evaluation.ts";
+import { EVALUATION_LIMITS, toEvaluationError } from "./evaluation-error.ts";
+import { sharedExpressionPool } from "./expression-pool.ts";
 
-/**
- * Guards against a transform that never ends (`$f := function(){ $f() }`): JSONata checks these
- * between steps, so one bad expression fails its own call instead of freezing the gateway.
- */
-const EVALUATION_LIMITS = { timeout: 2_000, stack: 500 } as const;
+export { ExpressionEvaluationError } from "./evaluation-error.ts";
 
 /** A JSONata expression compiled once at config load and evaluated per call. */
 export interface CompiledExpression {
   readonly source: string;
+  /**
+   * Where an evaluation runs: `process` when the expression is proven cheap (bounded-expression.ts),
+   * `worker` when it runs in a worker thread that is stopped at the time limit (expression-pool.ts).
+   */
+  readonly runsIn: "process" | "worker";
+  /**
+   * Rejects with an `ExpressionEvaluationError`: JSONata's code, or actiongate's (`timeout` after
+   * two seconds, `busy`, ...; see evaluation-error.ts).
+   */
   evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown>;
 }
 
@@ -24,28 +32,17 @@ export class ExpressionSyntaxError extends Error {
   }
 }
 
-/** A JSONata error raised while evaluating, stripped of payload values so it can be logged and answered. */
-export class ExpressionEvaluationError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-    readonly position: number | undefined,
-  ) {
-    super(message);
-    this.name = "ExpressionEvaluationError";
-  }
-}
-
-interface JsonataErrorShape {
-  code?: string;
+interface JsonataSyntaxErrorShape {
   position?: number;
   message?: string;
-  value?: unknown;
-  value2?: unknown;
 }
 
 /**
  * Compiles a JSONata expression; throws {@link ExpressionSyntaxError} for a syntax error.
+ *
+ * Three ways to evaluate, the cheapest that fits: plain field picks directly (direct-evaluation.ts,
+ * about 1 µs), expressions proven linear in their input with JSONata in this thread (about 10 µs),
+ * everything else in a worker thread with a hard deadline (a round trip of tens of µs).
  *
  * @example
  * const expr = compileExpression('{ "contract": data.entity.contract_number }');
@@ -56,18 +53,24 @@ export function compileExpression(source: string): CompiledExpression {
   try {
     compiled = jsonata(source, EVALUATION_LIMITS);
   } catch (error) {
-    const shape = error as JsonataErrorShape;
+    const shape = error as JsonataSyntaxErrorShape;
     throw new ExpressionSyntaxError(shape.message ?? String(error), shape.position);
   }
+  const ast = compiled.ast();
   // Plain field picks skip JSONata's evaluator; the result is the same (see direct-evaluation.ts).
-  const direct = compileDirectEvaluator(compiled.ast());
+  const direct = compileDirectEvaluator(ast);
+  const bounds = checkBounded(ast);
+  const inProcess = (input: unknown, bindings: Record<string, unknown> | undefined): boolean =>
+    bounds.bounded && !(bounds.needsObjectInput && Array.isArray(input)) && !shadowsBuiltIn(bindings);
   return {
     source,
+    runsIn: bounds.bounded ? "process" : "worker",
     async evaluate(input, bindings) {
       if (direct) {
         const value = direct(input);
         if (value !== NOT_DIRECT) return value;
       }
+      if (!inProcess(input, bindings)) return sharedExpressionPool().evaluate(source, input, bindings);
       try {
         return await compiled.evaluate(input, bindings);
       } catch (error) {
@@ -77,28 +80,9 @@ export function compileExpression(source: string): CompiledExpression {
   };
 }
 
-/**
- * JSONata puts the offending values (`value`, and `value2` for comparisons) into its message,
- * JSON-encoded; either may be a secret from the payload.
- */
-function toEvaluationError(error: unknown): ExpressionEvaluationError {
-  const shape = (error ?? {}) as JsonataErrorShape;
-  let message = shape.message ?? "evaluation failed";
-  for (const value of [shape.value, shape.value2]) {
-    if (value === undefined || value === null) continue;
-    // The JSON form when the message has it (a string's raw form would miss escaped quotes and
-    // backslashes); the raw form otherwise.
-    const json = safeJson(value);
-    const text = json && message.includes(json) ? json : typeof value === "string" ? value : json;
-    if (text) message = message.split(text).join("<value>");
-  }
-  return new ExpressionEvaluationError(message, shape.code, shape.position);
-}
-
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
-  }
+/** A binding named like a built-in replaces it; the check only knows the built-ins. */
+function shadowsBuiltIn(bindings: Record<string, unknown> | undefined): boolean {
+  if (bindings === undefined) return false;
+  for (const name in bindings) if (LINEAR_FUNCTIONS.has(name)) return true;
+  return false;
 }

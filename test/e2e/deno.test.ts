@@ -48,6 +48,11 @@ routes:
     target:
       type: http
       url: ${target.url}/api/contracts
+  - name: in-worker
+    transform: '{ "distinct": $count($distinct(data.items)), "sorted": $sort(data.items.k) }'
+    target:
+      type: http
+      url: ${target.url}/api/in-worker
 `,
   });
   mkdirSync(DENO_DIR, { recursive: true });
@@ -102,6 +107,44 @@ describe("deno", () => {
       });
       expect(forged.status).toBe(401);
       expect(target.requests.length).toBe(before);
+    } finally {
+      expect(await gateway.stop()).toBe(0);
+    }
+  }, 60_000);
+
+  test("deno run: expressions that can run long go to worker threads, and a runaway one stops at the limit", async () => {
+    const gateway = await spawnGateway(
+      ["run", "--allow-all", join(PROJECT_ROOT, "src", "main.ts"), "serve", "--config", join(configDir, "config.yaml")],
+      { cwd: PROJECT_ROOT, executable: DENO, env: { DENO_DIR, NO_COLOR: "1" } },
+    );
+    const send = (items: unknown[]) => {
+      const payload = fixturePayload();
+      payload.data.items = items;
+      const body = JSON.stringify(payload);
+      return fetch(`${gateway.url}/actions/in-worker`, {
+        method: "POST",
+        headers: signedHeaders(body, { privateKey: keys.privateKey }),
+        body,
+      });
+    };
+    try {
+      expect((await send([{ k: "b" }, { k: "a" }, { k: "b" }])).status).toBe(200);
+      expect(target.requests.at(-1)?.json).toEqual({ distinct: 2, sorted: ["a", "b", "b"] });
+
+      // 40,000 distinct objects: $distinct would take many seconds. Deno cannot stop that thread
+      // (its terminate() waits for the task), but the call is answered at the limit all the same
+      // and other calls are served meanwhile, by the pool's other thread.
+      const started = performance.now();
+      const slow = send(Array.from({ length: 40_000 }, (_, i) => ({ k: `item-${i}` })));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await expectOneCallDelivered(gateway);
+      const answer = await slow;
+      expect(answer.status).toBe(500);
+      expect(((await answer.json()) as any).error_output.error_reason).toBe(
+        "The transform expression of route in-worker failed (JSONata timeout)",
+      );
+      expect(performance.now() - started).toBeLessThan(3_500);
+      expect((await send([{ k: "x" }])).status).toBe(200);
     } finally {
       expect(await gateway.stop()).toBe(0);
     }

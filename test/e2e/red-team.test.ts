@@ -169,7 +169,9 @@ describe("red-team findings, through the binary", () => {
     expect(text).toStartWith("HTTP/1.1 503");
     expect(errorOutput(text).error_reason).toBe("actiongate is receiving too many call bodies at once; please retry");
     // ...while a signed call (a few KB) still fits and is delivered.
-    const named = (raw: Record<string, any>) => void (raw.data.entity.name = "Jane");
+    const named = (raw: Record<string, any>) => {
+      raw.data.entity.name = "Jane";
+    };
     expect((await signedCall("erp", named)).status).toBe(200);
     for (const socket of stalled) socket.destroy();
     // Once the stalled bodies are gone, the budget is back.
