@@ -53,7 +53,9 @@ export class CookieJar {
     const matching = this.cookies
       .filter(
         (cookie) =>
-          cookie.host === host && pathMatches(url.pathname, cookie.path) && (!cookie.secure || url.protocol === "https:"),
+          cookie.host === host &&
+          pathMatches(url.pathname, cookie.path) &&
+          (!cookie.secure || url.protocol === "https:"),
       )
       // Longer paths first, as RFC 6265 5.4 orders them.
       .sort((a, b) => b.path.length - a.path.length);
@@ -77,7 +79,8 @@ function parseSetCookie(line: string, url: URL, now: number): StoredCookie | und
   const name = pair.slice(0, equals).trim();
   const value = pair.slice(equals + 1).trim();
   // Only what can go back in a cookie header unchanged: no controls, no separators in the name.
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || !/^[\x21-\x7e]*$/.test(value.replace(/^"|"$/g, ""))) return undefined;
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || !/^[\x21-\x7e]*$/.test(value.replace(/^"|"$/g, "")))
+    return undefined;
   if (name.length + value.length + 1 > MAX_COOKIE_BYTES) return undefined;
   let path = defaultPath(url.pathname);
   let secure = false;

@@ -25,7 +25,9 @@ export const csrfSchema = z
   .describe(
     "SAP Gateway style CSRF protection: a `GET` with `x-csrf-token: Fetch` (with the target's auth) gives a token and session cookies, which go along on every call; a `403` with `x-csrf-token: Required` fetches them again and retries the call once. Token fetches do not count against `rate_limit`.",
   )
-  .meta({ examples: [{ fetch_url: "https://sap.internal/sap/opu/odata/sap/API_BUSINESS_PARTNER/", header: "x-csrf-token" }] });
+  .meta({
+    examples: [{ fetch_url: "https://sap.internal/sap/opu/odata/sap/API_BUSINESS_PARTNER/", header: "x-csrf-token" }],
+  });
 
 export type CsrfConfig = z.output<typeof csrfSchema>;
 
@@ -98,7 +100,11 @@ export class CsrfSession {
    * Whether an answer says the token is not (or no longer) valid: 403 with `<header>: Required`.
    * If so, the token and the session's cookies are dropped, so that the next call starts afresh.
    */
-  rejectedAsRequired(status: number, headers: Readonly<Record<string, string>>, sentToken: string | undefined): boolean {
+  rejectedAsRequired(
+    status: number,
+    headers: Readonly<Record<string, string>>,
+    sentToken: string | undefined,
+  ): boolean {
     if (status !== 403 || headers[this.header]?.trim().toLowerCase() !== "required") return false;
     // A call that raced a refetch leaves the new token alone.
     if (sentToken === this.token) {
@@ -134,7 +140,8 @@ export class CsrfSession {
     if (result.kind !== "answered") return { ok: false, outcome: result };
     this.record(url, result.setCookies);
     const token = result.headers[this.header]?.trim();
-    const usable = token !== undefined && token !== "" && !/^(fetch|required)$/i.test(token) && /^[\x21-\x7e]+$/.test(token);
+    const usable =
+      token !== undefined && token !== "" && !/^(fetch|required)$/i.test(token) && /^[\x21-\x7e]+$/.test(token);
     if (usable && result.status < 400) {
       this.token = token;
       return { ok: true, headers: {} };
@@ -163,7 +170,10 @@ export class CsrfSession {
 
 function checkFetchUrl(value: string): URL {
   if (value.includes("{{"))
-    throw new InvalidConfigValue("may not hold {{ }} placeholders; leave it out to fetch at the call's URL", ["csrf", "fetch_url"]);
+    throw new InvalidConfigValue("may not hold {{ }} placeholders; leave it out to fetch at the call's URL", [
+      "csrf",
+      "fetch_url",
+    ]);
   let url: URL;
   try {
     url = new URL(value);

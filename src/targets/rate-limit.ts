@@ -70,7 +70,8 @@ export class RateLimiter {
     },
   ) {
     this.starts = new Array<number>(options.requests).fill(Number.NEGATIVE_INFINITY);
-    this.now = options.now ?? Date.now;
+    // Sub-millisecond and monotonic: Date.now() rounds, and a turn must never start before its time.
+    this.now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
@@ -80,7 +81,7 @@ export class RateLimiter {
     const at = Math.max(now, this.starts[this.next]! + this.options.perMs);
     if (at - now > maxWaitMs) {
       this.refused++;
-      return { ok: false, retryAt: at };
+      return { ok: false, retryAt: Math.ceil(at) };
     }
     this.starts[this.next] = at;
     this.next = (this.next + 1) % this.starts.length;
@@ -88,7 +89,8 @@ export class RateLimiter {
     this.delayed++;
     this.waitingNow++;
     try {
-      await this.sleep(at - now);
+      // A timer may fire a fraction of a millisecond early; the turn is not taken before its time.
+      for (let left = at - now; left > 0; left = at - this.now()) await this.sleep(left);
     } finally {
       this.waitingNow--;
     }

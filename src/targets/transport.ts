@@ -224,7 +224,11 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
     return { ok: true, call: { line: line.value, body: body.body } };
   };
 
-  const assemble = (call: PreparedCall, message: OutboundMessage, auth: Readonly<Record<string, string>>): TargetRequest => ({
+  const assemble = (
+    call: PreparedCall,
+    message: OutboundMessage,
+    auth: Readonly<Record<string, string>>,
+  ): TargetRequest => ({
     method: spec.method,
     url: call.line.url,
     headers: mergeHeaders({
@@ -332,7 +336,13 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
         ...(authenticator ? { auth: authenticator.describe() } : {}),
         ...(csrf ? { csrf: csrf.describe() } : {}),
         ...(limit
-          ? { rate_limit: { requests: limit.requests, per: formatDuration(limit.per), max_wait: formatDuration(limit.max_wait) } }
+          ? {
+              rate_limit: {
+                requests: limit.requests,
+                per: formatDuration(limit.per),
+                max_wait: formatDuration(limit.max_wait),
+              },
+            }
           : {}),
         ...(proxy
           ? {

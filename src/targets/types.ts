@@ -5,9 +5,8 @@ import type { OutboundMessage } from "./message.ts";
 import type { RateLimitState } from "./rate-limit.ts";
 
 export type { TargetDescription } from "./describe.ts";
-export type { RateLimitState } from "./rate-limit.ts";
-
 export type { OutboundMessage } from "./message.ts";
+export type { RateLimitState } from "./rate-limit.ts";
 
 /** The legacy system's answer, in the shape `response.*` expressions read. */
 export interface TargetResponse {

@@ -15,14 +15,20 @@ export const oauth2ClientCredentialsSchema = z
     type: z.literal("oauth2_client_credentials"),
     token_url: z
       .string()
-      .describe("the token endpoint (absolute http(s) URL), e.g. `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`"),
+      .describe(
+        "the token endpoint (absolute http(s) URL), e.g. `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`",
+      ),
     client_id: z.string().min(1).describe("the client's id, usually `${ENV}`"),
     client_secret: z.string().min(1).describe("the client's secret, usually `${ENV}`"),
     scope: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .optional()
       .describe("scope(s) asked for; a list is sent space-separated"),
-    audience: z.string().min(1).optional().describe("`audience` form field, for token endpoints that want one (Auth0, some API gateways)"),
+    audience: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("`audience` form field, for token endpoints that want one (Auth0, some API gateways)"),
     params: z
       .record(z.string().min(1), z.string())
       .default({})
@@ -33,7 +39,9 @@ export const oauth2ClientCredentialsSchema = z
       .describe(
         "how the client authenticates to the token endpoint: `body` sends client_id and client_secret as form fields, `basic` as `Authorization: Basic` (RFC 6749 2.3.1)",
       ),
-    tls: targetTlsSchema.optional().describe("TLS options for an https token endpoint (a private CA); default: the system's CAs"),
+    tls: targetTlsSchema
+      .optional()
+      .describe("TLS options for an https token endpoint (a private CA); default: the system's CAs"),
   })
   .describe(
     "OAuth2 client credentials (RFC 6749 4.4): a Bearer token from `token_url`, fetched once and shared by concurrent calls, kept until 30s before it expires; a 401 from the target fetches a fresh one and retries the call once.",
@@ -107,7 +115,9 @@ export function createOAuth2ClientCredentials(
     "content-type": "application/x-www-form-urlencoded",
     accept: "application/json",
     ...(config.client_auth === "basic"
-      ? { authorization: `Basic ${Buffer.from(`${formEncode(config.client_id)}:${formEncode(config.client_secret)}`).toString("base64")}` }
+      ? {
+          authorization: `Basic ${Buffer.from(`${formEncode(config.client_id)}:${formEncode(config.client_secret)}`).toString("base64")}`,
+        }
       : {}),
   };
 
@@ -134,7 +144,10 @@ export function createOAuth2ClientCredentials(
       };
       lastFailure = { at: now(), outcome };
       // The operator's log names the endpoint; epilot's answer and the dead letters never do.
-      context.logger.warn("OAuth2 token fetch failed", { token_url: redactUrl(config.token_url), problem: token.problem });
+      context.logger.warn("OAuth2 token fetch failed", {
+        endpoint: redactUrl(config.token_url),
+        problem: token.problem,
+      });
       return { ok: false, outcome };
     }
     lastFailure = undefined;
@@ -168,7 +181,9 @@ export function createOAuth2ClientCredentials(
       client_id: config.client_id,
       client_secret: "***",
       client_auth: config.client_auth,
-      ...(config.scope !== undefined ? { scope: typeof config.scope === "string" ? config.scope : config.scope.join(" ") } : {}),
+      ...(config.scope !== undefined
+        ? { scope: typeof config.scope === "string" ? config.scope : config.scope.join(" ") }
+        : {}),
       ...(config.audience !== undefined ? { audience: config.audience } : {}),
       ...(Object.keys(config.params).length > 0 ? { params: Object.keys(config.params) } : {}),
     }),
@@ -201,7 +216,8 @@ function tokenRequestForm(config: OAuth2ClientCredentialsConfig): string {
     form.set("client_id", config.client_id);
     form.set("client_secret", config.client_secret);
   }
-  if (config.scope !== undefined) form.set("scope", typeof config.scope === "string" ? config.scope : config.scope.join(" "));
+  if (config.scope !== undefined)
+    form.set("scope", typeof config.scope === "string" ? config.scope : config.scope.join(" "));
   if (config.audience !== undefined) form.set("audience", config.audience);
   for (const [name, value] of Object.entries(config.params)) form.set(name, value);
   return form.toString();
@@ -211,7 +227,8 @@ type TokenAnswer = { ok: true; accessToken: string; expiresInMs?: number } | { o
 
 /** Reads the token endpoint's answer (RFC 6749 5.1 and 5.2); `problem` is safe to show epilot. */
 function readTokenAnswer(result: Awaited<ReturnType<typeof exchange>>, timeoutMs: number): TokenAnswer {
-  if (result.kind === "timeout") return { ok: false, problem: `the token endpoint did not answer within ${formatDuration(timeoutMs)}` };
+  if (result.kind === "timeout")
+    return { ok: false, problem: `the token endpoint did not answer within ${formatDuration(timeoutMs)}` };
   if (result.kind === "unreachable") return { ok: false, problem: `token endpoint: ${result.reason}` };
   let body: unknown;
   try {
@@ -236,9 +253,19 @@ function readTokenAnswer(result: Awaited<ReturnType<typeof exchange>>, timeoutMs
   return { ok: true, accessToken: token, ...(expiresInMs !== undefined ? { expiresInMs } : {}) };
 }
 
-/** The shared fetch, or a timeout for this caller when its own deadline passes first. */
+/**
+ * The shared fetch, or the token failure for this caller when its own deadline passes first (a call
+ * that joined a fetch late gives up when its deadline does, not when the fetch's does).
+ */
 function waitOrAbort(pending: Promise<AuthHeaders>, signal: AbortSignal, timeoutMs: number): Promise<AuthHeaders> {
-  const timedOut: AuthHeaders = { ok: false, outcome: { kind: "timeout", timeoutMs } };
+  const timedOut: AuthHeaders = {
+    ok: false,
+    outcome: {
+      kind: "unreachable",
+      reason: `its access token could not be obtained (the token endpoint did not answer within ${formatDuration(timeoutMs)})`,
+      code: "TOKEN_UNAVAILABLE",
+    },
+  };
   if (signal.aborted) return Promise.resolve(timedOut);
   return new Promise((resolve) => {
     const onAbort = () => resolve(timedOut);

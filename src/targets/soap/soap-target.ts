@@ -120,7 +120,9 @@ export const soapTargetSchema = z
         password: z.string().describe("password, usually `${ENV}`"),
       })
       .optional()
-      .describe("deprecated: the old spelling of `auth: { type: basic, username, password }`, which it means; set one of the two"),
+      .describe(
+        "deprecated: the old spelling of `auth: { type: basic, username, password }`, which it means; set one of the two",
+      ),
     ws_security: z
       .strictObject({
         username: z.string().min(1).describe("user name, usually `${ENV}`"),
