@@ -111,7 +111,18 @@ export const proxySchema = z
   })
   .describe(
     "forward proxy for this part's outbound calls (`CONNECT` for https); the environment's HTTP(S)_PROXY is never used",
-  );
+  )
+  .meta({
+    examples: [
+      "http://proxy.internal:3128",
+      {
+        url: "http://proxy.internal:3128",
+        username: "${PROXY_USER}",
+        password: "${PROXY_PASSWORD}",
+        no_proxy: [".corp.local", "10.0.0.0/8"],
+      },
+    ],
+  });
 
 /**
  * Whether a call to `url` goes directly rather than through the proxy, by `no_proxy`:

@@ -1,10 +1,10 @@
 import { z } from "zod";
-import { duration, envNumber } from "../kit/units.ts";
+import { describedDuration, duration, envNumber } from "../kit/units.ts";
 
 export const rateLimitSchema = z
   .strictObject({
     requests: envNumber(z.number().int().min(1).max(100_000)).describe("at most this many calls start..."),
-    per: duration.describe("...within any interval this long (a sliding window: no burst beyond `requests`)"),
+    per: describedDuration("...within any interval this long (a sliding window: no burst beyond `requests`)"),
     max_wait: duration
       .prefault("5s")
       .describe(
