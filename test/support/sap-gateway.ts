@@ -33,7 +33,7 @@ const SERVICE_PATH = "/sap/opu/odata/sap/API_BUSINESS_PARTNER/";
  * with `x-csrf-token: Fetch` opens a session (`SAP_SESSIONID_...` and `sap-usercontext` cookies)
  * and answers the session's token in `x-csrf-token`; a modifying call (POST, PUT, PATCH, DELETE)
  * must carry both the session cookie and that session's token, else `403` with
- * `x-csrf-token: Required`. With `basic`, every request needs those credentials too (401).
+ * `x-csrf-token: Required`. An accepted call with an XML body is answered with a SOAP envelope. With `basic`, every request needs those credentials too (401).
  *
  * @example
  * const sap = await startSapGateway({ basic: { username: "gw", password: "pw" } });
@@ -98,6 +98,13 @@ export async function startSapGateway(options: { basic?: { username: string; pas
       return res.end("CSRF token validation failed");
     }
     record("accepted");
+    if (req.headers["content-type"]?.includes("xml")) {
+      // A SOAP call (SAP's SOAP runtime sits behind the same session and CSRF handling).
+      res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+      return res.end(
+        '<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><CreateResponse xmlns="urn:sap"><BusinessPartner>1000042</BusinessPartner></CreateResponse></soap:Body></soap:Envelope>',
+      );
+    }
     res.writeHead(201, { "content-type": "application/json" });
     return res.end(JSON.stringify({ d: { BusinessPartner: "1000042" } }));
   });
