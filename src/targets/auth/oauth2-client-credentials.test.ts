@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { outboundMessageOf } from "../../../test/support/calls.ts";
+import { startForwardProxy } from "../../../test/support/forward-proxy.ts";
 import { type OAuth2Server, startOAuth2Server } from "../../../test/support/oauth2-server.ts";
 import { closedPort } from "../../../test/support/recording-server.ts";
 import { createLogger } from "../../log/logger.ts";
@@ -264,6 +265,20 @@ describe("oauth2_client_credentials", () => {
     expect(description).not.toContain(SECRET);
     expect(description).not.toContain(idp.issued.at(-1)!);
     expect(logLines.join("\n")).not.toContain(idp.issued.at(-1)!);
+  });
+
+  test("with a proxy, the token fetch goes through it as well as the call", async () => {
+    const proxy = await startForwardProxy();
+    try {
+      const erp = target({}, { proxy: proxy.url });
+      expect((await erp.deliver(await message())).kind).toBe("delivered");
+      expect(proxy.requests.map((request) => `${request.method} ${request.target}`)).toEqual([
+        `POST ${idp.tokenUrl}`,
+        `POST ${idp.url}/api/contracts`,
+      ]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test("config mistakes are reported at the key: params that shadow a field, a header that clashes with auth", () => {
