@@ -1,33 +1,63 @@
 import { loadConfigFile } from "../config/load.ts";
 import type { RouteConfig } from "../config/schema.ts";
+import type { CompiledConfig } from "../gateway/compile.ts";
+import { compileConfig } from "../gateway/compile.ts";
+import { silentLogger } from "../log/logger.ts";
+import type { TargetDescription } from "../targets/describe.ts";
 import { reportConfigError } from "./report-config-error.ts";
+
+export { redactUrl } from "../targets/describe.ts";
 
 /**
  * `actiongate routes`: one line per route of a config, in the order `POST /actions` tries them:
- * its name, when it matches, where it delivers (credentials in URLs hidden) and how.
+ * its name, when it matches, where it delivers (credentials in URLs hidden), how it gets there
+ * (auth, CSRF, rate limit, proxy; secrets never shown) and how it is delivered. The config is
+ * compiled as `serve` would (a WSDL's address is the one shown), but nothing is sent or fetched.
  * Exit 0, or 1 with the config's problems.
  *
  * @example
- * routesCommand("config.yaml", process.env);
- * // ROUTE         MATCH                            TARGET                                      DELIVERY
- * // erp-contract  component_id=erp-contract-sync   http POST http://erp.internal:8081/api/...   sync
+ * await routesCommand("config.yaml", process.env);
+ * // ROUTE         MATCH                            TARGET                                      OUTBOUND                          DELIVERY
+ * // erp-contract  component_id=erp-contract-sync   http POST http://erp.internal:8081/api/...   auth=basic user=svc, rate 5/1s    sync
  */
-export function routesCommand(
+export async function routesCommand(
   configFile: string,
   env: Readonly<Record<string, string | undefined>>,
   write: (text: string) => void = (text) => process.stdout.write(text),
-): number {
-  const loaded = reportConfigError(() => loadConfigFile(configFile, env));
-  if (!loaded) return 1;
-  write(formatRouteTable(loaded.config.routes));
+): Promise<number> {
+  const compiled = reportConfigError(() =>
+    compileConfig(loadConfigFile(configFile, env), { logger: silentLogger, userAgent: "actiongate" }),
+  );
+  if (!compiled) return 1;
+  try {
+    write(formatRouteTable(compiled.source.routes, describeTargets(compiled)));
+  } finally {
+    await compiled.close();
+  }
   return 0;
 }
 
+function describeTargets(compiled: CompiledConfig): Map<string, TargetDescription> {
+  return new Map(compiled.routes.map((route) => [route.name, route.target.describe()]));
+}
+
 /** The table `routes` prints: a header row, then one row per route, columns padded to line up. */
-export function formatRouteTable(routes: readonly RouteConfig[]): string {
+export function formatRouteTable(
+  routes: readonly RouteConfig[],
+  targets: ReadonlyMap<string, TargetDescription>,
+): string {
   const rows = [
-    ["ROUTE", "MATCH", "TARGET", "DELIVERY"],
-    ...routes.map((route) => [route.name, describeMatch(route), describeTarget(route), describeDelivery(route)]),
+    ["ROUTE", "MATCH", "TARGET", "OUTBOUND", "DELIVERY"],
+    ...routes.map((route) => {
+      const target = targets.get(route.name);
+      return [
+        route.name,
+        describeMatch(route),
+        target ? describeTarget(target) : route.target.type,
+        target ? describeOutbound(target) : "-",
+        describeDelivery(route),
+      ];
+    }),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return `${rows
@@ -45,35 +75,37 @@ function describeMatch(route: RouteConfig): string {
     .join(" ");
 }
 
-function describeTarget(route: RouteConfig): string {
-  const target = route.target;
-  if (target.type === "http") return `http ${target.method} ${redactUrl(target.url)}`;
-  const where = target.url ? redactUrl(target.url) : target.wsdl ? `(address from ${target.wsdl})` : "(no url)";
-  return `soap ${target.operation ?? ""} ${where}`.replace(/\s+/g, " ");
+function describeTarget(target: TargetDescription): string {
+  if (target.type === "soap") return `soap ${target.details?.operation ?? ""} ${target.url}`.replace(/\s+/g, " ");
+  return `${target.type} ${target.method} ${target.url}`;
+}
+
+/**
+ * How the target's calls leave: `auth=oauth2_client_credentials client_id=gw`, `csrf`, `rate 10/1s
+ * (wait 5s)`, `proxy http://proxy:3128 user gw`; `-` when none. Secrets are never part of a description.
+ */
+export function describeOutbound(target: TargetDescription): string {
+  const parts: string[] = [];
+  if (target.auth) {
+    const who =
+      typeof target.auth.username === "string"
+        ? ` user=${target.auth.username}`
+        : typeof target.auth.client_id === "string"
+          ? ` client_id=${target.auth.client_id}`
+          : "";
+    parts.push(`auth=${target.auth.type}${who}`);
+  }
+  if (target.csrf) parts.push(`csrf ${target.csrf.header}`);
+  if (target.rate_limit)
+    parts.push(`rate ${target.rate_limit.requests}/${target.rate_limit.per} (wait ${target.rate_limit.max_wait})`);
+  if (target.proxy) {
+    const user = target.proxy.username !== undefined ? ` user=${target.proxy.username}` : "";
+    const direct = target.proxy.no_proxy.length > 0 ? ` no_proxy=${target.proxy.no_proxy.join("|")}` : "";
+    parts.push(`proxy ${target.proxy.url}${user}${direct}`);
+  }
+  return parts.length > 0 ? parts.join(", ") : "-";
 }
 
 function describeDelivery(route: RouteConfig): string {
   return route.delivery.mode === "async" ? `async (max ${route.delivery.max_attempts} attempts)` : "sync";
-}
-
-/** Query parameters whose values are credentials by their name. */
-const SECRET_PARAMETER = /(token|secret|password|passwd|apikey|api_key|key|signature|sig|auth)/i;
-
-/**
- * A URL with its credentials hidden: the password of `user:password@` and the values of query
- * parameters named like secrets become `***`. Works on URLs with `{{ }}` placeholders too, which
- * `new URL` may not parse.
- *
- * @example
- * redactUrl("https://svc:pa55@erp/api?api_key=abc&page=2"); // "https://svc:***@erp/api?api_key=***&page=2"
- */
-export function redactUrl(url: string): string {
-  return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@/i, (_all, scheme: string, userInfo: string) => {
-      const colon = userInfo.indexOf(":");
-      return `${scheme}${colon === -1 ? "***" : `${userInfo.slice(0, colon)}:***`}@`;
-    })
-    .replace(/([?&])([^=&#]+)=([^&#]*)/g, (all, separator: string, name: string) =>
-      SECRET_PARAMETER.test(name) ? `${separator}${name}=***` : all,
-    );
 }

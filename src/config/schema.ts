@@ -122,6 +122,14 @@ function checkLeaseOutlastsAttempts(
         message: message("the target's timeout of an async route"),
         path: ["routes", index, "target", "timeout"],
       });
+    } else if (route.delivery.mode === "async" && route.target.rate_limit) {
+      // An attempt may wait max_wait for its turn before its timeout starts.
+      if (tooLong(route.target.timeout + route.target.rate_limit.max_wait))
+        ctx.addIssue({
+          code: "custom",
+          message: message("the target's timeout plus rate_limit.max_wait of an async route"),
+          path: ["routes", index, "target", "rate_limit", "max_wait"],
+        });
     }
   });
   if (tooLong(config.epilot.timeout))

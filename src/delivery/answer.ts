@@ -31,6 +31,7 @@ export type CallOutcome =
   | "target_unreachable"
   | "target_timeout"
   | "circuit_open"
+  | "rate_limited"
   | "store_unavailable"
   | "internal_error";
 

@@ -67,6 +67,14 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * A call that passed but was never made (held back by the target's rate limit): it says nothing,
+   * and a half-open breaker lets its next call probe instead.
+   */
+  releasePass(): void {
+    this.probeInFlight = false;
+  }
+
   /** A call that passed but whose outcome says nothing about the target's health (a 4xx for one payload). */
   recordNeutral(): void {
     if (this.probeInFlight) this.recordSuccess();

@@ -19,6 +19,7 @@ const stubTarget = (type: string) => ({
   type,
   ownHeaders: [],
   render: async () => ({ ok: false as const, reason: "not rendered in this test" }),
+  describe: () => ({ type, method: "POST", url: "http://stub.invalid/" }),
 });
 
 import { type DeliveryConfigLease, DeliveryEngine } from "./engine.ts";

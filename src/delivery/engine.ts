@@ -223,10 +223,12 @@ export class DeliveryEngine {
     switch (result.kind) {
       case "postpone":
         await outbox.postpone(event.id, result.until);
-        logger.debug("attempt postponed: circuit breaker open", {
-          ...log,
-          until: new Date(result.until).toISOString(),
-        });
+        logger.debug(
+          result.reason === "rate_limited"
+            ? "attempt postponed: the target's rate limit is reached"
+            : "attempt postponed: circuit breaker open",
+          { ...log, until: new Date(result.until).toISOString() },
+        );
         this.options.onResult?.(route.name, result, false);
         return;
       case "done":

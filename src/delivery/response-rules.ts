@@ -14,6 +14,16 @@ export async function interpretOutcome(
 ): Promise<CallAnswer> {
   const info = { route: route.name };
   switch (outcome.kind) {
+    case "held_back": {
+      const seconds = Math.max(1, Math.ceil((outcome.retryAt - Date.now()) / 1000));
+      return failure(
+        503,
+        "rate_limited",
+        `The target's rate limit is reached for route ${route.name}; try again in ${seconds}s`,
+        { ...info, retry_after_s: seconds },
+        log,
+      );
+    }
     case "invalid_message":
       return failure(400, "bad_request", `Route ${route.name} cannot send this payload: ${outcome.reason}`, info, log);
     case "timeout":

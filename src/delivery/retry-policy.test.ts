@@ -7,7 +7,7 @@ const policy = { initialMs: 1_000, maxMs: 10_000 };
 const rejected = (
   status: number,
   headers: Record<string, string> = {},
-): Exclude<TargetOutcome, { kind: "delivered" }> => ({
+): Extract<TargetOutcome, { kind: "rejected" }> => ({
   kind: "rejected",
   response: { status, headers, body: "" },
   reason: `target answered HTTP ${status}`,

@@ -42,7 +42,7 @@ export type FailureClass =
  * @example
  * classifyFailure({ kind: "rejected", response: { status: 503, ... }, ... }); // { retry: true, ... }
  */
-export function classifyFailure(outcome: Exclude<TargetOutcome, { kind: "delivered" }>): FailureClass {
+export function classifyFailure(outcome: Exclude<TargetOutcome, { kind: "delivered" | "held_back" }>): FailureClass {
   switch (outcome.kind) {
     case "timeout":
       return { retry: true, reason: `no answer within ${outcome.timeoutMs}ms` };
@@ -60,7 +60,11 @@ export function classifyFailure(outcome: Exclude<TargetOutcome, { kind: "deliver
   }
 }
 
-/** Whether an outcome counts against the target's circuit breaker: the target is failing, not the payload. */
+/**
+ * Whether an outcome counts against the target's circuit breaker: the target is failing, not the
+ * payload. A token endpoint that fails (`unreachable`, code TOKEN_UNAVAILABLE) counts: the target
+ * cannot be called without its token.
+ */
 export function isTargetFailure(outcome: TargetOutcome): boolean {
   if (outcome.kind === "timeout" || outcome.kind === "unreachable") return true;
   // A target that says a failure is not worth retrying (a SOAP Client fault, sent with HTTP 500) is healthy.
@@ -74,7 +78,8 @@ export function isTargetFailure(outcome: TargetOutcome): boolean {
 
 /** Tells the target's breaker how a call went; the same for sync calls and async workers. */
 export function recordOutcome(breaker: CircuitBreaker, outcome: TargetOutcome): void {
-  if (isTargetFailure(outcome)) breaker.recordFailure();
+  if (outcome.kind === "held_back") breaker.releasePass();
+  else if (isTargetFailure(outcome)) breaker.recordFailure();
   else if (outcome.kind === "delivered") breaker.recordSuccess();
   else breaker.recordNeutral();
 }

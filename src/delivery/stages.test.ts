@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   delivered,
+  heldBack,
   invalidMessage,
   outboxEventFor,
   rejected,
@@ -95,8 +96,27 @@ describe("deliver stage", () => {
     route.breaker.recordFailure();
     const event = claimed(await outboxEventFor(route));
     const result = await runStage(event, event.secret, route, context());
-    expect(result).toEqual({ kind: "postpone", until: route.breaker.retryAt });
+    expect(result).toEqual({ kind: "postpone", until: route.breaker.retryAt, reason: "circuit_open" });
     expect(target.calls).toHaveLength(0);
+  });
+
+  test("a target held back by its rate limit postpones to its turn without spending an attempt or a probe", async () => {
+    const retryAt = Date.now() + 4_000;
+    const target = scriptedTarget(heldBack(retryAt), delivered());
+    const route = testRoute({ target, failureThreshold: 1, cooldownMs: 1 });
+    // Half-open: the one probe passes; a held-back call must hand it back, not close or open the breaker.
+    route.breaker.recordFailure();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const event = claimed(await outboxEventFor(route));
+    expect(await runStage(event, event.secret, route, context())).toEqual({
+      kind: "postpone",
+      until: retryAt,
+      reason: "rate_limited",
+    });
+    expect(route.breaker.state).toBe("half_open");
+    // The next attempt is the probe, and its success closes the breaker.
+    expect((await runStage(event, event.secret, route, context())).kind).toBe("done");
+    expect(route.breaker.state).toBe("closed");
   });
 
   test("a payload the target cannot send does not count against the target's breaker", async () => {

@@ -26,8 +26,11 @@ export type StepResult =
   | { readonly kind: "retry"; readonly attempt: AttemptRecord; readonly retryAfterMs?: number }
   /** Failed for good: to the dead letters at once. */
   | { readonly kind: "dead"; readonly attempt: AttemptRecord; readonly reason: string }
-  /** Not attempted (the target's breaker is open): try again at `until`, no attempt spent. */
-  | { readonly kind: "postpone"; readonly until: number };
+  /**
+   * Not attempted: the target's breaker is open, or its rate limit had no turn free within
+   * `max_wait`. Try again at `until`; no attempt is spent.
+   */
+  | { readonly kind: "postpone"; readonly until: number; readonly reason: "circuit_open" | "rate_limited" };
 
 /** What the stages call out to, besides the route's own target. */
 export interface StageContext {
@@ -107,11 +110,13 @@ async function deliverStage(
   at: number,
 ): Promise<StepResult> {
   // An open breaker pauses delivery without spending the event's attempts.
-  if (!route.breaker.tryPass()) return { kind: "postpone", until: route.breaker.retryAt };
+  if (!route.breaker.tryPass()) return { kind: "postpone", until: route.breaker.retryAt, reason: "circuit_open" };
   const started = performance.now();
   const outcome = await route.target.deliver(messageOfEvent(event, data, secrets));
-  context.observer?.targetAttempt(route.name, (performance.now() - started) / 1000);
   recordOutcome(route.breaker, outcome);
+  // Held back by the target's rate limit: nothing was sent, so nothing is spent (like an open breaker).
+  if (outcome.kind === "held_back") return { kind: "postpone", until: outcome.retryAt, reason: "rate_limited" };
+  context.observer?.targetAttempt(route.name, (performance.now() - started) / 1000);
 
   if (outcome.kind === "delivered") {
     const status = outcome.response.status;

@@ -18,7 +18,8 @@ export type SyncResult = CallAnswer & { delivered?: { message: OutboundMessage; 
 
 /**
  * Delivers one parsed call through its route and waits for the target: prepare (strip, skip_when,
- * transform), the circuit breaker, deliver, then read the answer (`fail_when`, `error_reason`,
+ * transform), the circuit breaker, deliver (which waits for the target's rate limit up to its
+ * `max_wait`: 503 `rate_limited` beyond), then read the answer (`fail_when`, `error_reason`,
  * `response.transform`).
  *
  * @example
@@ -48,7 +49,8 @@ export async function deliverSync(
   const started = performance.now();
   const outcome = await route.target.deliver(prepared.message);
   const elapsedMs = performance.now() - started;
-  context.observer?.targetAttempt(route.name, elapsedMs / 1000);
+  // A call held back by the rate limit never reached the target: no target time to observe.
+  if (outcome.kind !== "held_back") context.observer?.targetAttempt(route.name, elapsedMs / 1000);
   recordOutcome(route.breaker, outcome);
   const answer = await interpretOutcome(outcome, route, { target_ms: Math.round(elapsedMs) }, logger);
   if (answer.outcome === "delivered" && outcome.kind === "delivered")

@@ -1,5 +1,6 @@
-import { createHttpClient } from "../runtime/http-client.ts";
+import type { HttpClient } from "../runtime/http-client.ts";
 import { isCallbackAllowed } from "./callback-hosts.ts";
+import { createEpilotHttpClient } from "./http-client.ts";
 import { classifyAnswer, classifyNoAnswer, describeEndpoint } from "./outcome.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
@@ -16,13 +17,12 @@ export interface ResumeOptions {
   /** One deadline for the whole call: connect, send, answer. */
   readonly timeoutMs: number;
   readonly userAgent: string;
+  /** The client for calls to epilot (`epilot.proxy`); default: a direct one shared by every call. */
+  readonly client?: HttpClient;
 }
 
-/**
- * One keep-alive client for every resume call: they all go to the same few epilot hosts. The
- * per-call deadline (an AbortSignal) bounds each call; the connect timeout only caps a hung dial.
- */
-const resumeClient = createHttpClient({ connections: 32, connectTimeoutMs: 10_000 });
+/** For callers that give no client: one keep-alive client, direct, for every resume call. */
+const directClient = createEpilotHttpClient();
 
 /** Only the status matters; epilot's answer (the execution) is small, and anything larger is not an answer we expect. */
 const MAX_RESUME_ANSWER_BYTES = 256 * 1024;
@@ -51,7 +51,7 @@ export async function resumeWorkflow(input: ResumeInput, options: ResumeOptions)
 
   const deadline = AbortSignal.timeout(options.timeoutMs);
   try {
-    const response = await resumeClient.request({
+    const response = await (options.client ?? directClient).request({
       url,
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json", "user-agent": options.userAgent },

@@ -21,4 +21,6 @@ export interface EpilotCallbacks {
     patch: Record<string, unknown>,
     token: string,
   ): Promise<EpilotCallOutcome>;
+  /** Closes the connections to epilot (a reload replaced the config); optional for stand-ins. */
+  close?(): Promise<void>;
 }

@@ -1,4 +1,7 @@
 import type { Client } from "@epilot/sdk/entity";
+import type { HttpClient } from "../runtime/http-client.ts";
+import { httpClientAdapter } from "./axios-adapter.ts";
+import { createEpilotHttpClient } from "./http-client.ts";
 import { classifyAnswer, classifyNoAnswer } from "./outcome.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
@@ -19,7 +22,12 @@ export interface WriteBackOptions {
   /** One deadline for the whole call: connect, send, answer. */
   readonly timeoutMs: number;
   readonly userAgent: string;
+  /** The client for calls to epilot (`epilot.proxy`); default: a direct one. */
+  readonly client?: HttpClient;
 }
+
+/** For callers that give no client: direct, shared by every write-back. */
+const directClient = createEpilotHttpClient();
 
 /**
  * One entity client per base URL: building one expands epilot's API definition (a few ms of CPU),
@@ -52,8 +60,9 @@ async function entityClient(baseURL: string): Promise<Client> {
  * Writes a delivery's result back onto the epilot entity the action ran for: `PATCH
  * /v1/entity/{schema}/{id}` at `entityApiUrl` through @epilot/sdk's entity client, authorised with
  * the call's x-epilot-token. 401/403 mean the token expired or lacks the right, which no retry
- * mends: `fatal`. Redirects are not followed (the token would go along), and no proxy from the
- * environment is used, the same as every other outbound call of actiongate.
+ * mends: `fatal`. The SDK's axios sends through actiongate's own HTTP client (an adapter), so the
+ * call takes `epilot.proxy` when one is configured and never a proxy from the environment, and
+ * redirects are not followed (the token would go along), the same as every other call to epilot.
  *
  * @example
  * const outcome = await writeBackEntity(
@@ -77,11 +86,9 @@ export async function writeBackEntity(input: WriteBackInput, options: WriteBackO
       // Every status is an answer to classify here, not an exception.
       validateStatus: () => true,
       maxRedirects: 0,
-      proxy: false,
       // Only the status matters: the body (the whole entity) is not read.
-      responseType: "stream",
+      adapter: httpClientAdapter(options.client ?? directClient, { discardBody: true }),
     });
-    discard(response.data);
     const status = response.status;
     if (status === 401 || status === 403) {
       return {
@@ -128,9 +135,4 @@ function describeBase(entityApiUrl: string): string {
   } catch {
     return "the entity API";
   }
-}
-
-/** Drops an unread response stream, so its socket is released. */
-function discard(data: unknown): void {
-  if (data && typeof (data as { destroy?: unknown }).destroy === "function") (data as { destroy(): void }).destroy();
 }

@@ -90,6 +90,7 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
       url: verification.public_key_url,
       refreshIntervalMs: verification.key_refresh_interval,
       logger: options.logger,
+      proxy: config.epilot.proxy,
     });
     keySource = remote;
   }
@@ -107,9 +108,10 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
     if (compiled) targets.push(compiled.target);
     return compiled ? [compiled] : [];
   });
+  const epilot = createEpilotCallbacks(config.epilot, options.userAgent);
   const close = async () => {
     remote?.stop();
-    await Promise.allSettled(targets.map((target) => target.close()));
+    await Promise.allSettled([...targets.map((target) => target.close()), epilot.close?.()]);
   };
 
   if (problems.length > 0) {
@@ -129,7 +131,7 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
       hmacSecrets,
       toleranceMs: verification.tolerance,
     },
-    epilot: createEpilotCallbacks(config.epilot, options.userAgent),
+    epilot,
     close,
   };
 }

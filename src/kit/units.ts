@@ -94,6 +94,13 @@ export function durationAtLeast(minimumMs: number) {
   return schema;
 }
 
+/** A required duration with its own description (`.describe()` makes a new schema, which the docs would not know). */
+export function describedDuration(description: string) {
+  const schema = duration.describe(description);
+  durationSchemas.add(schema);
+  return schema;
+}
+
 /** Every duration schema, so that the docs generator can describe them all as durations. */
 const durationSchemas = new WeakSet<object>([duration]);
 export function isDurationSchema(schema: object): boolean {

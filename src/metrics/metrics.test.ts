@@ -36,6 +36,39 @@ describe("GatewayMetrics", () => {
     expect(sample(text, 'actiongate_target_duration_seconds_sum{route="erp"}')).toBeCloseTo(3.02, 5);
   });
 
+  test("a route whose target is held back by its rate limit shows it: held back, waiting, delayed and refused", async () => {
+    const metrics = new GatewayMetrics({ defaultMetrics: false });
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1 });
+    let state = {
+      requests: 2,
+      perMs: 1000,
+      waiting: 3,
+      heldBack: true,
+      delayedTotal: 7,
+      refusedTotal: 2,
+      nextStartAt: 0,
+    };
+    metrics.attach({
+      routes: () => [
+        { name: "billing", breaker, target: { rateLimitState: () => state } },
+        { name: "erp", breaker, target: { rateLimitState: () => undefined } },
+      ],
+      store: openMemoryStore({ replayWindowMs: 1000 }),
+      verificationKey: () => ({ source: "none", loadedAt: undefined }),
+    });
+    let text = await metrics.render();
+    expect(sample(text, 'actiongate_rate_limit_held_back{route="billing"}')).toBe(1);
+    expect(sample(text, 'actiongate_rate_limit_waiting{route="billing"}')).toBe(3);
+    expect(sample(text, 'actiongate_rate_limit_delayed_total{route="billing"}')).toBe(7);
+    expect(sample(text, 'actiongate_rate_limit_refused_total{route="billing"}')).toBe(2);
+    // A route without a rate limit has no series at all.
+    expect(text).not.toContain('actiongate_rate_limit_held_back{route="erp"}');
+    state = { ...state, waiting: 0, heldBack: false, delayedTotal: 8 };
+    text = await metrics.render();
+    expect(sample(text, 'actiongate_rate_limit_held_back{route="billing"}')).toBe(0);
+    expect(sample(text, 'actiongate_rate_limit_delayed_total{route="billing"}')).toBe(8);
+  });
+
   test("outbox depth, dead letters, breaker state and key age are read from their sources at scrape", async () => {
     const metrics = new GatewayMetrics({ defaultMetrics: false });
     const store = openMemoryStore({ replayWindowMs: 1000 });

@@ -2,12 +2,17 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { CallOutcome } from "../delivery/answer.ts";
 import type { BreakerState } from "../delivery/circuit-breaker.ts";
 import type { Store } from "../store/types.ts";
+import type { RateLimitState } from "../targets/types.ts";
 import type { VerificationFailureReason } from "../verify/signature.ts";
 
 /** What the scrape-time gauges read: the routes in force now, the store and the key's age. */
 export interface MetricSources {
-  /** Names and breakers of the routes in force now (a reload changes them). */
-  routes(): readonly { readonly name: string; readonly breaker: { readonly state: BreakerState } }[];
+  /** Names, breakers and targets (their rate limits) of the routes in force now (a reload changes them). */
+  routes(): readonly {
+    readonly name: string;
+    readonly breaker: { readonly state: BreakerState };
+    readonly target?: { rateLimitState?(): RateLimitState | undefined };
+  }[];
   readonly store: Pick<Store, "outbox" | "deadLetters">;
   /** Where the Ed25519 key comes from, and when the one in use was loaded or fetched (ms since epoch; undefined while there is none). */
   verificationKey(): { readonly source: "url" | "config" | "none"; readonly loadedAt: number | undefined };
@@ -103,6 +108,55 @@ export class GatewayMetrics {
         this.reset();
         for (const route of metrics.sources?.routes() ?? [])
           this.set({ route: route.name }, BREAKER_VALUE[route.breaker.state]);
+      },
+    });
+    // Read from each target's rate limit at scrape; routes without one have no series.
+    const perRateLimit = (each: (state: RateLimitState) => number) => {
+      const out: [string, number][] = [];
+      for (const route of metrics.sources?.routes() ?? []) {
+        const state = route.target?.rateLimitState?.();
+        if (state) out.push([route.name, each(state)]);
+      }
+      return out;
+    };
+    new Gauge({
+      name: "actiongate_rate_limit_held_back",
+      help: "1 while the route's target is at its rate limit (a call now would wait), else 0; only routes with target.rate_limit",
+      labelNames: ["route"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [route, value] of perRateLimit((state) => (state.heldBack ? 1 : 0))) this.set({ route }, value);
+      },
+    });
+    new Gauge({
+      name: "actiongate_rate_limit_waiting",
+      help: "Calls waiting for their turn under the target's rate limit now, by route",
+      labelNames: ["route"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [route, value] of perRateLimit((state) => state.waiting)) this.set({ route }, value);
+      },
+    });
+    new Counter({
+      name: "actiongate_rate_limit_delayed_total",
+      help: "Calls that waited for their turn under the target's rate limit, by route (since the target was loaded)",
+      labelNames: ["route"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [route, value] of perRateLimit((state) => state.delayedTotal)) this.inc({ route }, value);
+      },
+    });
+    new Counter({
+      name: "actiongate_rate_limit_refused_total",
+      help: "Calls the target's rate limit turned away because no turn was free within max_wait (sync 503, async postponed), by route (since the target was loaded)",
+      labelNames: ["route"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [route, value] of perRateLimit((state) => state.refusedTotal)) this.inc({ route }, value);
       },
     });
     new Gauge({

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
+import { generateTestCertificates } from "../../test/support/certs.ts";
+import { type ForwardProxy, startForwardProxy } from "../../test/support/forward-proxy.ts";
 import {
   createFetchClient,
   createHttpClient,
@@ -9,6 +12,7 @@ import {
   type HttpClient,
   type HttpClientOptions,
   ignoreProxyEnvironment,
+  ProxyRefusedError,
   RequestSlots,
   ResponseTooLargeError,
 } from "./http-client.ts";
@@ -85,6 +89,7 @@ describe.each(clients)("%s", (_name, create) => {
     expect(answer.status).toBe(302);
     expect(answer.headers.location).toBe("/elsewhere");
     expect(answer.headers["set-cookie"]).toBe("a=1, b=2");
+    expect(answer.setCookies).toEqual(["a=1", "b=2"]);
     expect(answer.headers["x-multi"]).toBe("one, two");
     expect(JSON.parse(answer.body.toString("utf8"))).toEqual({ method: "POST", body: '{"a":1}' });
     expect(received.map((request) => request.url)).toEqual(["/p?q=1"]);
@@ -162,6 +167,101 @@ describe.each(clients)("%s", (_name, create) => {
     const client = create({ connections: 1, connectTimeoutMs: 1_000 });
     await expect(get(client, "/endless", undefined, 1 << 20)).rejects.toThrow("answer is larger than 1048576 bytes");
     await closed;
+    await client.close();
+  });
+});
+
+describe.each(clients)("%s through a forward proxy", (_name, create) => {
+  const certs = generateTestCertificates();
+  let proxy: ForwardProxy;
+  let tlsServer: HttpsServer;
+  let tlsBase: string;
+  beforeAll(async () => {
+    proxy = await startForwardProxy({ credentials: { username: "gw", password: "p:ss" } });
+    tlsServer = createHttpsServer({ cert: certs.serverCert, key: certs.serverKey }, (req, res) => {
+      res.setHeader("set-cookie", [
+        "SAP_SESSIONID=abc; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly",
+        "x=1",
+      ]);
+      res.end(`tls ${req.url}`);
+    });
+    await new Promise<void>((resolve) => tlsServer.listen(0, "127.0.0.1", resolve));
+    tlsBase = `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await proxy.close();
+    tlsServer.closeAllConnections();
+    tlsServer.close();
+  });
+  const authorization = `Basic ${Buffer.from("gw:p:ss").toString("base64")}`;
+  const request = (client: HttpClient, url: string) =>
+    client.request({
+      url: new URL(url),
+      method: "GET",
+      headers: {},
+      signal: AbortSignal.timeout(5_000),
+      maxResponseSize: 1 << 20,
+    });
+
+  test("an https target is reached through CONNECT, with the proxy credentials and the target's private CA", async () => {
+    const client = create({
+      connections: 2,
+      connectTimeoutMs: 1_000,
+      tls: { ca: certs.ca, rejectUnauthorized: true },
+      proxy: { url: proxy.url, authorization, noProxy: [] },
+    });
+    const before = proxy.requests.length;
+    const answer = await request(client, `${tlsBase}/secure?q=1`);
+    await client.close();
+    expect(answer.body.toString()).toBe("tls /secure?q=1");
+    expect(answer.setCookies).toEqual([
+      "SAP_SESSIONID=abc; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly",
+      "x=1",
+    ]);
+    // The proxy saw the host and port only: the path and everything else went inside the TLS tunnel.
+    expect(proxy.requests.slice(before)).toEqual([
+      { method: "CONNECT", target: new URL(tlsBase).host, proxyAuthorization: authorization, allowed: true },
+    ]);
+  });
+
+  test("an http target goes through the proxy too; a no_proxy host goes directly", async () => {
+    reset((req, res) => res.end(`plain ${req.url}`));
+    const client = create({
+      connections: 2,
+      connectTimeoutMs: 1_000,
+      proxy: { url: proxy.url, authorization, noProxy: [] },
+    });
+    const before = proxy.requests.length;
+    expect((await request(client, `${base}/via`)).body.toString()).toBe("plain /via");
+    const seen = proxy.requests.slice(before);
+    expect(seen).toHaveLength(1);
+    // Bun's fetch sends the request in absolute form, undici tunnels it: the proxy carries it either way.
+    expect([`GET ${base}/via`, `CONNECT ${new URL(base).host}`]).toContain(`${seen[0]!.method} ${seen[0]!.target}`);
+    await client.close();
+
+    const direct = create({
+      connections: 2,
+      connectTimeoutMs: 1_000,
+      proxy: { url: proxy.url, noProxy: ["127.0.0.1"] },
+    });
+    const count = proxy.requests.length;
+    expect((await request(direct, `${base}/direct`)).body.toString()).toBe("plain /direct");
+    await direct.close();
+    expect(proxy.requests.length).toBe(count);
+  });
+
+  test("wrong proxy credentials are a ProxyRefusedError (407) for http and https targets alike", async () => {
+    const client = create({
+      connections: 2,
+      connectTimeoutMs: 1_000,
+      tls: { ca: certs.ca, rejectUnauthorized: true },
+      proxy: { url: proxy.url, authorization: `Basic ${Buffer.from("gw:wrong").toString("base64")}`, noProxy: [] },
+    });
+    for (const url of [`${tlsBase}/x`, `${base}/x`]) {
+      const error = await request(client, url).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ProxyRefusedError);
+      expect(error).toMatchObject({ status: 407, code: "PROXY_AUTH_REQUIRED" });
+    }
     await client.close();
   });
 });

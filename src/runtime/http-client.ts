@@ -3,11 +3,25 @@
  * (the shipped binary; measured about 22% more throughput than undici there), an undici Agent
  * elsewhere (Deno). Callers see one small interface and never learn which one is behind it.
  */
-import type { Agent, Dispatcher } from "undici/index.js";
+import type { Agent, Dispatcher, ProxyAgent } from "undici/index.js";
+import { bypassesProxy, type ProxySettings } from "./proxy.ts";
 
 /** The legacy system sent more than the request's `maxResponseSize`. */
 export class ResponseTooLargeError extends Error {
   override name = "ResponseTooLargeError";
+}
+
+/**
+ * The forward proxy refused to carry a request: `407` (credentials missing or wrong) or another
+ * answer to `CONNECT`. Its code is `PROXY_AUTH_REQUIRED` or `PROXY_REFUSED`; the message names no host.
+ */
+export class ProxyRefusedError extends Error {
+  override name = "ProxyRefusedError";
+  readonly code: "PROXY_AUTH_REQUIRED" | "PROXY_REFUSED";
+  constructor(readonly status: number | undefined) {
+    super(`the proxy refused the request${status !== undefined ? ` (HTTP ${status})` : ""}`);
+    this.code = status === 407 ? "PROXY_AUTH_REQUIRED" : "PROXY_REFUSED";
+  }
 }
 
 /** TLS towards the target: a private CA, a client certificate for mTLS, certificate checks on or off. */
@@ -24,6 +38,8 @@ export interface HttpClientOptions {
   /** Caps a hung dial where the runtime has such a knob (undici); the request's signal bounds the rest. */
   readonly connectTimeoutMs: number;
   readonly tls?: HttpClientTls;
+  /** Sends requests through this forward proxy, except to hosts in its `noProxy`. */
+  readonly proxy?: ProxySettings;
 }
 
 export interface HttpClientRequest {
@@ -36,12 +52,16 @@ export interface HttpClientRequest {
   readonly signal: AbortSignal;
   /** A longer answer fails with {@link ResponseTooLargeError} as soon as the limit is passed. */
   readonly maxResponseSize: number;
+  /** The body is not read (only the status and headers matter); its connection is released at once. */
+  readonly discardBody?: boolean;
 }
 
 export interface HttpClientResponse {
   readonly status: number;
   /** Lower-case names; repeated headers joined with ", ". */
   readonly headers: Record<string, string>;
+  /** Each `set-cookie` header on its own (a joined one cannot be split again: `Expires` holds a comma). */
+  readonly setCookies: readonly string[];
   readonly body: Buffer;
 }
 
@@ -106,26 +126,63 @@ export function createFetchClient(options: HttpClientOptions): HttpClient {
   return {
     async request(request) {
       if (!slots.tryAcquire()) await slots.acquire(request.signal);
+      const proxied = options.proxy && !bypassesProxy(request.url, options.proxy.noProxy) ? options.proxy : undefined;
       try {
-        const init: RequestInit & { tls?: typeof tls } = {
+        const init: BunFetchRequestInit = {
           method: request.method,
           headers: request.headers,
           signal: request.signal,
           // undici's request never followed redirects; a legacy 3xx is an answer, not a hop.
           redirect: "manual",
+          // Only the proxy the config names, never one from the environment or its NO_PROXY.
+          proxy: proxied
+            ? {
+                url: proxied.url,
+                respectNoProxy: false,
+                ...(proxied.authorization ? { headers: { "proxy-authorization": proxied.authorization } } : {}),
+              }
+            : false,
         };
         if (request.body !== undefined) init.body = request.body;
         if (tls) init.tls = tls;
-        const response = await fetch(request.url, init);
+        let response: Response;
+        try {
+          response = await fetch(request.url, init);
+        } catch (error) {
+          throw proxied ? asProxyError(error) : error;
+        }
+        if (proxied && response.status === 407 && request.url.protocol === "http:") {
+          await response.body?.cancel();
+          throw new ProxyRefusedError(407);
+        }
         const headers = headersToRecord(response.headers);
+        const setCookies = response.headers.getSetCookie();
+        if (request.discardBody) {
+          await response.body?.cancel();
+          return { status: response.status, headers, setCookies, body: Buffer.alloc(0) };
+        }
         const body = await readFetchBody(response, headers, request.maxResponseSize);
-        return { status: response.status, headers, body };
+        return { status: response.status, headers, setCookies, body };
       } finally {
         slots.release();
       }
     },
     close: async () => {},
   };
+}
+
+/**
+ * Bun's and undici's refusals of a `CONNECT` (`Proxy refused to open a tunnel: 407 ...`, `Proxy
+ * response (407) !== 200 when HTTP Tunneling`) as one {@link ProxyRefusedError}; others unchanged.
+ */
+function asProxyError(error: unknown): unknown {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : "";
+  if (code === "ERR_PROXY_TUNNEL" || /^Proxy response \(\d+\)/.test(message)) {
+    const status = /\b([1-5]\d\d)\b/.exec(message)?.[1];
+    return new ProxyRefusedError(status !== undefined ? Number(status) : undefined);
+  }
+  return error;
 }
 
 /**
@@ -235,19 +292,30 @@ function loadUndici(): Promise<UndiciModule> {
  */
 export function createUndiciClient(options: HttpClientOptions): HttpClient {
   let agent: Promise<Agent> | undefined;
+  let proxyAgent: Promise<ProxyAgent> | undefined;
   let closed = false;
+  const connect = { timeout: options.connectTimeoutMs, ...options.tls };
   const getAgent = () =>
     (agent ??= loadUndici().then(
+      (undici) => new undici.Agent({ connections: options.connections, keepAliveTimeout: 4_000, connect }),
+    ));
+  const getProxyAgent = (proxy: ProxySettings) =>
+    (proxyAgent ??= loadUndici().then(
       (undici) =>
-        new undici.Agent({
+        new undici.ProxyAgent({
+          uri: proxy.url,
+          ...(proxy.authorization ? { token: proxy.authorization } : {}),
           connections: options.connections,
           keepAliveTimeout: 4_000,
-          connect: { timeout: options.connectTimeoutMs, ...options.tls },
+          // TLS towards the target, inside the CONNECT tunnel; the proxy itself is plain http.
+          requestTls: connect,
+          proxyTls: { timeout: options.connectTimeoutMs },
         }),
     ));
   return {
     async request(request) {
-      const dispatcher = await getAgent();
+      const proxied = options.proxy && !bypassesProxy(request.url, options.proxy.noProxy) ? options.proxy : undefined;
+      const dispatcher: Dispatcher = proxied ? await getProxyAgent(proxied) : await getAgent();
       const pending = dispatcher.request({
         origin: request.url.origin,
         path: request.url.pathname + request.url.search,
@@ -256,15 +324,31 @@ export function createUndiciClient(options: HttpClientOptions): HttpClient {
         body: request.body ?? null,
         signal: request.signal,
       });
-      const response = await settleOnAbort(pending, request.signal);
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await settleOnAbort(pending, request.signal);
+      } catch (error) {
+        throw proxied ? asProxyError(error) : error;
+      }
+      if (proxied && response.statusCode === 407 && request.url.protocol === "http:") {
+        response.body.destroy();
+        throw new ProxyRefusedError(407);
+      }
       const headers = flattenUndiciHeaders(response.headers);
+      const raw = response.headers["set-cookie"];
+      const setCookies = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+      if (request.discardBody) {
+        response.body.destroy();
+        return { status: response.statusCode, headers, setCookies, body: Buffer.alloc(0) };
+      }
       const body = await readCapped(response.body, request.maxResponseSize);
-      return { status: response.statusCode, headers, body };
+      return { status: response.statusCode, headers, setCookies, body };
     },
     async close() {
       if (closed) return;
       closed = true;
-      if (agent) await (await agent).close();
+      const agents: Promise<Dispatcher>[] = [agent, proxyAgent].filter((each) => each !== undefined);
+      await Promise.all(agents.map(async (each) => (await each).close()));
     },
   };
 }

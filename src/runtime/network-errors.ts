@@ -13,7 +13,9 @@ export type NetworkFailureKind =
   | "unreachable"
   | "timeout"
   | "tls"
-  | "invalid_answer";
+  | "invalid_answer"
+  | "proxy_auth"
+  | "proxy";
 
 /** Node's and the operating system's codes, which every runtime's clients give. */
 const SYSTEM_NETWORK_ERROR_CODES: Readonly<Record<string, NetworkFailureKind>> = {
@@ -28,6 +30,9 @@ const SYSTEM_NETWORK_ERROR_CODES: Readonly<Record<string, NetworkFailureKind>> =
   // OpenSSL verify results without CERT/TLS/SSL in their name (Bun's fetch and node:tls alike).
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: "tls",
   HOSTNAME_MISMATCH: "tls",
+  // http-client.ts's ProxyRefusedError, whichever runtime client met the refusal.
+  PROXY_AUTH_REQUIRED: "proxy_auth",
+  PROXY_REFUSED: "proxy",
 };
 
 const REASONS: Readonly<Record<NetworkFailureKind, string>> = {
@@ -38,6 +43,8 @@ const REASONS: Readonly<Record<NetworkFailureKind, string>> = {
   timeout: "timed out",
   tls: "TLS handshake failed",
   invalid_answer: "invalid HTTP answer",
+  proxy_auth: "the proxy refused the credentials (HTTP 407)",
+  proxy: "the proxy refused the connection",
 };
 
 /**

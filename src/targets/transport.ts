@@ -1,17 +1,28 @@
 import { z } from "zod";
 import { InvalidConfigValue } from "../kit/config-errors.ts";
-import { duration, envNumber, size } from "../kit/units.ts";
+import { duration, envNumber, formatDuration, size } from "../kit/units.ts";
+import { type ProxySettings, proxySchema } from "../runtime/proxy.ts";
+import { type AuthConfig, authSchema, createAuthenticator } from "./auth/registry.ts";
+import type { Authenticator } from "./auth/types.ts";
+import { type CsrfConfig, CsrfSession, csrfSchema } from "./csrf.ts";
+import { redactUrl, type TargetDescription } from "./describe.ts";
 import { createTargetClient, type ExchangeResult, exchange } from "./exchange.ts";
 import type { OutboundMessage } from "./message.ts";
-import { type CompiledRequestLine, compileRequestLine, HEADER_NAME } from "./request-templates.ts";
+import { type RateLimitConfig, RateLimiter, rateLimitSchema } from "./rate-limit.ts";
+import {
+  type CompiledRequestLine,
+  compileRequestLine,
+  HEADER_NAME,
+  type RenderedRequestLine,
+} from "./request-templates.ts";
 import { loadTargetTls, targetTlsSchema } from "./tls.ts";
-import type { RenderResult, Target, TargetContext, TargetOutcome, TargetRequest } from "./types.ts";
+import type { Target, TargetContext, TargetOutcome, TargetRequest } from "./types.ts";
 
 export const headerNameSchema = z.string().regex(HEADER_NAME, "must be a valid HTTP header name");
 
 /**
  * The keys every target type that talks HTTP shares (http and soap): where the headers come from,
- * the deadline, the connection pool, the answer's size, TLS. A target's schema spreads these into
+ * the deadline, the connection pool, the answer's size, TLS, auth, CSRF, rate limit and proxy. A target's schema spreads these into
  * its own `strictObject`, so the keys mean the same and are documented once.
  */
 export const transportKeys = {
@@ -32,6 +43,14 @@ export const transportKeys = {
     .describe("keep-alive connections kept open per target host"),
   max_response_size: size.prefault("10mb").describe("larger answers are cut off and treated as a failure"),
   tls: targetTlsSchema.optional(),
+  auth: authSchema.optional(),
+  csrf: csrfSchema.optional(),
+  rate_limit: rateLimitSchema.optional(),
+  proxy: proxySchema
+    .optional()
+    .describe(
+      "forward proxy for the target's calls and its token and CSRF fetches (`CONNECT` for https): `http://proxy:3128`, or a mapping with credentials and `no_proxy`; the environment's HTTP(S)_PROXY is never used",
+    ),
 };
 
 /** The shared keys as a target's config holds them once parsed. */
@@ -42,13 +61,18 @@ export interface TransportConfig {
   readonly connections: number;
   readonly max_response_size: number;
   readonly tls?: z.output<typeof targetTlsSchema> | undefined;
+  readonly auth?: AuthConfig | undefined;
+  readonly csrf?: CsrfConfig | undefined;
+  readonly rate_limit?: RateLimitConfig | undefined;
+  readonly proxy?: ProxySettings | undefined;
 }
 
 /**
  * What one call's request is made of, before the one merge rule puts it together:
  * 1. `user-agent`: actiongate's, unless the configured headers set one;
  * 2. the configured `headers` (placeholders filled);
- * 3. `auth`: the credentials the target's auth settings produce (basic auth, ...);
+ * 3. `auth`: the credentials the target's `auth` produces (basic, a Bearer token) and its CSRF session
+ *    (token and cookies);
  * 4. `owned`: what the target type sets itself (content-type, SOAPAction) and the idempotency key.
  * The incoming headers a route forwards (`forward_headers`) come last but may not replace any of the
  * above: a name in both is refused when the config is loaded (see {@link Target.ownHeaders}), so
@@ -93,10 +117,12 @@ export interface TransportTargetSpec {
   readonly url: string;
   /** Headers the target type sets itself, beside the idempotency key (content-type, SOAPAction). */
   readonly ownedHeaders: Readonly<Record<string, string>>;
-  /** Credentials from the target's auth settings; secret, so never shown by explain or logs. */
-  readonly authHeaders?: Readonly<Record<string, string>> | undefined;
+  /** The target's auth, when the target type reads it from another key too (soap's `basic_auth`); else `config.auth`. */
+  readonly auth?: AuthConfig | undefined;
   /** Names in `headers` the target type refuses, with the reason (`content-type` for SOAP). */
   readonly reservedConfigHeaders?: Readonly<Record<string, string>> | undefined;
+  /** What `describe()` adds for this target type (`operation` for soap). */
+  readonly details?: Readonly<Record<string, string>> | undefined;
   /** The body for one message, or why this payload cannot be sent (the payload's fault). */
   body(message: OutboundMessage): Promise<{ ok: true; body: string | undefined } | { ok: false; reason: string }>;
   /** Reads an answer (any status) into the outcome. */
@@ -105,10 +131,24 @@ export interface TransportTargetSpec {
   compileRequestLine?: (url: string, headers: Readonly<Record<string, string>>) => CompiledRequestLine;
 }
 
+/** The parts of one call that do not change between its attempts (a retry after a 401). */
+interface PreparedCall {
+  readonly line: RenderedRequestLine;
+  readonly body: string | undefined;
+}
+
+/** The live credentials of one attempt, as sent, and the CSRF token among them. */
+type Credentials =
+  | { ok: true; auth: Readonly<Record<string, string>>; headers: Record<string, string>; csrfToken?: string }
+  | { ok: false; outcome: TargetOutcome; auth?: Readonly<Record<string, string>> };
+
 /**
  * A target over HTTP: renders the request (URL and header placeholders, the body, the one header
- * merge rule), sends it through a pooled client with one deadline and a capped answer, and lets the
- * target type read the answer. HTTP and SOAP differ only in `body` and `interpret`.
+ * merge rule), waits for its turn under `rate_limit`, gets the credentials (`auth`, `csrf`), sends
+ * it through a pooled client (through `proxy` when set) with one deadline for the whole call and a
+ * capped answer, retries once when the credentials had expired (401 with a token, 403 `Required`
+ * from a CSRF-protected service), and lets the target type read the answer. HTTP and SOAP differ
+ * only in `body` and `interpret`.
  *
  * @example
  * return createTransportTarget({ type: "http", config, context, method: "POST", url: config.url, ownedHeaders: {}, body, interpret });
@@ -117,7 +157,28 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
   const { config, context } = spec;
   const idempotencyHeader = config.idempotency_header.toLowerCase();
   const owned = lowerKeys(spec.ownedHeaders);
-  const auth = lowerKeys(spec.authHeaders ?? {});
+  const authConfig = spec.auth ?? config.auth;
+  const tls = config.tls && loadTargetTls(config.tls, context.configDir);
+  const authenticator: Authenticator | undefined =
+    authConfig &&
+    createAuthenticator(authConfig, {
+      configDir: context.configDir,
+      logger: context.logger,
+      userAgent: context.userAgent,
+      timeoutMs: config.timeout,
+      proxy: config.proxy,
+    });
+  const client = createTargetClient({
+    connections: config.connections,
+    timeoutMs: config.timeout,
+    ...(tls ? { tls } : {}),
+    ...(config.proxy ? { proxy: config.proxy } : {}),
+  });
+  const csrf = config.csrf && new CsrfSession(config.csrf, client);
+  const limiter =
+    config.rate_limit && new RateLimiter({ requests: config.rate_limit.requests, perMs: config.rate_limit.per });
+  const credentialNames = [...(authenticator?.headerNames ?? []), ...(csrf?.headerNames ?? [])];
+
   for (const name of Object.keys(config.headers)) {
     const lower = name.toLowerCase();
     const reserved = Object.entries(spec.reservedConfigHeaders ?? {}).find(([other]) => other.toLowerCase() === lower);
@@ -127,68 +188,177 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
         "headers",
         name,
       ]);
+    if (authenticator?.headerNames.includes(lower))
+      throw new InvalidConfigValue(`is set by auth (${authConfig!.type}); set auth or this header, not both`, [
+        "headers",
+        name,
+      ]);
+    if (csrf?.headerNames.includes(lower))
+      throw new InvalidConfigValue("is set by the CSRF session (csrf); remove it from headers", ["headers", name]);
   }
   const requestLine = (spec.compileRequestLine ?? compileRequestLine)(spec.url, config.headers);
-  const tls = config.tls && loadTargetTls(config.tls, context.configDir);
-  const client = createTargetClient({
-    connections: config.connections,
-    timeoutMs: config.timeout,
-    ...(tls ? { tls } : {}),
-  });
   const ownHeaders = [
     ...new Set([
       "user-agent",
       idempotencyHeader,
       ...Object.keys(config.headers).map((name) => name.toLowerCase()),
-      ...Object.keys(auth),
+      ...credentialNames,
       ...Object.keys(owned),
       "content-length",
       "host",
     ]),
   ];
+  /** What render() shows in place of credentials that are fetched at call time (secret either way). */
+  const credentialPreview: Record<string, string> = {
+    ...authenticator?.preview(),
+    ...(csrf ? { [csrf.header]: "<token fetched from the target>", cookie: "<the CSRF session's cookies>" } : {}),
+  };
 
-  const render = async (message: OutboundMessage): Promise<RenderResult> => {
+  const prepare = async (
+    message: OutboundMessage,
+  ): Promise<{ ok: true; call: PreparedCall } | { ok: false; reason: string }> => {
     const line = await requestLine.render(message.payload);
     if (!line.ok) return line;
     const body = await spec.body(message);
     if (!body.ok) return body;
-    const headers = mergeHeaders({
+    return { ok: true, call: { line: line.value, body: body.body } };
+  };
+
+  const assemble = (
+    call: PreparedCall,
+    message: OutboundMessage,
+    auth: Readonly<Record<string, string>>,
+  ): TargetRequest => ({
+    method: spec.method,
+    url: call.line.url,
+    headers: mergeHeaders({
       userAgent: context.userAgent,
-      configured: line.value.headers,
+      configured: call.line.headers,
       auth,
       owned: { ...owned, [idempotencyHeader]: message.webhookId },
       forwarded: message.forwardedHeaders,
+    }),
+    ...(call.body !== undefined ? { body: call.body } : {}),
+    secretHeaders: new Set([...Object.keys(auth), ...Object.keys(message.forwardedHeaders)]),
+  });
+
+  const credentials = async (call: PreparedCall, deadline: AbortSignal): Promise<Credentials> => {
+    let auth: Readonly<Record<string, string>> = {};
+    if (authenticator) {
+      const result = await authenticator.headers(deadline);
+      if (!result.ok) return result;
+      auth = result.headers;
+    }
+    if (!csrf) return { ok: true, auth, headers: { ...auth } };
+    const session = await csrf.headers({
+      callUrl: call.line.url,
+      headers: { ...call.line.headers, "user-agent": context.userAgent, ...auth },
+      timeoutMs: config.timeout,
+      signal: deadline,
     });
-    const request: TargetRequest = {
-      method: spec.method,
-      url: line.value.url,
-      headers,
-      ...(body.body !== undefined ? { body: body.body } : {}),
-      secretHeaders: new Set([...Object.keys(auth), ...Object.keys(message.forwardedHeaders)]),
-    };
-    return { ok: true, request };
+    if (!session.ok) return { ...session, auth };
+    return { ok: true, auth, headers: { ...auth, ...session.headers }, csrfToken: session.headers[csrf.header] ?? "" };
+  };
+
+  /** One more call after expired credentials takes a turn of the rate limit too, within the call's deadline. */
+  const turnForRetry = async (startedAt: number): Promise<boolean> => {
+    if (!limiter) return true;
+    const remaining = config.timeout - (performance.now() - startedAt);
+    return (await limiter.take(Math.max(0, Math.min(remaining, config.rate_limit!.max_wait)))).ok;
   };
 
   return {
     type: spec.type,
     ownHeaders,
-    render,
-    async deliver(message) {
-      const rendered = await render(message);
-      if (!rendered.ok) return { kind: "invalid_message", reason: rendered.reason };
-      const { request } = rendered;
-      const result = await exchange(client, {
-        url: request.url,
-        method: request.method,
-        headers: request.headers,
-        ...(request.body !== undefined ? { body: request.body } : {}),
-        timeoutMs: config.timeout,
-        maxResponseSize: config.max_response_size,
-      });
-      if (result.kind !== "answered") return result;
-      return spec.interpret(result, message);
+    async render(message) {
+      const prepared = await prepare(message);
+      if (!prepared.ok) return prepared;
+      return { ok: true, request: assemble(prepared.call, message, credentialPreview) };
     },
-    close: () => client.close(),
+    async deliver(message) {
+      const prepared = await prepare(message);
+      if (!prepared.ok) return { kind: "invalid_message", reason: prepared.reason };
+      const { call } = prepared;
+      if (limiter) {
+        const turn = await limiter.take(config.rate_limit!.max_wait);
+        if (!turn.ok) return { kind: "held_back", retryAt: turn.retryAt };
+      }
+      // One deadline for the whole call: token and CSRF fetches, the call, its one retry.
+      const startedAt = performance.now();
+      const deadline = AbortSignal.timeout(config.timeout);
+      let authRetried = false;
+      let csrfRetried = false;
+      for (;;) {
+        const live = await credentials(call, deadline);
+        if (!live.ok) {
+          // A CSRF fetch refused with 401: the token may have been revoked; the same one retry applies.
+          const refusedFetch = live.outcome.kind === "rejected" && live.outcome.response.status === 401;
+          if (refusedFetch && authenticator && !authRetried && authenticator.refused(live.auth ?? {})) {
+            authRetried = true;
+            if (await turnForRetry(startedAt)) continue;
+          }
+          return live.outcome;
+        }
+        const request = assemble(call, message, live.headers);
+        const result = await exchange(
+          client,
+          {
+            url: request.url,
+            method: request.method,
+            headers: request.headers,
+            ...(request.body !== undefined ? { body: request.body } : {}),
+            timeoutMs: config.timeout,
+            maxResponseSize: config.max_response_size,
+          },
+          deadline,
+        );
+        if (result.kind !== "answered") return result;
+        csrf?.record(request.url, result.setCookies);
+        let again = false;
+        if (result.status === 401 && authenticator && !authRetried && authenticator.refused(live.auth)) {
+          authRetried = true;
+          again = true;
+        } else if (csrf && !csrfRetried && csrf.rejectedAsRequired(result.status, result.headers, live.csrfToken)) {
+          csrfRetried = true;
+          again = true;
+        }
+        if (!again || !(await turnForRetry(startedAt))) return spec.interpret(result, message);
+      }
+    },
+    describe(): TargetDescription {
+      const proxy = config.proxy;
+      const limit = config.rate_limit;
+      return {
+        type: spec.type,
+        method: spec.method,
+        url: redactUrl(spec.url),
+        ...(spec.details ? { details: spec.details } : {}),
+        ...(authenticator ? { auth: authenticator.describe() } : {}),
+        ...(csrf ? { csrf: csrf.describe() } : {}),
+        ...(limit
+          ? {
+              rate_limit: {
+                requests: limit.requests,
+                per: formatDuration(limit.per),
+                max_wait: formatDuration(limit.max_wait),
+              },
+            }
+          : {}),
+        ...(proxy
+          ? {
+              proxy: {
+                url: proxy.url,
+                ...(proxy.username !== undefined ? { username: proxy.username, password: "***" as const } : {}),
+                no_proxy: proxy.noProxy,
+              },
+            }
+          : {}),
+      };
+    },
+    rateLimitState: () => limiter?.state(),
+    close: async () => {
+      await Promise.all([client.close(), authenticator?.close()]);
+    },
   };
 }
 

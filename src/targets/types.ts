@@ -1,8 +1,12 @@
 import type { z } from "zod";
 import type { Logger } from "../log/logger.ts";
+import type { TargetDescription } from "./describe.ts";
 import type { OutboundMessage } from "./message.ts";
+import type { RateLimitState } from "./rate-limit.ts";
 
+export type { TargetDescription } from "./describe.ts";
 export type { OutboundMessage } from "./message.ts";
+export type { RateLimitState } from "./rate-limit.ts";
 
 /** The legacy system's answer, in the shape `response.*` expressions read. */
 export interface TargetResponse {
@@ -28,7 +32,12 @@ export type TargetOutcome =
   | { kind: "unreachable"; reason: string; code?: string }
   | { kind: "timeout"; timeoutMs: number }
   /** This payload cannot be sent (a placeholder without a value); the payload's fault, not the target's. */
-  | { kind: "invalid_message"; reason: string };
+  | { kind: "invalid_message"; reason: string }
+  /**
+   * Not sent: the target's `rate_limit` had no turn free within `max_wait`. Says nothing about the
+   * target's health; a sync call gets 503, an async event is postponed to `retryAt` (ms since epoch).
+   */
+  | { kind: "held_back"; retryAt: number };
 
 /** The request a target would send for one message: what `explain` shows and `deliver` sends. */
 export interface TargetRequest {
@@ -53,9 +62,22 @@ export interface Target {
    * these names, so a caller can never replace them. Checked when the config is loaded.
    */
   readonly ownHeaders: readonly string[];
-  /** Builds the request for `message` without sending it (accept-time checks, `explain`). */
+  /**
+   * Builds the request for `message` without sending it (accept-time checks, `explain`). Nothing is
+   * fetched: credentials that come from a token endpoint or a CSRF fetch appear as placeholders,
+   * named in `secretHeaders` like every credential.
+   */
   render(message: OutboundMessage): Promise<RenderResult>;
+  /**
+   * Sends `message`: waits for a turn of the rate limit (at most its `max_wait`, else `held_back`),
+   * gets the credentials (token, CSRF session), sends, retries once when they had expired, and reads
+   * the answer.
+   */
   deliver(message: OutboundMessage): Promise<TargetOutcome>;
+  /** Safe facts (auth, CSRF, rate limit, proxy; secrets as `***`) for `routes`, `explain` and the admin API. */
+  describe(): TargetDescription;
+  /** What the target's rate limit is doing now; undefined when it has none. For `/metrics` and `/api/routes`. */
+  rateLimitState?(): RateLimitState | undefined;
   /** Closes pooled connections; called on shutdown and when a reload replaces the target. */
   close(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import type { Logger } from "../log/logger.ts";
+import { createHttpClient } from "../runtime/http-client.ts";
+import type { ProxySettings } from "../runtime/proxy.ts";
 import { parsePublicKey } from "./keys.ts";
 import type { PublicKeySource } from "./signature.ts";
 
@@ -16,9 +18,14 @@ export interface RemoteKeySourceOptions {
   failureRefetchIntervalMs?: number;
   fetchTimeoutMs?: number;
   logger: Logger;
-  /** Replaceable for tests; the global fetch otherwise. */
+  /** `epilot.proxy`: the key is fetched through it (never through a proxy from the environment). */
+  proxy?: ProxySettings | undefined;
+  /** Replaceable for tests; actiongate's own HTTP client otherwise. */
   fetch?: typeof fetch;
 }
+
+/** epilot's key document is a few hundred bytes; anything this large is not one. */
+const MAX_KEY_DOCUMENT_BYTES = 256 * 1024;
 
 /** A remote key source with its lifecycle: `start()` begins fetching in the background, `stop()` ends it. */
 export interface RemoteKeySource extends PublicKeySource {
@@ -47,7 +54,7 @@ const RETRY_BACKOFF_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000] as const;
  * source.start();
  */
 export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySource {
-  const doFetch = options.fetch ?? fetch;
+  const get = keyGetter(options);
   const failureRefetchIntervalMs = options.failureRefetchIntervalMs ?? 30_000;
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 5_000;
   let key: KeyObject | undefined;
@@ -63,12 +70,10 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
     inFlight ??= (async () => {
       lastAttemptAt = Date.now();
       try {
-        const response = await doFetch(options.url, {
-          signal: AbortSignal.timeout(fetchTimeoutMs),
-          headers: { accept: "application/json" },
-        });
-        if (!response.ok) throw new Error(`key URL answered HTTP ${response.status}`);
-        const fetched = parsePublicKey(await response.text());
+        const response = await get(AbortSignal.timeout(fetchTimeoutMs));
+        if (response.status < 200 || response.status >= 300)
+          throw new Error(`key URL answered HTTP ${response.status}`);
+        const fetched = parsePublicKey(response.text);
         const changed = !key || !fetched.equals(key);
         key = fetched;
         keyFetchedAt = Date.now();
@@ -126,6 +131,36 @@ export function remoteKeySource(options: RemoteKeySourceOptions): RemoteKeySourc
       started = false;
       if (timer) clearTimeout(timer);
     },
+  };
+}
+
+/** GET of the key URL: through the injected fetch (tests), else through the HTTP client with `proxy`. */
+function keyGetter(
+  options: RemoteKeySourceOptions,
+): (signal: AbortSignal) => Promise<{ status: number; text: string }> {
+  const url = new URL(options.url);
+  const headers = { accept: "application/json" };
+  if (options.fetch) {
+    const injected = options.fetch;
+    return async (signal) => {
+      const response = await injected(options.url, { signal, headers });
+      return { status: response.status, text: await response.text() };
+    };
+  }
+  const client = createHttpClient({
+    connections: 2,
+    connectTimeoutMs: 10_000,
+    ...(options.proxy ? { proxy: options.proxy } : {}),
+  });
+  return async (signal) => {
+    const response = await client.request({
+      url,
+      method: "GET",
+      headers,
+      signal,
+      maxResponseSize: MAX_KEY_DOCUMENT_BYTES,
+    });
+    return { status: response.status, text: response.body.toString("utf8") };
   };
 }
 

@@ -83,10 +83,10 @@ routes:
 
   const routes = await runBinary(["routes", "--config", "config.yaml"], { cwd: dir, env });
   expect(routes.code).toBe(0);
-  expect(routes.stdout.split("\n")[0]).toMatch(/^ROUTE +MATCH +TARGET +DELIVERY$/);
+  expect(routes.stdout.split("\n")[0]).toMatch(/^ROUTE +MATCH +TARGET +OUTBOUND +DELIVERY$/);
   expect(routes.stdout.split("\n")[1]).toMatch(
     new RegExp(
-      `^erp-contract +component_id=erp-contract-sync +http POST http://erp:\\*\\*\\*@127\\.0\\.0\\.1:${target.port}/api/contracts/\\{\\{ data\\.entity\\.contract_number \\}\\} +sync$`,
+      `^erp-contract +component_id=erp-contract-sync +http POST http://erp:\\*\\*\\*@127\\.0\\.0\\.1:${target.port}/api/contracts/\\{\\{ data\\.entity\\.contract_number \\}\\} +- +sync$`,
     ),
   );
   expect(routes.stdout).not.toContain("s3cret-pw");

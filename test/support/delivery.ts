@@ -30,6 +30,8 @@ export const rejected = (status: number, retryable?: boolean): TargetOutcome => 
 });
 export const unreachable: TargetOutcome = { kind: "unreachable", reason: "connection refused", code: "ECONNREFUSED" };
 export const invalidMessage: TargetOutcome = { kind: "invalid_message", reason: "placeholder {{ x }} has no value" };
+/** The target's rate limit had no turn free within max_wait: try again at `retryAt`. */
+export const heldBack = (retryAt: number): TargetOutcome => ({ kind: "held_back", retryAt });
 
 export function scriptedTarget(...script: TargetOutcome[]): ScriptedTarget {
   const calls: OutboundMessage[] = [];
@@ -37,6 +39,7 @@ export function scriptedTarget(...script: TargetOutcome[]): ScriptedTarget {
     type: "scripted",
     ownHeaders: [],
     render: async () => ({ ok: false, reason: "a scripted target renders no request" }),
+    describe: () => ({ type: "scripted", method: "POST", url: "http://scripted.invalid/" }),
     calls,
     script,
     async deliver(message) {

@@ -120,7 +120,9 @@ export const soapTargetSchema = z
         password: z.string().describe("password, usually `${ENV}`"),
       })
       .optional()
-      .describe("HTTP basic authentication"),
+      .describe(
+        "deprecated: the old spelling of `auth: { type: basic, username, password }`, which it means; set one of the two",
+      ),
     ws_security: z
       .strictObject({
         username: z.string().min(1).describe("user name, usually `${ENV}`"),
@@ -180,6 +182,12 @@ interface ResolvedSoapCall {
  * await target.deliver(message); // { kind: "delivered", response: { status: 200, body: { CreateCustomerResponse: {...} } } }
  */
 export function createSoapTarget(config: SoapTargetConfig, context: TargetContext): Target {
+  if (config.basic_auth && config.auth)
+    throw new InvalidConfigValue("is the old spelling of auth: { type: basic }; set auth only", ["basic_auth"]);
+  if (config.basic_auth)
+    context.logger.warn("soap target: basic_auth is deprecated; write auth: { type: basic, username, password }", {
+      operation: config.operation,
+    });
   const call = resolveCall(config, context.configDir);
   const renderEnvelope = compileEnvelope(config, call);
   const answerLimits = { maxNodes: config.max_response_elements, maxDepth: config.max_response_depth };
@@ -191,12 +199,13 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
     url: call.url,
     // content-type and SOAPAction follow version and soap_action; a password is a secret, never a template.
     ownedHeaders: soapHttpHeaders(call.version, call.soapAction),
-    authHeaders: config.basic_auth ? basicAuthorization(config.basic_auth) : undefined,
+    auth: config.basic_auth ? { type: "basic", ...config.basic_auth } : config.auth,
     reservedConfigHeaders: {
       "content-type": "is set by the SOAP target from version and soap_action",
       soapaction: "is set by the SOAP target from version and soap_action",
       ...(config.basic_auth ? { authorization: "set basic_auth or an Authorization header, not both" } : {}),
     },
+    details: { operation: config.operation, ...(call.soapAction !== "" ? { soap_action: call.soapAction } : {}) },
     compileRequestLine: (url, headers) => compileUrl(config, url, headers),
     async body(message) {
       const envelope = await renderEnvelope(message);
@@ -217,11 +226,6 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
       });
     },
   });
-}
-
-/** `Authorization: Basic ...` from `basic_auth`. */
-function basicAuthorization(auth: { username: string; password: string }): Record<string, string> {
-  return { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64")}` };
 }
 
 /**
