@@ -12,13 +12,16 @@ import {
 import { silentLogger } from "../log/logger.ts";
 import { openMemoryStore } from "../store/memory-store.ts";
 import type { Store } from "../store/types.ts";
-import type { Target } from "../targets/types.ts";
+import type { Target, TargetOutcome } from "../targets/types.ts";
 
 /** The parts of a Target these tests do not exercise. */
 const stubTarget = (type: string) => ({
   type,
   ownHeaders: [],
   render: async () => ({ ok: false as const, reason: "not rendered in this test" }),
+  interpret: (): TargetOutcome => {
+    throw new Error("a stub target reads no answer");
+  },
 });
 
 import { type DeliveryConfigLease, DeliveryEngine } from "./engine.ts";

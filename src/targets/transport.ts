@@ -97,8 +97,10 @@ export interface TransportTargetSpec {
   readonly authHeaders?: Readonly<Record<string, string>> | undefined;
   /** Names in `headers` the target type refuses, with the reason (`content-type` for SOAP). */
   readonly reservedConfigHeaders?: Readonly<Record<string, string>> | undefined;
-  /** The body for one message, or why this payload cannot be sent (the payload's fault). */
-  body(message: OutboundMessage): Promise<{ ok: true; body: string | undefined } | { ok: false; reason: string }>;
+  /** The body for one message (with the credentials written into it), or why this payload cannot be sent (the payload's fault). */
+  body(
+    message: OutboundMessage,
+  ): Promise<{ ok: true; body: string | undefined; secretTexts?: readonly string[] } | { ok: false; reason: string }>;
   /** Reads an answer (any status) into the outcome. */
   interpret(answer: Extract<ExchangeResult, { kind: "answered" }>, message: OutboundMessage): TargetOutcome;
   /** Compiles the URL and headers; a target may map a problem to the key the operator should change. */
@@ -165,6 +167,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       headers,
       ...(body.body !== undefined ? { body: body.body } : {}),
       secretHeaders: new Set([...Object.keys(auth), ...Object.keys(message.forwardedHeaders)]),
+      ...(body.secretTexts?.length ? { secretTexts: body.secretTexts } : {}),
     };
     return { ok: true, request };
   };
@@ -188,6 +191,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       if (result.kind !== "answered") return result;
       return spec.interpret(result, message);
     },
+    interpret: (answer, message) => spec.interpret(answer, message),
     close: () => client.close(),
   };
 }

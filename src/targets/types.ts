@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { Logger } from "../log/logger.ts";
+import type { ExchangeResult } from "./exchange.ts";
 import type { OutboundMessage } from "./message.ts";
 
 export type { OutboundMessage } from "./message.ts";
@@ -40,7 +41,12 @@ export interface TargetRequest {
   readonly body?: string;
   /** Names of headers whose values are credentials (auth, forwarded tokens): shown as `***`, never logged. */
   readonly secretHeaders: ReadonlySet<string>;
+  /** Credentials inside `body`, exactly as written there (a WS-Security password or digest): shown as `***`. */
+  readonly secretTexts?: readonly string[];
 }
+
+/** A legacy system's answer as it arrived (any status), before the target type reads it. */
+export type TargetAnswer = Extract<ExchangeResult, { kind: "answered" }>;
 
 /** A rendered request, or why this payload cannot be sent (the payload's fault, never the target's). */
 export type RenderResult = { ok: true; request: TargetRequest } | { ok: false; reason: string };
@@ -56,6 +62,11 @@ export interface Target {
   /** Builds the request for `message` without sending it (accept-time checks, `explain`). */
   render(message: OutboundMessage): Promise<RenderResult>;
   deliver(message: OutboundMessage): Promise<TargetOutcome>;
+  /**
+   * Reads an answer to `message` exactly as `deliver` reads the one it receives (status, SOAP
+   * faults, the body for `response.*`): route tests answer in the legacy system's stead with it.
+   */
+  interpret(answer: TargetAnswer, message: OutboundMessage): TargetOutcome;
   /** Closes pooled connections; called on shutdown and when a reload replaces the target. */
   close(): Promise<void>;
 }

@@ -37,6 +37,9 @@ export function scriptedTarget(...script: TargetOutcome[]): ScriptedTarget {
     type: "scripted",
     ownHeaders: [],
     render: async () => ({ ok: false, reason: "a scripted target renders no request" }),
+    interpret: () => {
+      throw new Error("a scripted target reads no answer: it gives its script's outcomes");
+    },
     calls,
     script,
     async deliver(message) {
