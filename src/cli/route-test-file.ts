@@ -9,19 +9,24 @@ import type { StandInAnswer } from "../targets/stand-in.ts";
 const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const headers = z.record(z.string().min(1), text);
 
-const targetResponseSchema = z.strictObject({
-  status: z.number().int().min(100).max(599).optional(),
-  headers: headers.optional(),
-  body: z.json().optional(),
-  fault: z
-    .strictObject({
-      code: z.string().min(1),
-      reason: z.string(),
-      subcode: z.string().min(1).optional(),
-      detail: z.json().optional(),
-    })
-    .optional(),
-});
+const targetResponseSchema = z
+  .strictObject({
+    status: z.number().int().min(100).max(599).optional(),
+    headers: headers.optional(),
+    body: z.json().optional(),
+    fault: z
+      .strictObject({
+        code: z.string().min(1),
+        reason: z.string(),
+        subcode: z.string().min(1).optional(),
+        detail: z.json().optional(),
+      })
+      .optional(),
+  })
+  .refine((answer) => answer.body === undefined || answer.fault === undefined, {
+    message: "a SOAP answer holds a body or a fault, not both",
+    path: ["fault"],
+  });
 
 const expectedRequestSchema = z.strictObject({
   method: z.string().min(1).optional(),
@@ -250,7 +255,7 @@ function knownKeys(path: readonly PropertyKey[]): string {
     if (inTest && path[2] === "expect" && path.length === 3) return Object.keys(expectSchema.shape);
     if (inTest && path[2] === "expect" && path[3] === "request") return Object.keys(expectedRequestSchema.shape);
     if (inTest && path[2] === "expect" && path[3] === "answer") return ["status", "body"];
-    if (inTest && path[2] === "target_response" && path.length === 3) return Object.keys(targetResponseSchema.shape);
+    if (inTest && path[2] === "target_response" && path.length === 3) return ["status", "headers", "body", "fault"];
     if (inTest && path[2] === "target_response" && path[3] === "fault") return ["code", "reason", "subcode", "detail"];
     return [];
   })();

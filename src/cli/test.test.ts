@@ -248,6 +248,7 @@ describe("actiongate test: files that cannot be used (exit 2, nothing runs)", ()
     target_response: { status: "ok", bdy: {} }
     expect: { answer: { stauts: 200 }, request: { header: {} } }
   - payload: payload.json
+    target_response: { body: {}, fault: { code: Client, reason: x } }
     expect: {}
 `,
     });
@@ -261,6 +262,7 @@ erp.test.yaml:8:38 tests[1].target_response.bdy: unknown key (known here: status
 erp.test.yaml:9:25 tests[1].expect.answer.stauts: unknown key (known here: status, body)
 erp.test.yaml:9:51 tests[1].expect.request.header: unknown key (known here: method, url, headers, body, soap_body)
 erp.test.yaml:10:5 tests[2].name: is required
+erp.test.yaml:11:41 tests[2].target_response.fault: a SOAP answer holds a body or a fault, not both
 `,
     });
   });
