@@ -134,7 +134,10 @@ function jsonOf(view: ExplanationView): Record<string, unknown> {
     };
   }
   const { outcome } = explanation;
-  const body = outcome.kind === "request" || outcome.kind === "unsendable" ? outcome.body : null;
+  const body =
+    outcome.kind === "request" || outcome.kind === "unsendable" || outcome.kind === "crashed"
+      ? jsonValue(outcome.body)
+      : null;
   return {
     route: explanation.route.name,
     skipped: outcome.kind === "skipped",
@@ -161,6 +164,8 @@ function errorOf(outcome: ShapingOutcome): Record<string, unknown> | undefined {
       return { stage: "transform", message: "the transform produced no value for this payload" };
     case "unsendable":
       return { stage: "request", message: outcome.reason };
+    case "crashed":
+      return { stage: "request", message: `building the request failed unexpectedly: ${outcome.error}` };
     default:
       return undefined;
   }
@@ -263,10 +268,17 @@ function textOf(view: ExplanationView, payload: string): string {
   }
   section(
     route.hasTransform ? "transform: its result" : "transform: not set; the body is the stripped payload",
-    ...JSON.stringify(outcome.body, null, 2).split("\n"),
+    ...prettyJson(outcome.body).split("\n"),
   );
   if (outcome.kind === "unsendable") {
     section(`request: cannot be built: ${outcome.reason}`, "the gateway answers 400; nothing is sent");
+    return `${sections.join("\n\n")}\n`;
+  }
+  if (outcome.kind === "crashed") {
+    section(
+      `request: building it failed unexpectedly: ${outcome.error}`,
+      "the gateway answers 500 (internal_error); nothing is sent",
+    );
     return `${sections.join("\n\n")}\n`;
   }
   const request = view.request!;
@@ -318,6 +330,24 @@ function deliveryLines(route: Routed["route"]): [string, ...string[]] {
     }),
     "then the dead letters; a 4xx answer or a SOAP Client fault goes there at once, a Retry-After is honoured",
   ];
+}
+
+/** JSON of a transform's result for reading; a value JSON cannot write (a JSONata function) says what it is. */
+function prettyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, null, 2) ?? `(not JSON: ${typeof value})`;
+  } catch {
+    return `(not JSON: ${typeof value})`;
+  }
+}
+
+/** The transform's result for --json: itself, or null when JSON cannot hold it. */
+function jsonValue(value: unknown): unknown {
+  try {
+    return JSON.stringify(value) === undefined ? null : value;
+  } catch {
+    return null;
+  }
 }
 
 /** The line of `source` that holds character `position` (JSONata's, 1-based), with a `^` under it. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { captureOutput } from "../../test/support/capture-output.ts";
 import { tempDir } from "../../test/support/gateway.ts";
@@ -54,7 +54,7 @@ routes:
 
 /** A folder with config.yaml, the example payload and the given files (paths relative to it). */
 function deployment(files: Record<string, string>): string {
-  const dir = tempDir({ "config.yaml": config(), "payload.json": JSON.stringify(require(EXAMPLE_PAYLOAD_FILE)) });
+  const dir = tempDir({ "config.yaml": config(), "payload.json": readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8") });
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), text);
@@ -195,6 +195,26 @@ FAIL crm.test.yaml: the envelope's text differs (nonce and time are new each cal
       code: 0,
       stdout: "PASS billing.test.yaml: stored, then sent\n1 passed, 0 failed\n",
     });
+  });
+
+  test("a route that makes the gateway fail (a transform whose result is a function) fails, whatever it expects", async () => {
+    const dir = deployment({
+      "erp.test.yaml": `${ENV}tests:
+  - name: expects the 500
+    payload: payload.json
+    route: billing
+    expect: { answer: { status: 500 } }
+`,
+    });
+    writeFileSync(
+      join(dir, "config.yaml"),
+      config().replace("  - name: billing\n", "  - name: billing\n    transform: 'function($x) { $x }'\n"),
+    );
+    const result = await run(dir);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      /^FAIL erp\.test\.yaml: expects the 500\n {2}the gateway failed unexpectedly and answers 500 internal_error: TypeError: /,
+    );
   });
 
   test("credentials in a report are ***, whatever the header and however it differs", async () => {

@@ -123,6 +123,10 @@ async function runOne(test: RouteTest, input: LocalInput, runner: LocalRunner): 
     targetResponse: test.targetResponse,
   });
   if (result.problem) return [result.problem];
+  // A route that makes the gateway fail is a failing route, whatever the test expects.
+  const crashed = result.crashed
+    ? [`the gateway failed unexpectedly and answers 500 internal_error: ${result.crashed}`]
+    : [];
   let hide = (text: string) => text;
   if (result.request && result.route !== null) {
     const index = runner.loaded.config.routes.findIndex((route) => route.name === result.route);
@@ -135,7 +139,7 @@ async function runOne(test: RouteTest, input: LocalInput, runner: LocalRunner): 
     const text = value === undefined ? "nothing" : hide(JSON.stringify(value));
     return text.length > 300 ? `${text.slice(0, 300)}...` : text;
   };
-  return compareExpectation(test.expect, result, quote);
+  return [...crashed, ...compareExpectation(test.expect, result, quote)];
 }
 
 /** `route` and `expect.route` must name routes of the config: a typo there could never pass. */

@@ -52,6 +52,9 @@ routes:
   - name: queued
     target: { type: http, url: "${legacy.url}/queued/{{ data.entity.contract_number }}" }
     delivery: { mode: async, max_attempts: 3 }
+  - name: broken
+    transform: 'function($x) { $x }'
+    target: { type: http, url: "${legacy.url}/broken" }
 `;
   runner = createLocalRunner(loadConfigText(join(dir, "config.yaml"), yaml, { ERP_TOKEN: "t0k" }));
 });
@@ -105,6 +108,7 @@ describe("explain", () => {
       "unmet",
       "unmet",
       "by_name_only",
+      "by_name_only",
     ]);
     const named = await runner.explain(await input(), "queued");
     expect(named.kind === "routed" && named.route).toMatchObject({ name: "queued", chosenBy: "name" });
@@ -112,7 +116,7 @@ describe("explain", () => {
     expect(await runner.explain(await input(), "nope")).toEqual({
       kind: "unknown_route",
       name: "nope",
-      routes: ["billing", "by-name", "erp", "after", "queued"],
+      routes: ["billing", "by-name", "erp", "after", "queued", "broken"],
     });
   });
 
@@ -177,6 +181,18 @@ describe("run", () => {
       targetResponse: {},
     });
     expect(unsendable).toMatchObject({ route: "queued", request: null, answer: { status: 400 } });
+  });
+
+  test("a pipeline that throws (a transform whose result is a function) answers as the server does: 500 internal_error", async () => {
+    const result = await runner.run(await input(), { routeName: "broken", targetResponse: {} });
+    expect(result).toMatchObject({
+      route: "broken",
+      request: null,
+      answer: { status: 500, body: { error_output: { error_info: { outcome: "internal_error" } } } },
+    });
+    expect(result.crashed).toStartWith("TypeError: ");
+    const explained = await runner.explain(await input(), "broken");
+    expect(explained.kind === "routed" && explained.outcome.kind).toBe("crashed");
   });
 
   test("a fault for a target that is not SOAP is a problem, and nothing runs", async () => {

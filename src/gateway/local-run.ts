@@ -1,5 +1,6 @@
 import type { LoadedConfig } from "../config/load.ts";
 import type { RouteConfig } from "../config/schema.ts";
+import { failure } from "../delivery/answer.ts";
 import { CircuitBreaker } from "../delivery/circuit-breaker.ts";
 import { type PreparedMessage, prepareMessage } from "../delivery/prepare.ts";
 import type { Route } from "../delivery/route.ts";
@@ -86,6 +87,8 @@ export type ShapingOutcome =
   | { readonly kind: "empty" }
   /** The target cannot build a request for this payload (a placeholder without a value). */
   | { readonly kind: "unsendable"; readonly body: unknown; readonly reason: string }
+  /** Building the request threw: a bug the gateway answers with 500 internal_error. */
+  | { readonly kind: "crashed"; readonly body: unknown; readonly error: string }
   | { readonly kind: "request"; readonly body: unknown; readonly request: TargetRequest };
 
 export type Explanation =
@@ -111,6 +114,8 @@ export interface LocalRunResult {
   readonly request: TargetRequest | null;
   /** Set when the test's target_response does not fit the route's target; nothing was run. */
   readonly problem?: string;
+  /** Set when the pipeline threw (a bug): the answer is then the gateway's 500 internal_error. */
+  readonly crashed?: string;
 }
 
 /** The pipeline of one config, in process, with nothing listening, no store opened and no key fetched. */
@@ -203,10 +208,14 @@ async function explain(
     outcome = { kind: "failed", stage: shaped.stage, error: shaped.error, source };
   } else if (shaped.kind === "empty" || !prepared.ok) outcome = { kind: "empty" };
   else {
-    const rendered = await route.target.render(prepared.message);
-    outcome = rendered.ok
-      ? { kind: "request", body: shaped.body, request: rendered.request }
-      : { kind: "unsendable", body: shaped.body, reason: rendered.reason };
+    try {
+      const rendered = await route.target.render(prepared.message);
+      outcome = rendered.ok
+        ? { kind: "request", body: shaped.body, request: rendered.request }
+        : { kind: "unsendable", body: shaped.body, reason: rendered.reason };
+    } catch (error) {
+      outcome = { kind: "crashed", body: shaped.body, error: describeThrown(error) };
+    }
   }
   return { kind: "routed", route: summary, decisions, stripped, outcome };
 }
@@ -227,6 +236,10 @@ function stageSource(route: Route, stage: ShapingStage): string {
         ? route.shaping.skipReason
         : route.shaping.transform;
   return expression?.source ?? "";
+}
+
+function describeThrown(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** The text epilot gets in `skip_reason`, exactly as the answer carries it. */
@@ -269,12 +282,26 @@ async function run(
 
   const store = openMemoryStore({ replayWindowMs: 60_000 });
   try {
-    const answer = await dispatch(input, options.routeName, {
-      router,
-      outbox: store.outbox,
-      onEnqueued: () => {},
-      logger: silentLogger,
-    });
+    let answer: ActionAnswer;
+    try {
+      answer = await dispatch(input, options.routeName, {
+        router,
+        outbox: store.outbox,
+        onEnqueued: () => {},
+        logger: silentLogger,
+      });
+    } catch (error) {
+      // What the server answers for an error nothing caught (server/app.ts), with the error for the report.
+      const internal = failure(500, "internal_error", "actiongate failed to process the call; see its log");
+      return {
+        route: chosen?.name ?? null,
+        ...(chosen ? { targetType: chosen.targetType } : {}),
+        skipped: false,
+        answer: { status: internal.status, body: internal.body },
+        request: chosen ? (standIns.get(chosen.name)?.requests[0] ?? null) : null,
+        crashed: describeThrown(error),
+      };
+    }
     const route = answer.route !== undefined ? router.byName(answer.route) : undefined;
     if (route && answer.outcome === "accepted") {
       // The first attempt the delivery engine would make, from the event as it was stored.
