@@ -1,10 +1,12 @@
 #!/usr/bin/env bun
 import { type CliArguments, HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
 import { dlqCommand } from "./cli/dlq.ts";
+import { explainCommand } from "./cli/explain.ts";
 import { keygenCommand } from "./cli/keygen.ts";
 import { routesCommand } from "./cli/routes.ts";
 import { sendCommand } from "./cli/send.ts";
 import { serveCommand } from "./cli/serve.ts";
+import { testCommand } from "./cli/test.ts";
 import { validateCommand } from "./cli/validate.ts";
 import { VERSION } from "./kit/version.ts";
 
@@ -25,7 +27,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`actiongate ${VERSION}\n`);
       return 0;
     case "validate":
-      return validateCommand(args.configFile, process.env);
+      return validateCommand(args.configFile, process.env, { withTests: args.withTests ?? false });
     case "serve":
       return serveCommand(args.configFile, process.env, { watch: args.watch ?? false });
     case "dlq":
@@ -36,6 +38,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return routesCommand(args.configFile, process.env);
     case "send":
       return sendCommand(args.send!, args.configFile, process.env);
+    case "explain":
+      return explainCommand(args.explain!, args.configFile, process.env);
+    case "test":
+      return testCommand(args.testPaths ?? [], args.configFile);
   }
 }
 

@@ -1,6 +1,16 @@
 import { parseArgs } from "node:util";
 
-export type Command = "serve" | "validate" | "dlq" | "keygen" | "send" | "routes" | "help" | "version";
+export type Command =
+  | "serve"
+  | "validate"
+  | "dlq"
+  | "keygen"
+  | "send"
+  | "routes"
+  | "explain"
+  | "test"
+  | "help"
+  | "version";
 const COMMANDS: readonly Command[] = ["serve", "validate", "dlq"];
 
 export interface CliArguments {
@@ -14,6 +24,19 @@ export interface CliArguments {
   readonly json?: boolean;
   /** For `send`: what to sign and where to send it. */
   readonly send?: SendArguments;
+  /** For `explain`: the payload file, the route, the output form. */
+  readonly explain?: ExplainArguments;
+  /** For `test`: the test files and folders given (none: every *.test.yaml beside the config). */
+  readonly testPaths?: readonly string[];
+  /** For `validate`: also run the route tests beside the config (`--with-tests`). */
+  readonly withTests?: boolean;
+}
+
+/** `actiongate explain --payload <file.json> [--route <name>] [--json]` */
+export interface ExplainArguments {
+  readonly payloadFile: string;
+  readonly route?: string;
+  readonly json: boolean;
 }
 
 /** `actiongate send --route <name> --payload <file> --key <whsk_|file> | --secret <whsec_> [--url <base>]` */
@@ -55,6 +78,8 @@ export function parseCliArguments(
   if (values.version) return { command: "version", configFile };
   if (values.watch && (dlq || (positionals[0] ?? "serve") !== "serve"))
     throw new UsageError("--watch works only with serve");
+  if (values["with-tests"] && (dlq || positionals[0] !== "validate"))
+    throw new UsageError("--with-tests works only with validate");
   if (dlq) {
     if (values.config === "") throw new UsageError("--config needs a file name");
     const commandArguments = [
@@ -68,7 +93,12 @@ export function parseCliArguments(
   const command = positionals[0] ?? "serve";
   if (!COMMANDS.includes(command as Command)) throw new UsageError(`unknown command "${command}"`);
   if (values.config === "") throw new UsageError("--config needs a file name");
-  return { command: command as Command, configFile, ...(values.watch ? { watch: true } : {}) };
+  return {
+    command: command as Command,
+    configFile,
+    ...(values.watch ? { watch: true } : {}),
+    ...(values["with-tests"] ? { withTests: true } : {}),
+  };
 }
 
 const GLOBAL_OPTIONS = {
@@ -76,6 +106,7 @@ const GLOBAL_OPTIONS = {
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
   watch: { type: "boolean" },
+  "with-tests": { type: "boolean" },
 } as const;
 
 const DLQ_OPTIONS = {
@@ -89,6 +120,7 @@ interface ParsedOptions {
     help?: boolean;
     version?: boolean;
     watch?: boolean;
+    "with-tests"?: boolean;
     all?: boolean;
     "older-than"?: string;
   };
@@ -119,7 +151,9 @@ Usage:
   actiongate [serve] [--config <file>] [--watch]
                                          start the gateway (the default command); SIGHUP reloads the config,
                                          --watch also reloads it when the file changes
-  actiongate validate [--config <file>]  check a config file: exit 0 if valid, 1 with every problem otherwise
+  actiongate validate [--config <file>] [--with-tests]
+                                         check a config file: exit 0 if valid, 1 with every problem otherwise;
+                                         --with-tests also runs the route tests beside it
   actiongate dlq list                    dead letters of the store (store.path): webhook-id, route, stage, reason
   actiongate dlq show <webhook-id>       one dead letter as JSON with its attempt history (never the token)
   actiongate dlq replay <webhook-id>     put it back in the outbox with fresh attempts (works while serving)
@@ -134,6 +168,13 @@ Usage:
                                          sign the payload as epilot does and call the running gateway; prints the
                                          status and the answer; exit 0 on 2xx, 1 otherwise. The URL defaults to
                                          the config's server.host and server.port
+  actiongate explain --payload <file.json> [--route <name>] [--json] [--config <file>]
+                                         what the route for a payload would send, without sending it (credentials
+                                         as ***); exit 0 when a route handles it, 1 when none does or a stage fails
+  actiongate test [--config <file>] [<test file or folder>...]
+                                         run route tests (*.test.yaml; by default those in the config's folder
+                                         and below) in process, each target answering as the test says; exit 0
+                                         when all pass, 1 when any fails
   actiongate --help | --version
 
 Options:
@@ -141,13 +182,14 @@ Options:
   -h, --help            show this help
   -v, --version         print the version
       --watch           serve: reload the config when its file changes
+      --with-tests      validate: also run the route tests beside the config
 
 Exit codes: 0 ok, 1 invalid config, failure to start, unknown webhook-id or a non-2xx answer to send,
 2 wrong arguments.
-Docs: docs/configuration.md (every config key), docs/operations.md`;
+Docs: docs/configuration.md (every config key), docs/writing-a-route.md, docs/operations.md`;
 
 /** Commands for trying routes by hand; each takes its own options besides --config/--help. */
-type ToolCommand = "keygen" | "send" | "routes";
+type ToolCommand = "keygen" | "send" | "routes" | "explain" | "test";
 
 const TOOL_OPTIONS = {
   keygen: { json: { type: "boolean" } },
@@ -159,6 +201,8 @@ const TOOL_OPTIONS = {
     url: { type: "string" },
   },
   routes: {},
+  explain: { payload: { type: "string" }, route: { type: "string" }, json: { type: "boolean" } },
+  test: {},
 } as const;
 
 /** The tool command named by the first positional argument, if any. */
@@ -170,7 +214,8 @@ function toolCommand(argv: readonly string[]): ToolCommand | undefined {
     options: { config: { type: "string", short: "c" } },
   });
   const first = positionals[0];
-  return first === "keygen" || first === "send" || first === "routes" ? first : undefined;
+  const tools: readonly string[] = Object.keys(TOOL_OPTIONS);
+  return first !== undefined && tools.includes(first) ? (first as ToolCommand) : undefined;
 }
 
 function parseToolArguments(
@@ -189,8 +234,10 @@ function parseToolArguments(
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const configFile = (values.config as string | undefined) ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
   if (values.help) return { command: "help", configFile };
-  if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}"`);
   if (values.config === "") throw new UsageError("--config needs a file name");
+  if (tool === "test") return { command: tool, configFile, testPaths: parsed.positionals.slice(1) };
+  if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}"`);
+  if (tool === "explain") return { command: tool, configFile, explain: explainArguments(values) };
   if (tool === "keygen") return { command: tool, configFile, ...(values.json ? { json: true } : {}) };
   if (tool === "routes") return { command: tool, configFile };
   const text = (name: string): string | undefined => {
@@ -217,6 +264,14 @@ function parseToolArguments(
     ...(url ? { url } : {}),
   };
   return { command: tool, configFile, send };
+}
+
+function explainArguments(values: Record<string, string | boolean | undefined>): ExplainArguments {
+  const payloadFile = values.payload as string | undefined;
+  const route = values.route as string | undefined;
+  if (!payloadFile) throw new UsageError("explain needs --payload <file.json>");
+  if (route === "") throw new UsageError("--route needs a route name");
+  return { payloadFile, ...(route !== undefined ? { route } : {}), json: values.json === true };
 }
 
 /** Runs `node:util`'s parseArgs; its errors become a {@link UsageError} without its hint about `--`. */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { InvalidReferenceError, interpolateEnv, MissingVariableError } from "./interpolate.ts";
+import { holdsReference, InvalidReferenceError, interpolateEnv, MissingVariableError } from "./interpolate.ts";
 
 const env = { ERP_TOKEN: "t0k", HOST: "erp.internal", PORT: "8081", EMPTY: "" };
 
@@ -73,5 +73,18 @@ describe("interpolateEnv", () => {
 
   test("a value is not interpolated again", () => {
     expect(interpolateEnv("${NESTED}", { NESTED: "${HOST}" })).toBe("${HOST}");
+  });
+});
+
+describe("holdsReference", () => {
+  test.each([
+    ["Bearer ${ERP_TOKEN}", true],
+    ["${PORT:-8080}", true],
+    ["costs $${PRICE}", false],
+    ["$${A} and ${B}", true],
+    ["plain text", false],
+    ["${not valid}", true],
+  ])("%s -> %p", (text, expected) => {
+    expect(holdsReference(text)).toBe(expected);
   });
 });

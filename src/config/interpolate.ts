@@ -25,6 +25,19 @@ export class InvalidReferenceError extends Error {
 }
 
 /**
+ * Whether `text` holds a `${...}` reference (`$${`, a literal `${`, is none).
+ *
+ * @example
+ * holdsReference("Bearer ${ERP_TOKEN}"); // true
+ * holdsReference("costs $${PRICE}"); // false
+ */
+export function holdsReference(text: string): boolean {
+  if (!text.includes("${")) return false;
+  for (const match of text.matchAll(REFERENCE)) if (match[0] !== "$${") return true;
+  return false;
+}
+
+/**
  * Replaces `${VAR}` and `${VAR:-default}` with values from `env`; `$${` stands for a literal `${`.
  * A missing or empty variable without a default is an error, never an empty string: an empty token
  * in a header would fail at 3 a.m. with a confusing 401 from the legacy system.

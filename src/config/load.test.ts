@@ -621,3 +621,31 @@ ${asyncRoute("15s")}`);
     ).toHaveLength(1);
   });
 });
+
+describe("loadConfigText: fromEnv", () => {
+  test("says which values held a ${VAR} in the file (explain and test show them as ***), whatever they became", () => {
+    const loaded = loadConfigText(
+      "config.yaml",
+      `routes:
+  - name: erp
+    target:
+      type: http
+      url: \${ERP_URL:-http://127.0.0.1:8081}/api
+      headers:
+        Authorization: Bearer \${ERP_TOKEN}
+        X-Price: "costs $\${PRICE}"
+        X-Org: "739224"
+`,
+      { ERP_TOKEN: "t0k" },
+    );
+    const headers = ["routes", 0, "target", "headers"];
+    expect(loaded.config.routes[0]!.target.headers.Authorization).toBe("Bearer t0k");
+    expect(loaded.fromEnv([...headers, "Authorization"])).toBe(true);
+    // A default counts too: the value came from a reference, not from the text as written.
+    expect(loaded.fromEnv(["routes", 0, "target", "url"])).toBe(true);
+    // $${ is a literal ${, no reference.
+    expect(loaded.fromEnv([...headers, "X-Price"])).toBe(false);
+    expect(loaded.fromEnv([...headers, "X-Org"])).toBe(false);
+    expect(loaded.fromEnv(["routes", 0, "name"])).toBe(false);
+  });
+});

@@ -3,7 +3,7 @@ import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDoc
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem, formatPath } from "../kit/config-errors.ts";
 import { targetDefinitions } from "../targets/registry.ts";
-import { InvalidReferenceError, interpolateEnv, MissingVariableError } from "./interpolate.ts";
+import { holdsReference, InvalidReferenceError, interpolateEnv, MissingVariableError } from "./interpolate.ts";
 import { configSchema, type GatewayConfig } from "./schema.ts";
 
 /** A parsed, schema-checked config and what is needed to point at its lines later. */
@@ -12,6 +12,11 @@ export interface LoadedConfig {
   readonly config: GatewayConfig;
   /** Finds the line and column of a key path, for problems found after the schema (compile step). */
   locate(path: readonly PropertyKey[]): { line: number; column: number } | undefined;
+  /**
+   * Whether the value at `path` (`["routes", 0, "target", "headers", "Authorization"]`) held a
+   * `${VAR}` in the file: `explain` and `test` show such values as `***`, whatever they are.
+   */
+  fromEnv(path: readonly PropertyKey[]): boolean;
 }
 
 /**
@@ -57,9 +62,11 @@ export function loadConfigText(
   if (yamlProblems.length > 0) throw new ConfigError(file, yamlProblems);
 
   const problems: ConfigProblem[] = [];
+  const envPaths = new Set<string>();
   visit(document, {
     Scalar(key, node, ancestors) {
       if (key === "key" || typeof node.value !== "string") return;
+      if (holdsReference(node.value)) envPaths.add(formatPath(pathOf(ancestors, node)));
       try {
         // Values stay text; number and boolean keys read numeric text themselves (see envNumber in units.ts),
         // so `X-Client-Id: ${CLIENT_ID}` keeps its leading zeros.
@@ -90,7 +97,7 @@ export function loadConfigText(
     problems.push(...schemaProblems.filter((problem) => !unresolved.has(formatPath(problem.path))));
   }
   if (problems.length > 0) throw new ConfigError(file, sortProblems(problems));
-  return { file, config: parsed.data!, locate };
+  return { file, config: parsed.data!, locate, fromEnv: (path) => envPaths.has(formatPath(path)) };
 }
 
 type Positioner = (offset: number | undefined) => { line: number; column: number } | undefined;

@@ -12,7 +12,7 @@ import { waitFor } from "../../test/support/gateway.ts";
 import { silentLogger } from "../log/logger.ts";
 import { openMemoryStore } from "../store/memory-store.ts";
 import type { Store } from "../store/types.ts";
-import type { Target } from "../targets/types.ts";
+import type { Target, TargetOutcome } from "../targets/types.ts";
 
 /** The parts of a Target these tests do not exercise. */
 const stubTarget = (type: string) => ({
@@ -20,6 +20,9 @@ const stubTarget = (type: string) => ({
   ownHeaders: [],
   render: async () => ({ ok: false as const, reason: "not rendered in this test" }),
   describe: () => ({ type, method: "POST", url: "http://stub.invalid/" }),
+  interpret: (): TargetOutcome => {
+    throw new Error("a stub target reads no answer");
+  },
 });
 
 import { type DeliveryConfigLease, DeliveryEngine } from "./engine.ts";

@@ -2,11 +2,14 @@ import type { Logger } from "../log/logger.ts";
 import type { ParsedCall } from "../payload/parse.ts";
 import { OutboundMessage } from "../targets/message.ts";
 import { ExpressionEvaluationError } from "../transform/expression.ts";
-import { shapePayload } from "../transform/shaping.ts";
+import { type ShapeResult, shapePayload } from "../transform/shaping.ts";
 import { type CallAnswer, failure } from "./answer.ts";
 import type { Route } from "./route.ts";
 
-export type PreparedMessage = { ok: true; message: OutboundMessage } | { ok: false; answer: CallAnswer };
+/** The message for the target, or the answer to give epilot instead; `shaped` says what the shaping did (for explain). */
+export type PreparedMessage =
+  | { ok: true; message: OutboundMessage; shaped: ShapeResult }
+  | { ok: false; answer: CallAnswer; shaped: ShapeResult };
 
 /**
  * Everything a route does before its target is called, the same for sync and async delivery:
@@ -24,6 +27,7 @@ export async function prepareMessage(parsed: ParsedCall, route: Route, logger: L
     case "skipped":
       return {
         ok: false,
+        shaped,
         answer: {
           status: 200,
           outcome: "skipped",
@@ -31,10 +35,11 @@ export async function prepareMessage(parsed: ParsedCall, route: Route, logger: L
         },
       };
     case "failed":
-      return { ok: false, answer: expressionFailure(shaped.error, route, shaped.stage, logger) };
+      return { ok: false, shaped, answer: expressionFailure(shaped.error, route, shaped.stage, logger) };
     case "empty":
       return {
         ok: false,
+        shaped,
         answer: failure(400, "bad_request", `The transform of route ${route.name} produced no value for this payload`, {
           route: route.name,
         }),
@@ -42,6 +47,7 @@ export async function prepareMessage(parsed: ParsedCall, route: Route, logger: L
     case "shaped":
       return {
         ok: true,
+        shaped,
         message: OutboundMessage.fromCall(parsed, {
           body: shaped.body,
           payload: shaped.stripped,

@@ -24,10 +24,21 @@ export function nextDelayMs(
   retryAfterMs?: number,
   random: () => number = Math.random,
 ): number {
-  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, attempt - 1));
+  const ceiling = delayCeilingMs(attempt, policy);
   const jittered = Math.floor(random() * ceiling);
   if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, jittered), MAX_RETRY_AFTER_MS);
   return jittered;
+}
+
+/**
+ * The longest delay {@link nextDelayMs} can choose after attempt number `attempt` failed (without a
+ * Retry-After): `initial * 2^(attempt-1)`, capped at `max`. `explain` shows these as the schedule.
+ *
+ * @example
+ * delayCeilingMs(3, { initialMs: 1_000, maxMs: 300_000 }); // 4000
+ */
+export function delayCeilingMs(attempt: number, policy: BackoffPolicy): number {
+  return Math.min(policy.maxMs, policy.initialMs * 2 ** Math.max(0, attempt - 1));
 }
 
 export type FailureClass =

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { verifiedCallOf } from "../../test/support/calls.ts";
 import { EXAMPLE_PAYLOAD_FILE, fixturePayload } from "../../test/support/signing.ts";
-import { type ParseResult, parseCustomAction } from "./parse.ts";
+import { ParsedCall, type ParseResult, parseCustomAction, parseUnsignedPayload } from "./parse.ts";
 
 async function parsed(body: string | Uint8Array) {
   const result = parseCustomAction(await verifiedCallOf(body));
@@ -157,5 +157,26 @@ describe("parseCustomAction", () => {
     const result = parseCustomAction(call);
     expect(result.ok ? "" : result.message).toBe("the body is nested deeper than 64 levels");
     expect(performance.now() - started).toBeLessThan(50);
+  });
+});
+
+describe("parseUnsignedPayload (explain and test only)", () => {
+  test("checks a payload file's JSON as a received body is checked, and says the call was never signed", () => {
+    const headers = new Headers();
+    const result = parseUnsignedPayload(fixturePayload(), { webhookId: "msg_local", headers });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(ParsedCall.is(result.parsed)).toBe(true);
+    expect(result.parsed.id).toBe("msg_local");
+    expect(result.parsed.call).toEqual({ headers, webhookId: "msg_local", scheme: "unsigned" });
+    expect(result.parsed.payload.data.org_id).toBe("739224");
+  });
+
+  test("refuses what parseCustomAction refuses, with the same message", async () => {
+    const raw = fixturePayload();
+    delete raw.data.entity;
+    const unsigned = parseUnsignedPayload(raw, { webhookId: "msg_local", headers: new Headers() });
+    expect(unsigned).toEqual({ ok: false, message: await refused(JSON.stringify(raw)) });
+    expect(unsigned.ok === false && unsigned.message).toBe("not a custom action payload: data.entity: is required");
   });
 });

@@ -2,19 +2,36 @@ import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "../kit/json-depth.ts";
 import type { VerifiedCall } from "../verify/signature.ts";
 import { type CustomActionPayload, checkCustomActionPayload, describePayloadIssues } from "./schema.ts";
 
-/** The one way to make a {@link ParsedCall}; set by the class itself, used only by parseCustomAction below. */
-let issueParsedCall: (call: VerifiedCall, payload: CustomActionPayload) => ParsedCall;
+/**
+ * The one way to make a {@link ParsedCall}; set by the class itself, used only by parseCustomAction
+ * and parseUnsignedPayload below.
+ */
+let issueParsedCall: (call: VerifiedCall | UnsignedCall, payload: CustomActionPayload) => ParsedCall;
 
 /**
- * A verified call whose body is a custom action payload: the only input routing and delivery take.
- * Only {@link parseCustomAction} makes one (private constructor, nominal through its private
- * field), so a hand-built object of the same shape does not compile where a ParsedCall is asked for.
+ * A payload that `actiongate explain` and `actiongate test` read from a file: it was never signed
+ * nor received, so it is no {@link VerifiedCall}. It carries what the stages after verification
+ * read of a call (its headers, its id) and nothing that could pass for a signature.
+ */
+export interface UnsignedCall {
+  readonly headers: Headers;
+  readonly webhookId: string;
+  readonly scheme: "unsigned";
+}
+
+/**
+ * A call whose body is a custom action payload: the only input routing and delivery take. In the
+ * gateway it is always a verified call: {@link parseCustomAction} makes one from a VerifiedCall.
+ * The one other maker, {@link parseUnsignedPayload}, serves the local commands that run the
+ * pipeline on a payload file (explain, test), and test/architecture keeps it out of everything that
+ * serves. Private constructor, nominal through its private field: a hand-built object of the same
+ * shape does not compile where a ParsedCall is asked for.
  */
 export class ParsedCall {
   readonly #parsed = true;
 
   private constructor(
-    readonly call: VerifiedCall,
+    readonly call: VerifiedCall | UnsignedCall,
     readonly payload: CustomActionPayload,
   ) {}
 
@@ -71,6 +88,27 @@ export function parseCustomAction(
     // log get no part of the body.
     return { ok: false, message: "body is not valid JSON" };
   }
+  return parsedFrom(call, json);
+}
+
+/**
+ * For `actiongate explain` and `actiongate test` only: a payload read from a local file (already
+ * JSON), checked against the custom action schema exactly as a received body is, made into a
+ * ParsedCall whose call is an {@link UnsignedCall}. Nothing that serves may call it: a payload that
+ * reached the gateway goes through verifySignature and {@link parseCustomAction}, and
+ * test/architecture/casts.test.ts allows this call in one file of src/cli/ alone.
+ *
+ * @example
+ * const result = parseUnsignedPayload(JSON.parse(text), { webhookId: "msg_local", headers: new Headers() });
+ */
+export function parseUnsignedPayload(
+  json: unknown,
+  origin: { readonly webhookId: string; readonly headers: Headers },
+): ParseResult {
+  return parsedFrom({ headers: origin.headers, webhookId: origin.webhookId, scheme: "unsigned" }, json);
+}
+
+function parsedFrom(call: VerifiedCall | UnsignedCall, json: unknown): ParseResult {
   const checked = checkCustomActionPayload(json);
   if (!checked.ok)
     return { ok: false, message: `not a custom action payload: ${describePayloadIssues(checked.error)}` };

@@ -3,7 +3,7 @@ import { type DispatchContext, dispatchCall } from "../delivery/dispatch.ts";
 import type { Route } from "../delivery/route.ts";
 import type { Logger } from "../log/logger.ts";
 import type { GatewayMetrics } from "../metrics/metrics.ts";
-import { parseCustomAction } from "../payload/parse.ts";
+import { type ParsedCall, parseCustomAction } from "../payload/parse.ts";
 import type { Router } from "../routing/router.ts";
 import { checkReplay, releaseReplay } from "../verify/replay-check.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
@@ -94,16 +94,31 @@ async function routeAndDeliver(
 ): Promise<ActionAnswer> {
   const parsed = parseCustomAction(call, { maxDepth: pipeline.maxJsonDepth });
   if (!parsed.ok) return failure(400, "bad_request", parsed.message);
+  return routeAndDispatch(parsed.parsed, routeName, pipeline);
+}
 
-  const route = routeName !== undefined ? pipeline.router.byName(routeName) : pipeline.router.byMatch(parsed.parsed);
+/**
+ * The request path after parsing: find the route (by the name in the path, or the first `match`
+ * that holds) and deliver through it. `handleAction` runs it for every verified call; `explain`
+ * and `test` run it on a payload file (gateway/local-run.ts), so they answer as the gateway does.
+ *
+ * @example
+ * const answer = await routeAndDispatch(parsed, undefined, { router, outbox, onEnqueued, logger });
+ */
+export async function routeAndDispatch(
+  parsed: ParsedCall,
+  routeName: string | undefined,
+  context: DispatchContext & { readonly router: Router<Route> },
+): Promise<ActionAnswer> {
+  const route = routeName !== undefined ? context.router.byName(routeName) : context.router.byMatch(parsed);
   if (!route) {
     return routeName !== undefined
       ? failure(404, "unknown_route", `No route named "${routeName}"`)
       : failure(404, "unknown_route", "No route matches this action", {
-          component_id: parsed.parsed.payload.data.action_config?.component_id,
-          action_name: parsed.parsed.payload.data.action_config?.name,
+          component_id: parsed.payload.data.action_config?.component_id,
+          action_name: parsed.payload.data.action_config?.name,
         });
   }
-  const answer = await dispatchCall(parsed.parsed, route, pipeline);
+  const answer = await dispatchCall(parsed, route, context);
   return { ...answer, route: route.name };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { checkedFixture } from "../../test/support/payloads.ts";
-import { compileMatch } from "./match.ts";
+import { compileMatch, firstUnmetRule } from "./match.ts";
 
 const payload = checkedFixture;
 
@@ -92,5 +92,35 @@ describe("compileMatch", () => {
   test("no rules at all hold for every payload", () => {
     expect(compileMatch({})(payload())).toBe(true);
     expect(compileMatch({ component_id: undefined })(payload())).toBe(true);
+  });
+});
+
+describe("firstUnmetRule", () => {
+  test("undefined when every key holds, as compileMatch says true", () => {
+    const rules = { component_id: "erp-contract-sync", org_id: ["1", "739224"] };
+    expect(firstUnmetRule(rules, payload())).toBeUndefined();
+    expect(compileMatch(rules)(payload())).toBe(true);
+  });
+
+  test("the first key that does not hold, with the field it reads, what the route wants and what the payload has", () => {
+    const rules = { component_id: "erp-contract-sync", entity_schema: ["order", "invoice"], org_id: "1" };
+    expect(firstUnmetRule(rules, payload())).toEqual({
+      key: "entity_schema",
+      field: "data.entity._schema",
+      expected: ["order", "invoice"],
+      actual: "contract",
+    });
+    expect(compileMatch(rules)(payload())).toBe(false);
+  });
+
+  test("a field the payload lacks is reported as undefined", () => {
+    const lacking = payload();
+    delete (lacking.data as Record<string, unknown>).action_config;
+    expect(firstUnmetRule({ component_id: "erp-contract-sync" }, lacking)).toEqual({
+      key: "component_id",
+      field: "data.action_config.component_id",
+      expected: ["erp-contract-sync"],
+      actual: undefined,
+    });
   });
 });

@@ -123,8 +123,10 @@ export interface TransportTargetSpec {
   readonly reservedConfigHeaders?: Readonly<Record<string, string>> | undefined;
   /** What `describe()` adds for this target type (`operation` for soap). */
   readonly details?: Readonly<Record<string, string>> | undefined;
-  /** The body for one message, or why this payload cannot be sent (the payload's fault). */
-  body(message: OutboundMessage): Promise<{ ok: true; body: string | undefined } | { ok: false; reason: string }>;
+  /** The body for one message (with the credentials written into it), or why this payload cannot be sent (the payload's fault). */
+  body(
+    message: OutboundMessage,
+  ): Promise<{ ok: true; body: string | undefined; secretTexts?: readonly string[] } | { ok: false; reason: string }>;
   /** Reads an answer (any status) into the outcome. */
   interpret(answer: Extract<ExchangeResult, { kind: "answered" }>, message: OutboundMessage): TargetOutcome;
   /** Compiles the URL and headers; a target may map a problem to the key the operator should change. */
@@ -135,6 +137,8 @@ export interface TransportTargetSpec {
 interface PreparedCall {
   readonly line: RenderedRequestLine;
   readonly body: string | undefined;
+  /** Texts in the body that are credentials (a WS-Security password): masked by explain and test. */
+  readonly secretTexts?: readonly string[];
 }
 
 /** The live credentials of one attempt, as sent, and the CSRF token among them. */
@@ -221,7 +225,14 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
     if (!line.ok) return line;
     const body = await spec.body(message);
     if (!body.ok) return body;
-    return { ok: true, call: { line: line.value, body: body.body } };
+    return {
+      ok: true,
+      call: {
+        line: line.value,
+        body: body.body,
+        ...(body.secretTexts?.length ? { secretTexts: body.secretTexts } : {}),
+      },
+    };
   };
 
   const assemble = (
@@ -240,6 +251,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
     }),
     ...(call.body !== undefined ? { body: call.body } : {}),
     secretHeaders: new Set([...Object.keys(auth), ...Object.keys(message.forwardedHeaders)]),
+    ...(call.secretTexts ? { secretTexts: call.secretTexts } : {}),
   });
 
   const credentials = async (call: PreparedCall, deadline: AbortSignal): Promise<Credentials> => {
@@ -359,6 +371,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
     close: async () => {
       await Promise.all([client.close(), authenticator?.close()]);
     },
+    interpret: (answer, message) => spec.interpret(answer, message),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { Logger } from "../log/logger.ts";
 import type { TargetDescription } from "./describe.ts";
+import type { ExchangeResult } from "./exchange.ts";
 import type { OutboundMessage } from "./message.ts";
 import type { RateLimitState } from "./rate-limit.ts";
 
@@ -49,7 +50,12 @@ export interface TargetRequest {
   readonly body?: string;
   /** Names of headers whose values are credentials (auth, forwarded tokens): shown as `***`, never logged. */
   readonly secretHeaders: ReadonlySet<string>;
+  /** Credentials inside `body`, exactly as written there (a WS-Security password or digest): shown as `***`. */
+  readonly secretTexts?: readonly string[];
 }
+
+/** A legacy system's answer as it arrived (any status), before the target type reads it. */
+export type TargetAnswer = Extract<ExchangeResult, { kind: "answered" }>;
 
 /** A rendered request, or why this payload cannot be sent (the payload's fault, never the target's). */
 export type RenderResult = { ok: true; request: TargetRequest } | { ok: false; reason: string };
@@ -78,6 +84,11 @@ export interface Target {
   describe(): TargetDescription;
   /** What the target's rate limit is doing now; undefined when it has none. For `/metrics` and `/api/routes`. */
   rateLimitState?(): RateLimitState | undefined;
+  /**
+   * Reads an answer to `message` exactly as `deliver` reads the one it receives (status, SOAP
+   * faults, the body for `response.*`): route tests answer in the legacy system's stead with it.
+   */
+  interpret(answer: TargetAnswer, message: OutboundMessage): TargetOutcome;
   /** Closes pooled connections; called on shutdown and when a reload replaces the target. */
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { fixturePayload } from "../../test/support/signing.ts";
-import { parseStripPath, type StripPath, stripPaths } from "./strip.ts";
+import { parseStripPath, type StripPath, stripPaths, strippedPaths } from "./strip.ts";
 
 const paths = (...texts: string[]) => texts.map(parseStripPath);
 /** stripPaths types its result as its input; the tests compare against the stripped shape. */
@@ -188,5 +188,37 @@ describe("stripPaths", () => {
     expect(out.data.exection_action_id).toBe("a1b2c3d4e5");
     expect(out.data.resume_token).toBe(snapshot.data.resume_token);
     expect(payload.data.trigger_event.caller.EpilotAuth.token).toContain("user-token");
+  });
+});
+
+describe("strippedPaths", () => {
+  const payload = {
+    data: {
+      app_options: { api_key: "s", erp: "1" },
+      items: [{ secret: 1, n: 1 }, { n: 2 }, { secret: 3 }],
+      trigger_event: { caller: { token: "t" } },
+    },
+  };
+
+  test("each path strip removes, written out, in the order strip applies them", () => {
+    expect(
+      strippedPaths(
+        payload,
+        ["data.items.*.secret", "data.app_options.api_key", "data.missing.key"].map(parseStripPath),
+      ),
+    ).toEqual(["data.items.0.secret", "data.items.2.secret", "data.app_options.api_key"]);
+  });
+
+  test("a path inside one removed before is not listed again; a trailing * lists every key", () => {
+    expect(
+      strippedPaths(
+        payload,
+        ["data.trigger_event", "data.trigger_event.caller", "data.app_options.*"].map(parseStripPath),
+      ),
+    ).toEqual(["data.trigger_event", "data.app_options.api_key", "data.app_options.erp"]);
+  });
+
+  test("nothing listed for a payload without those paths", () => {
+    expect(strippedPaths({ data: {} }, [parseStripPath("data.app_options.api_key")])).toEqual([]);
   });
 });

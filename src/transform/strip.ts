@@ -68,3 +68,35 @@ function stripOne(node: unknown, path: StripPath, depth: number, copiedArrays: u
   else copy[segment] = stripOne(record[segment], path, depth + 1, copiedArrays);
   return copy;
 }
+
+/**
+ * The paths `paths` remove from `value`, written out (`*` replaced by the keys and indexes it
+ * stood for), in the order strip applies them: what `explain` lists. A path that an earlier one
+ * already removed is not listed again, as strip finds nothing there.
+ *
+ * @example
+ * strippedPaths({ data: { items: [{ secret: 1 }, { secret: 2 }] } }, [parseStripPath("data.items.*.secret")]);
+ * // ["data.items.0.secret", "data.items.1.secret"]
+ */
+export function strippedPaths(value: unknown, paths: readonly StripPath[]): string[] {
+  const found: string[] = [];
+  let current = value;
+  for (const path of paths) {
+    collect(current, path, 0, [], found);
+    current = stripPaths(current, [path]);
+  }
+  return found;
+}
+
+function collect(node: unknown, path: StripPath, depth: number, at: string[], found: string[]): void {
+  if (node === null || typeof node !== "object") return;
+  const segment = path[depth]!;
+  const keys = Array.isArray(node)
+    ? node.map((_, index) => String(index))
+    : Object.keys(node).filter((key) => Object.hasOwn(node, key));
+  for (const key of segment === WILDCARD ? keys : keys.includes(segment) ? [segment] : []) {
+    const inner = (node as Record<string, unknown>)[key];
+    if (depth === path.length - 1) found.push([...at, key].join("."));
+    else collect(inner, path, depth + 1, [...at, key], found);
+  }
+}

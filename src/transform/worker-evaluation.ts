@@ -89,7 +89,7 @@ export async function evaluateTask(task: EvaluationTask): Promise<EvaluationRepl
   } catch {
     // Nested past the engine's stack (a `$reduce` builds that without recursion), or past the
     // longest string the engine can make.
-    return tooLarge(task.id, "the result is too large or nested too deep to be turned into JSON");
+    return tooLarge(task.id, "the result cannot be turned into JSON (too large, nested too deep, or not data)");
   }
   if (json === undefined) return { id: task.id, ok: true };
   if (json.length > MAX_RESULT_JSON_LENGTH)

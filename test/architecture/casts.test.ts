@@ -13,6 +13,12 @@ const SANCTIONED_MAKERS: readonly { readonly call: RegExp; readonly files: reado
   // verifySignature makes VerifiedCalls inside verify/signature.ts with its private issuer.
   { call: /\bissueVerifiedCall\b/, files: ["src/verify/signature.ts"] },
   { call: /\bissueParsedCall\b/, files: ["src/payload/parse.ts"] },
+  // A payload read from a file (explain, test) is no verified call: one file of src/cli/ alone may
+  // make a ParsedCall of it, and only the two local commands may import that file (below).
+  {
+    call: /\bparseUnsignedPayload\s*\(/,
+    files: ["src/payload/parse.ts", "src/payload/parse.test.ts", "src/cli/local-input.ts"],
+  },
   {
     call: /\bOutboundMessage\.fromCall\s*\(/,
     files: ["src/targets/message.ts", "src/delivery/prepare.ts", "test/support/calls.ts"],
@@ -38,7 +44,24 @@ function hits(files: typeof everything, pattern: RegExp, skip: (path: string) =>
   });
 }
 
+/** The door from a payload file to a ParsedCall, and the only files that may go through it. */
+const LOCAL_INPUT = "src/cli/local-input.ts";
+const LOCAL_COMMANDS = ["src/cli/explain.ts", "src/cli/test.ts", "src/cli/local-input.test.ts"];
+
 describe("no forged VerifiedCall, ParsedCall or OutboundMessage", () => {
+  test(`${LOCAL_INPUT} (unsigned payload files as ParsedCalls) is imported only by ${LOCAL_COMMANDS.join(", ")}`, () => {
+    const importers = everything
+      .filter((file) => file.imports.some((edge) => edge.target === LOCAL_INPUT))
+      .map((file) => file.path)
+      .filter((path) => !LOCAL_COMMANDS.includes(path));
+    expect(importers).toEqual([]);
+    // The rule holds something: the two commands do import it.
+    const commands = everything.filter((file) => file.imports.some((edge) => edge.target === LOCAL_INPUT));
+    expect(commands.map((file) => file.path)).toEqual(
+      expect.arrayContaining(["src/cli/explain.ts", "src/cli/test.ts"]),
+    );
+  });
+
   for (const name of NOMINAL) {
     test(`no cast to ${name} anywhere (src, tests, bench, scripts)`, () => {
       // `as X`, `as X[]`, `<X>value`, `satisfies` does not convert and is fine.

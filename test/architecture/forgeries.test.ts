@@ -26,6 +26,7 @@ test("each forgery of VerifiedCall, ParsedCall and OutboundMessage is a compile 
     "hand-built-parsed-call",
     "plain-message",
     "deliver-sync-hand-built",
+    "unsigned-as-verified",
   ]);
 
   const dir = mkdtempSync(join(tmpdir(), "actiongate-forgeries-"));

@@ -31,5 +31,8 @@ export function forgeries(verified: VerifiedCall, route: Route, text: string): u
     // 6. deliverSync with a hand-built ParsedCall:
     // @ts-expect-error FORGERY deliver-sync-hand-built
     deliverSync({ call: verified, payload, id: verified.webhookId }, route, { logger: silentLogger }),
+    // 7. An unsigned call (what explain and test read from a file) passed off as a verified one:
+    // @ts-expect-error FORGERY unsigned-as-verified
+    parseCustomAction({ headers: verified.headers, webhookId: "msg_local", scheme: "unsigned", body: verified.body }),
   ];
 }

@@ -40,6 +40,9 @@ export function scriptedTarget(...script: TargetOutcome[]): ScriptedTarget {
     ownHeaders: [],
     render: async () => ({ ok: false, reason: "a scripted target renders no request" }),
     describe: () => ({ type: "scripted", method: "POST", url: "http://scripted.invalid/" }),
+    interpret: () => {
+      throw new Error("a scripted target reads no answer: it gives its script's outcomes");
+    },
     calls,
     script,
     async deliver(message) {

@@ -193,6 +193,17 @@ const builder = new XMLBuilder({
   },
 } as XmlBuilderOptions);
 
+/**
+ * `text` as {@link serializeXml} writes it inside an element (the same entities), to find a value
+ * in an envelope: the credentials `explain` masks.
+ *
+ * @example
+ * escapeXmlText("p&ss<"); // "p&amp;ss&lt;"
+ */
+export function escapeXmlText(text: string): string {
+  return ENTITIES.reduce((out, entity) => out.replace(entity.regex, entity.val), text);
+}
+
 /** Writes nodes as XML text, optionally after an XML declaration. */
 export function serializeXml(nodes: readonly XmlNode[], options: { declaration?: boolean } = {}): string {
   const ordered: OrderedNode[] = nodes.map(toOrdered);

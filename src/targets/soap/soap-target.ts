@@ -12,6 +12,7 @@ import {
   buildEnvelope,
   checkXmlCharacters,
   EnvelopeValueError,
+  escapeXmlText,
   headerBlock,
   isXmlName,
   serializeXml,
@@ -21,7 +22,7 @@ import { compileEnvelopeTemplate, type EnvelopeTemplate } from "./envelope-templ
 import { loggableFaultText } from "./fault-text.ts";
 import { ANSWER_LIMITS, decodeXml, interpretAnswer } from "./response.ts";
 import { ENVELOPE_NAMESPACE, type SoapVersion, soapHttpHeaders } from "./soap-version.ts";
-import { type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
+import { passwordTextOf, type UsernameTokenOptions, usernameToken } from "./ws-security.ts";
 import { loadWsdl, type Wsdl, WsdlError, type WsdlOperation } from "./wsdl.ts";
 import { compileXmlTemplate, type XmlTextTemplate } from "./xml-template.ts";
 
@@ -209,7 +210,7 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
     compileRequestLine: (url, headers) => compileUrl(config, url, headers),
     async body(message) {
       const envelope = await renderEnvelope(message);
-      return envelope.ok ? { ok: true, body: envelope.xml } : envelope;
+      return envelope.ok ? { ok: true, body: envelope.xml, secretTexts: envelope.secretTexts } : envelope;
     },
     interpret(result, message) {
       return interpretAnswer(result.status, result.headers, decodeXml(result.body, result.headers["content-type"]), {
@@ -235,7 +236,9 @@ export function createSoapTarget(config: SoapTargetConfig, context: TargetContex
 function compileEnvelope(
   config: SoapTargetConfig,
   call: ResolvedSoapCall,
-): (message: OutboundMessage) => Promise<{ ok: true; xml: string } | { ok: false; reason: string }> {
+): (
+  message: OutboundMessage,
+) => Promise<{ ok: true; xml: string; secretTexts: string[] } | { ok: false; reason: string }> {
   const envelopeNamespace = call.template?.envelopeNamespace ?? ENVELOPE_NAMESPACE[call.version];
   const soapHeaders = compileSoapHeaders(config, call, envelopeNamespace);
   const security = config.ws_security;
@@ -257,16 +260,24 @@ function compileEnvelope(
     mustUnderstand: security.must_understand,
     envelopeNamespace,
   };
+  // PasswordText writes the password itself, escaped once here; a digest is base64, new every call.
+  const writtenPassword = security && security.password_type === "PasswordText" ? escapeXmlText(security.password) : "";
 
   return async (message) => {
     try {
       const blocks = await soapHeaders(message);
-      // A fresh nonce and time for every call.
-      if (tokenOptions) blocks.push(usernameToken(tokenOptions));
+      const secretTexts: string[] = [];
+      if (tokenOptions) {
+        // A fresh nonce and time for every call.
+        const token = usernameToken(tokenOptions);
+        blocks.push(token);
+        const password = writtenPassword || passwordTextOf(token);
+        if (password) secretTexts.push(password);
+      }
       const xml = call.template
         ? await call.template.render(message.payload, blocks.length ? serializeXml(blocks) : "", { body: message.body })
         : buildEnvelope({ version: call.version, body: call.body!, content: message.body, headers: blocks });
-      return { ok: true, xml };
+      return { ok: true, xml, secretTexts };
     } catch (error) {
       if (error instanceof TemplateValueError || error instanceof EnvelopeValueError)
         return { ok: false, reason: error.message };

@@ -78,3 +78,15 @@ export function passwordDigest(nonce: Buffer, created: string, password: string)
     .update(Buffer.concat([nonce, Buffer.from(created, "utf8"), Buffer.from(password, "utf8")]))
     .digest("base64");
 }
+
+/**
+ * The text of the `wsse:Password` element in a header made by {@link usernameToken}: the password
+ * (PasswordText) or its digest (PasswordDigest), both credentials that `explain` shows as `***`.
+ *
+ * @example
+ * passwordTextOf(usernameToken(options)); // "s3cret"
+ */
+export function passwordTextOf(security: XmlNode): string | undefined {
+  const token = security.children?.find((child) => child.name === "wsse:UsernameToken");
+  return token?.children?.find((child) => child.name === "wsse:Password")?.text;
+}
