@@ -1,5 +1,6 @@
 import { loadConfigFile } from "../config/load.ts";
 import type { RouteConfig } from "../config/schema.ts";
+import { redactUrl } from "../kit/urls.ts";
 import { reportConfigError } from "./report-config-error.ts";
 
 /**
@@ -56,24 +57,5 @@ function describeDelivery(route: RouteConfig): string {
   return route.delivery.mode === "async" ? `async (max ${route.delivery.max_attempts} attempts)` : "sync";
 }
 
-/** Query parameters whose values are credentials by their name. */
-const SECRET_PARAMETER = /(token|secret|password|passwd|apikey|api_key|key|signature|sig|auth)/i;
-
-/**
- * A URL with its credentials hidden: the password of `user:password@` and the values of query
- * parameters named like secrets become `***`. Works on URLs with `{{ }}` placeholders too, which
- * `new URL` may not parse.
- *
- * @example
- * redactUrl("https://svc:pa55@erp/api?api_key=abc&page=2"); // "https://svc:***@erp/api?api_key=***&page=2"
- */
-export function redactUrl(url: string): string {
-  return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@?#]*)@/i, (_all, scheme: string, userInfo: string) => {
-      const colon = userInfo.indexOf(":");
-      return `${scheme}${colon === -1 ? "***" : `${userInfo.slice(0, colon)}:***`}@`;
-    })
-    .replace(/([?&])([^=&#]+)=([^&#]*)/g, (all, separator: string, name: string) =>
-      SECRET_PARAMETER.test(name) ? `${separator}${name}=***` : all,
-    );
-}
+// Kept here too: callers of the routes command's module found it here first.
+export { redactUrl };

@@ -1,4 +1,5 @@
 import { formatDuration } from "../kit/units.ts";
+import { redactUrl } from "../kit/urls.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TargetOutcome, TargetResponse } from "../targets/types.ts";
 import { type CallAnswer, failure } from "./answer.ts";
@@ -13,6 +14,8 @@ export async function interpretOutcome(
   logger: Logger,
 ): Promise<CallAnswer> {
   const info = { route: route.name };
+  // The log line names where the request went (credentials hidden); epilot's answer never does.
+  if (outcome.kind !== "invalid_message" && outcome.url) log = { ...log, target_url: redactUrl(outcome.url.href) };
   switch (outcome.kind) {
     case "invalid_message":
       return failure(400, "bad_request", `Route ${route.name} cannot send this payload: ${outcome.reason}`, info, log);

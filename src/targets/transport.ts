@@ -185,8 +185,10 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
         timeoutMs: config.timeout,
         maxResponseSize: config.max_response_size,
       });
-      if (result.kind !== "answered") return result;
-      return spec.interpret(result, message);
+      // The URL goes along for the operator's records; epilot's answers never show it.
+      if (result.kind !== "answered") return { ...result, url: request.url };
+      const outcome = spec.interpret(result, message);
+      return outcome.kind === "invalid_message" ? outcome : { ...outcome, url: request.url };
     },
     close: () => client.close(),
   };
