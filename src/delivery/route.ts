@@ -23,6 +23,17 @@ export interface DeliveryPolicy {
   readonly concurrency: number;
 }
 
+/** What a target's rate limit shows of itself (the admin API's `/api/routes`). */
+export interface RateLimitState {
+  /** At most this many calls start within any `perMs`. */
+  readonly requests: number;
+  readonly perMs: number;
+  /** Calls started within the current interval. */
+  readonly inWindow?: number;
+  /** Calls and events waiting for their turn now. */
+  readonly waiting?: number;
+}
+
 /**
  * A route ready to serve, built once at load (gateway/compile.ts): what the router matches on, how
  * the call is shaped, how the answer is read, how it is delivered, and the target with its breaker.
@@ -41,4 +52,6 @@ export interface Route extends Routable {
   readonly target: Target;
   /** `http`, `soap`: for logs and metrics. */
   readonly targetType: string;
+  /** The state of the target's `rate_limit`, when it has one (read by the admin API). */
+  readonly rateLimit?: { state(): RateLimitState } | undefined;
 }
