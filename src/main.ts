@@ -2,6 +2,7 @@
 import { type CliArguments, HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
 import { dlqCommand } from "./cli/dlq.ts";
 import { keygenCommand } from "./cli/keygen.ts";
+import { outboxCommand } from "./cli/outbox.ts";
 import { routesCommand } from "./cli/routes.ts";
 import { sendCommand } from "./cli/send.ts";
 import { serveCommand } from "./cli/serve.ts";
@@ -30,6 +31,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return serveCommand(args.configFile, process.env, { watch: args.watch ?? false });
     case "dlq":
       return dlqCommand(args.commandArguments ?? [], args.configFile, process.env);
+    case "outbox":
+      return outboxCommand(args.commandArguments ?? [], args.configFile, process.env);
     case "keygen":
       return keygenCommand({ json: args.json ?? false });
     case "routes":

@@ -346,8 +346,14 @@ function optional(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
 }
 
-/** Whether any gateway delivers from this store now, by the marks delivery loops leave in it. */
-function deliveryStatus(lastPoll: number | undefined, at: number) {
+/**
+ * Whether any gateway delivers from this store now, by the marks delivery loops leave in it (every
+ * 5 s; one silent for 15 s is taken as stopped). Shared with `actiongate dlq` and `outbox`.
+ *
+ * @example
+ * deliveryStatus(await store.outbox.lastDelivering(), Date.now()); // { running: true, last_poll_at: "..." }
+ */
+export function deliveryStatus(lastPoll: number | undefined, at: number) {
   return {
     running: lastPoll !== undefined && at - lastPoll <= DELIVERING_STALE_MS,
     last_poll_at: lastPoll === undefined ? null : iso(lastPoll),
@@ -431,7 +437,8 @@ function lastErrorOf(summary: { readonly lastAttempt?: AttemptRecord }): string 
   return last ? (last.error ?? last.outcome) : null;
 }
 
-function pendingView(event: PendingEventSummary, configured: ReadonlySet<string>) {
+/** An outbox event as the API and `outbox list --json` show it. */
+export function pendingView(event: PendingEventSummary, configured: ReadonlySet<string>) {
   return {
     id: event.id,
     webhook_id: event.id,
@@ -447,7 +454,8 @@ function pendingView(event: PendingEventSummary, configured: ReadonlySet<string>
   };
 }
 
-function deadLetterView(letter: DeadLetterSummary, configured: ReadonlySet<string>) {
+/** A dead letter as the API and `dlq list --json` show it. */
+export function deadLetterView(letter: DeadLetterSummary, configured: ReadonlySet<string>) {
   return {
     id: letter.id,
     webhook_id: letter.id,
