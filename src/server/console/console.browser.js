@@ -321,7 +321,11 @@
           cell(letter.stage),
           cell(letter.attempts, "num"),
           cell(time(letter.dead_at)),
-          cell(letter.last_status ? `${letter.last_error} (HTTP ${letter.last_status})` : letter.last_error),
+          cell(
+            letter.last_status && !letter.last_error.includes(String(letter.last_status))
+              ? `${letter.last_error} (HTTP ${letter.last_status})`
+              : letter.last_error,
+          ),
           actions,
         ];
       }),
