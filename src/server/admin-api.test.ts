@@ -403,6 +403,25 @@ for (const [kind, storeLine] of Object.entries(stores)) {
 }
 
 describe("admin API without admin.token", () => {
+  test("admin.host 0.0.0.0 without a token is warned about at start and shown in /readyz, which stays ready", async () => {
+    const gateway = await startInProcessGateway(
+      configYaml("", {
+        token: "",
+        routes: `  - name: crm\n    target: { type: http, url: "http://127.0.0.1:${legacy.port}/crm" }\n`,
+      }).replace("admin: { host: 127.0.0.1", "admin: { host: 0.0.0.0"),
+    );
+    try {
+      const warning =
+        "the admin listener on 0.0.0.0 is reachable from the network without admin.token: /metrics and /readyz are open to anyone who can reach it, and the admin API is off. Set admin.token (admin.token: ${ADMIN_TOKEN}) or bind admin.host to 127.0.0.1";
+      expect(gateway.logs.some((line) => line.level === "warn" && line.msg === warning)).toBe(true);
+      const ready = await fetch(`${gateway.adminUrl}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as any).checks.admin).toEqual({ ok: true, host: "0.0.0.0", token: false, warning });
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   test("every /api path answers 403 saying how to turn it on; health, readiness and metrics stay open", async () => {
     const gateway = await startInProcessGateway(
       configYaml("", {
