@@ -14,8 +14,11 @@ export async function interpretOutcome(
   logger: Logger,
 ): Promise<CallAnswer> {
   const info = { route: route.name };
-  // The log line names where the request went (credentials hidden); epilot's answer never does.
-  if (outcome.kind !== "invalid_message" && outcome.url) log = { ...log, target_url: redactUrl(outcome.url.href) };
+  // A failure's log line names where the request went (credentials hidden); epilot's answer never does.
+  // (Not for deliveries: the success path stays as lean as it was.)
+  if (outcome.kind !== "invalid_message" && outcome.kind !== "delivered" && outcome.url) {
+    log = { ...log, target_url: redactUrl(outcome.url.href) };
+  }
   switch (outcome.kind) {
     case "invalid_message":
       return failure(400, "bad_request", `Route ${route.name} cannot send this payload: ${outcome.reason}`, info, log);
