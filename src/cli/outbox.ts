@@ -61,7 +61,7 @@ async function run(action: OutboxAction, store: Store, config: GatewayConfig): P
       out(waiting.length === 0 ? "the outbox is empty" : formatTable(waiting, configured));
       out(
         delivery.running
-          ? "a gateway delivers from this store (last poll " + delivery.last_poll_at + ")"
+          ? `a gateway delivers from this store (last poll ${delivery.last_poll_at})`
           : `no gateway is delivering from this store right now${delivery.last_poll_at ? ` (last poll ${delivery.last_poll_at})` : ""}: these events wait until one starts`,
       );
       const orphans = [...new Set(waiting.map((event) => event.route))].filter((name) => !configured.has(name));
