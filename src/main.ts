@@ -3,6 +3,7 @@ import { type CliArguments, HELP_TEXT, parseCliArguments, UsageError } from "./c
 import { dlqCommand } from "./cli/dlq.ts";
 import { explainCommand } from "./cli/explain.ts";
 import { keygenCommand } from "./cli/keygen.ts";
+import { outboxCommand } from "./cli/outbox.ts";
 import { routesCommand } from "./cli/routes.ts";
 import { sendCommand } from "./cli/send.ts";
 import { serveCommand } from "./cli/serve.ts";
@@ -32,6 +33,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return serveCommand(args.configFile, process.env, { watch: args.watch ?? false });
     case "dlq":
       return dlqCommand(args.commandArguments ?? [], args.configFile, process.env);
+    case "outbox":
+      return outboxCommand(args.commandArguments ?? [], args.configFile, process.env);
     case "keygen":
       return keygenCommand({ json: args.json ?? false });
     case "routes":

@@ -4,6 +4,7 @@ export type Command =
   | "serve"
   | "validate"
   | "dlq"
+  | "outbox"
   | "keygen"
   | "send"
   | "routes"
@@ -16,7 +17,7 @@ const COMMANDS: readonly Command[] = ["serve", "validate", "dlq"];
 export interface CliArguments {
   readonly command: Command;
   readonly configFile: string;
-  /** For `dlq`: what follows the command (`replay --all`), checked by the dlq command itself. */
+  /** For `dlq` and `outbox`: what follows the command (`replay --all`), checked by that command itself. */
   readonly commandArguments?: readonly string[];
   /** For `serve`: reload when the config file changes (`--watch`). */
   readonly watch?: boolean;
@@ -70,8 +71,9 @@ export function parseCliArguments(
 ): CliArguments {
   const tool = toolCommand(argv);
   if (tool) return parseToolArguments(tool, argv, env);
-  // Only `dlq` knows --all and --older-than; every other command keeps refusing them as unknown options.
-  const dlq = isDlq(argv);
+  // Only `dlq` and `outbox` know --all, --older-than, --json and --route; every other command keeps refusing them.
+  const storeCommand = storeCommandOf(argv);
+  const dlq = storeCommand !== undefined;
   const { values, positionals } = asUsageError(() => parseOptions(argv, dlq));
   const configFile = values.config ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
   if (values.help) return { command: "help", configFile };
@@ -86,8 +88,10 @@ export function parseCliArguments(
       ...positionals.slice(1),
       ...(values.all ? ["--all"] : []),
       ...(values["older-than"] !== undefined ? ["--older-than", values["older-than"]] : []),
+      ...(values.json ? ["--json"] : []),
+      ...(values.route !== undefined ? ["--route", values.route] : []),
     ];
-    return { command: "dlq", configFile, commandArguments };
+    return { command: storeCommand, configFile, commandArguments };
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
   const command = positionals[0] ?? "serve";
@@ -112,6 +116,8 @@ const GLOBAL_OPTIONS = {
 const DLQ_OPTIONS = {
   all: { type: "boolean" },
   "older-than": { type: "string" },
+  json: { type: "boolean" },
+  route: { type: "string" },
 } as const;
 
 interface ParsedOptions {
@@ -123,6 +129,8 @@ interface ParsedOptions {
     "with-tests"?: boolean;
     all?: boolean;
     "older-than"?: string;
+    json?: boolean;
+    route?: string;
   };
   readonly positionals: string[];
 }
@@ -134,15 +142,16 @@ function parseOptions(argv: readonly string[], dlq: boolean): ParsedOptions {
   return parseArgs({ args, allowPositionals: true, strict: true, options: GLOBAL_OPTIONS });
 }
 
-/** Whether the first positional is `dlq` (a lenient pass, so that `--config x` is not taken for the command). */
-function isDlq(argv: readonly string[]): boolean {
+/** `dlq` or `outbox` when the first positional names one (a lenient pass, so that `--config x` is not taken for the command). */
+function storeCommandOf(argv: readonly string[]): "dlq" | "outbox" | undefined {
   const { positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
     strict: false,
     options: { ...GLOBAL_OPTIONS, ...DLQ_OPTIONS },
   });
-  return positionals[0] === "dlq";
+  const first = positionals[0];
+  return first === "dlq" || first === "outbox" ? first : undefined;
 }
 
 export const HELP_TEXT = `actiongate: verifies epilot custom actions and delivers them to legacy HTTP and SOAP systems
@@ -154,12 +163,21 @@ Usage:
   actiongate validate [--config <file>] [--with-tests]
                                          check a config file: exit 0 if valid, 1 with every problem otherwise;
                                          --with-tests also runs the route tests beside it
-  actiongate dlq list                    dead letters of the store (store.path): webhook-id, route, stage, reason
-  actiongate dlq show <webhook-id>       one dead letter as JSON with its attempt history (never the token)
+  actiongate dlq list [--route <r>] [--json]
+                                         dead letters of the store: webhook-id, route, stage, reason
+  actiongate dlq show <webhook-id>       one dead letter as JSON with its attempt history: the target's status,
+                                         URL and answer (first KB, redacted); never the token or the payload
   actiongate dlq replay <webhook-id>     put it back in the outbox with fresh attempts (works while serving)
-  actiongate dlq replay --all            put every dead letter back
+  actiongate dlq replay --all [--route <r>]
+                                         put every dead letter (of a route) back, routes still configured only
   actiongate dlq purge <webhook-id>      delete one dead letter
   actiongate dlq purge --older-than <d>  delete dead letters that died more than <d> ago (30d, 12h)
+  actiongate outbox list [--route <r>] [--json]
+                                         events waiting for delivery: webhook-id, route, stage, attempts, next
+                                         attempt, last error; says whether a gateway delivers from the store now
+  actiongate outbox dead-letter --route <r>
+                                         move the waiting events of a route that is no longer configured to the
+                                         dead letters
   actiongate routes [--config <file>]    list the routes: match, target (credentials hidden), delivery mode
   actiongate keygen [--json]             print a new Ed25519 pair: whsk_ (for send --key), whpk_ and PEM (for
                                          verification.public_key)

@@ -83,7 +83,11 @@ test("list, show, replay and purge work on the PostgreSQL store; the token is ne
     });
     expect(show.stdout).not.toContain(TOKEN);
 
-    expect(await dlq("replay", "msg_a")).toEqual({ code: 0, stdout: "replayed 1 event: msg_a\n", stderr: "" });
+    expect(await dlq("replay", "msg_a")).toEqual({
+      code: 0,
+      stdout: `replayed 1 event: msg_a; no gateway is delivering from this store right now (none polled the outbox in the last 15 s): it waits in the outbox until one starts (actiongate outbox list)\n`,
+      stderr: "",
+    });
     const [replayed] = await gateway.outbox.claim("erp", 5, Date.now(), 30_000);
     expect(replayed?.id).toBe("msg_a");
     expect(gateway.outbox.secretOf(replayed!)).toBe(TOKEN);

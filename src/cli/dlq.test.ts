@@ -9,6 +9,9 @@ import { parseCliArguments, UsageError } from "./args.ts";
 import { dlqCommand } from "./dlq.ts";
 
 const DAY = 86_400_000;
+/** What a replay says while no gateway delivers from the store. */
+const WAITS_ONE =
+  "; no gateway is delivering from this store right now (none polled the outbox in the last 15 s): it waits in the outbox until one starts (actiongate outbox list)";
 const TOKEN = "x-epilot-token-never-printed-0815";
 const STORE_KEY = Buffer.alloc(32, 3).toString("base64");
 const ENV = { STORE_KEY };
@@ -189,7 +192,11 @@ describe("dlq replay", () => {
   test("one: back in the outbox, due now, with its token", async () => {
     await bury("msg_1", { secret: TOKEN });
     await bury("msg_2");
-    expect(await dlq("replay", "msg_1")).toEqual({ code: 0, stdout: "replayed 1 event: msg_1\n", stderr: "" });
+    expect(await dlq("replay", "msg_1")).toEqual({
+      code: 0,
+      stdout: `replayed 1 event: msg_1${WAITS_ONE}\n`,
+      stderr: "",
+    });
     expect(await dlq("replay", "msg_1")).toEqual({
       code: 1,
       stdout: "",
@@ -222,8 +229,14 @@ describe("dlq replay", () => {
         createdAt: Date.now() - 1,
       });
       expect((await gateway.outbox.claim("erp", 10, Date.now(), 60_000)).map((e) => e.id)).toEqual(["in-flight"]);
+      await gateway.outbox.markDelivering("the-gateway's-loop", Date.now());
 
-      expect(await dlq("replay", "--all")).toEqual({ code: 0, stdout: "replayed 2 events\n", stderr: "" });
+      // The running gateway's delivery loop has marked the store: the replayed events are delivered.
+      expect(await dlq("replay", "--all")).toEqual({
+        code: 0,
+        stdout: "replayed 2 events; a running gateway delivers from the outbox within its poll interval\n",
+        stderr: "",
+      });
 
       const claimed = await gateway.outbox.claim("erp", 10, Date.now(), 60_000);
       expect(claimed.map((e) => e.id).sort()).toEqual(["msg_1", "msg_2"]);
@@ -288,7 +301,7 @@ describe("dlq failures", () => {
     expect(await dlq("list")).toEqual({
       code: 1,
       stdout: "",
-      stderr: `actiongate dlq: ${configFile} has no store (store.path or store.url); dead letters exist only with a store\n`,
+      stderr: `actiongate dlq: ${configFile} has no store (store.path or store.url); the outbox and dead letters exist only with a store\n`,
     });
   });
 
@@ -328,6 +341,89 @@ describe("dlq failures", () => {
       stderr:
         "actiongate dlq: store.encryption_key must be base64 of 32 bytes (got 8 bytes); make one with: openssl rand -base64 32\n",
     });
+  });
+});
+
+describe("dlq and routes the config no longer has", () => {
+  test("replay of one refuses, exit 1; replay --all leaves them and says so; list --json --route selects", async () => {
+    await bury("msg_erp");
+    await bury("msg_old", { route: "old-route" });
+    expect(await dlq("replay", "msg_old")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr:
+        'actiongate dlq: route "old-route" is not in the config: a replay would wait in the outbox for it. Add the route back, or purge the dead letter\n',
+    });
+    expect((await dlq("replay", "--all", "--route", "old-route")).code).toBe(1);
+
+    const listed = await dlq("list", "--json", "--route", "old-route");
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      {
+        id: "msg_old",
+        webhook_id: "msg_old",
+        route: "old-route",
+        route_configured: false,
+        stage: "deliver",
+        attempts: 2,
+        created_at: expect.any(String),
+        dead_at: expect.any(String),
+        reason: "target refused (422)",
+        last_error: "HTTP 422",
+        last_status: 422,
+      },
+    ]);
+    expect((JSON.parse((await dlq("list", "--json")).stdout) as any[]).map((entry: any) => entry.id).sort()).toEqual([
+      "msg_erp",
+      "msg_old",
+    ]);
+
+    expect(await dlq("replay", "--all")).toEqual({
+      code: 0,
+      stdout: `replayed 1 event${WAITS_ONE}\nleft as dead letters, their routes are not in the config: old-route: 1\n`,
+      stderr: "",
+    });
+  });
+
+  test("show prints each attempt's status, URL and the target's answer as recorded", async () => {
+    const store = openGatewayStore();
+    try {
+      await store.outbox.add({ id: "msg_answer", route: "erp", stage: "deliver", data: "{}", createdAt: Date.now() });
+      await store.outbox.claim("erp", 1, Date.now(), 30_000);
+      await store.outbox.bury(
+        "msg_answer",
+        {
+          at: Date.now(),
+          stage: "deliver",
+          outcome: "target_failed",
+          status: 400,
+          error: "target answered HTTP 400",
+          url: "http://erp.internal:8081/api/contracts/2026-0042",
+          answer: '{"error":"contract number unknown"}',
+        },
+        "the target refused the event: target answered HTTP 400",
+      );
+    } finally {
+      await store.close();
+    }
+    const shown = JSON.parse((await dlq("show", "msg_answer")).stdout) as any;
+    expect(shown.history).toEqual([
+      {
+        at: expect.any(String),
+        stage: "deliver",
+        outcome: "target_failed",
+        status: 400,
+        error: "target answered HTTP 400",
+        url: "http://erp.internal:8081/api/contracts/2026-0042",
+        answer: '{"error":"contract number unknown"}',
+      },
+    ]);
+  });
+
+  test("usage: --json only for list, --route only for list and replay --all", async () => {
+    expect((await dlq("show", "x", "--json")).code).toBe(2);
+    expect((await dlq("purge", "x", "--route", "erp")).code).toBe(2);
+    expect((await dlq("list", "--route", "")).code).toBe(2);
   });
 });
 

@@ -1,27 +1,22 @@
 import { Buffer } from "node:buffer";
-import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfigFile } from "../config/load.ts";
+import type { GatewayConfig } from "../config/schema.ts";
 import { parseDuration } from "../kit/units.ts";
-import { createLogger } from "../log/logger.ts";
-import { openStore } from "../store/open.ts";
-import { storeFiles } from "../store/sqlite-files.ts";
-import { StoreOpenError } from "../store/store-open-error.ts";
-import type { DeadLetter, Store } from "../store/types.ts";
-import { reportConfigError } from "./report-config-error.ts";
+import { BULK_BATCH, deadLetterView, deliveryStatus } from "../server/admin-api.ts";
+import type { DeadLetter, DeadLetterSummary, Store } from "../store/types.ts";
+import { allPages, deliveryNote, events, formatColumns, withConfiguredStore } from "./store-command.ts";
 
 const USAGE = `Usage:
-  actiongate dlq list
+  actiongate dlq list [--route <route>] [--json]
   actiongate dlq show <webhook-id>
-  actiongate dlq replay <webhook-id> | --all
+  actiongate dlq replay <webhook-id> | --all [--route <route>]
   actiongate dlq purge <webhook-id> | --older-than <duration>`;
 
 type DlqAction =
-  | { readonly kind: "list" }
+  | { readonly kind: "list"; readonly route?: string; readonly json: boolean }
   | { readonly kind: "show"; readonly id: string }
   | { readonly kind: "replay"; readonly id: string }
-  | { readonly kind: "replay-all" }
+  | { readonly kind: "replay-all"; readonly route?: string }
   | { readonly kind: "purge"; readonly id: string }
   | { readonly kind: "purge-older"; readonly olderThanMs: number; readonly olderThan: string };
 
@@ -33,8 +28,9 @@ class DlqUsageError extends Error {
  * `actiongate dlq ...`: looks at and acts on the dead letters of the store named in the config
  * (SQLite at store.path or PostgreSQL at store.url). Safe beside running gateways: SQLite's WAL lets
  * both open the file, PostgreSQL is shared anyway, and the gateways' workers pick replayed events up
- * from the outbox. Resolves with the exit code (0 ok, 1 failure or unknown
- * webhook-id, 2 wrong arguments).
+ * from the outbox. A replay names what happens next: delivered by the running gateway, or waiting in
+ * the outbox while none delivers from this store. Resolves with the exit code (0 ok, 1 failure,
+ * unknown webhook-id or a route no longer configured, 2 wrong arguments).
  *
  * @example
  * await dlqCommand(["replay", "--all"], "config.yaml", process.env); // prints "replayed 3 events"
@@ -53,59 +49,37 @@ export async function dlqCommand(
     return 2;
   }
 
-  const loaded = reportConfigError(() => loadConfigFile(configFile, env));
-  if (!loaded) return 1;
-  const storeConfig = loaded.config.store;
-  if (!storeConfig) {
-    process.stderr.write(
-      `actiongate dlq: ${configFile} has no store (store.path or store.url); dead letters exist only with a store\n`,
-    );
-    return 1;
-  }
-  const configDir = dirname(resolve(configFile));
-  if (storeConfig.path) {
-    // Relative to the config file, like every other file the config names.
-    const path = resolve(configDir, storeConfig.path);
-    // Opening would create an empty store; one that was created and is now lost is refused by the store itself.
-    if (!existsSync(path) && !existsSync(storeFiles(path).marker)) {
-      process.stderr.write(`actiongate dlq: no store at ${path} (store.path); the gateway creates it when it starts\n`);
-      return 1;
-    }
-  }
-
-  let store: Store;
-  try {
-    // The gateway may be running: its leases are its events in flight and must stay. The store's own
-    // warnings (database not reachable) surface as the error of the command below.
-    store = await openStore(loaded.config, configDir, createLogger({ level: "error", sink: () => {} }), {
-      releaseLeases: false,
-    });
-  } catch (error) {
-    if (!(error instanceof StoreOpenError)) throw error;
-    process.stderr.write(`actiongate dlq: ${error.message}\n`);
-    return 1;
-  }
-  try {
-    return await run(action, store);
-  } catch (error) {
-    // The store failed during the command (PostgreSQL unreachable, a newer schema): say so, exit 1.
-    process.stderr.write(`actiongate dlq: the store failed: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    await store.close();
-  }
+  return withConfiguredStore("dlq", configFile, env, (store, config) => run(action, store, config));
 }
 
-async function run(action: DlqAction, store: Store): Promise<number> {
+async function run(action: DlqAction, store: Store, config: GatewayConfig): Promise<number> {
   const out = (text: string) => process.stdout.write(`${text}\n`);
-  const unknown = (id: string) => {
-    process.stderr.write(`actiongate dlq: no dead letter with webhook-id "${id}"\n`);
+  const fail = (text: string) => {
+    process.stderr.write(`actiongate dlq: ${text}\n`);
     return 1;
   };
+  const unknown = (id: string) => fail(`no dead letter with webhook-id "${id}"`);
+  const configured = new Set(config.routes.map((route) => route.name));
+  const notConfigured = (route: string) =>
+    fail(
+      `route "${route}" is not in the config: a replay would wait in the outbox for it. Add the route back, or purge the dead letter`,
+    );
+  const delivering = async () => deliveryStatus(await store.outbox.lastDelivering(), Date.now()).running;
   switch (action.kind) {
     case "list": {
-      const letters = await store.deadLetters.list();
-      out(letters.length === 0 ? "no dead letters" : formatTable(letters));
+      const route = action.route;
+      const letters = await allPages((after) =>
+        store.deadLetters.query({ limit: 1_000, ...(route ? { route } : {}), ...(after ? { after } : {}) }),
+      );
+      if (action.json)
+        out(
+          JSON.stringify(
+            letters.map((letter) => deadLetterView(letter, configured)),
+            null,
+            2,
+          ),
+        );
+      else out(letters.length === 0 ? "no dead letters" : formatTable(letters));
       return 0;
     }
     case "show": {
@@ -115,12 +89,33 @@ async function run(action: DlqAction, store: Store): Promise<number> {
       return 0;
     }
     case "replay": {
+      const letter = await store.deadLetters.get(action.id);
+      if (!letter) return unknown(action.id);
+      if (!configured.has(letter.route)) return notConfigured(letter.route);
       if (!(await store.deadLetters.replay(action.id, Date.now()))) return unknown(action.id);
-      out(`replayed 1 event: ${action.id}`);
+      out(`replayed 1 event: ${action.id}; ${deliveryNote(await delivering(), 1)}`);
       return 0;
     }
     case "replay-all": {
-      out(`replayed ${events(await store.deadLetters.replayAll(Date.now()))}`);
+      const route = action.route;
+      if (route !== undefined && !configured.has(route)) return notConfigured(route);
+      const started = Date.now();
+      // Only what was dead when the command began, of the routes the config has, one batch per transaction.
+      const filter = { routes: [...configured], diedBefore: started, ...(route ? { route } : {}) };
+      const skipped = Object.entries(await store.deadLetters.countByRoute({ diedBefore: started }))
+        .filter(([name]) => !configured.has(name) && (route === undefined || name === route))
+        .map(([name, count]) => `${name}: ${count}`);
+      let replayed = 0;
+      for (;;) {
+        const count = await store.deadLetters.replayBatch(filter, Date.now(), BULK_BATCH);
+        replayed += count;
+        if (count < BULK_BATCH) break;
+      }
+      const note = replayed > 0 ? `; ${deliveryNote(await delivering(), replayed)}` : "";
+      out(`replayed ${events(replayed)}${note}`);
+      if (skipped.length > 0) {
+        out(`left as dead letters, their routes are not in the config: ${skipped.join(", ")}`);
+      }
       return 0;
     }
     case "purge": {
@@ -142,7 +137,12 @@ function readDlqOptions(args: readonly string[]) {
       args: [...args],
       allowPositionals: true,
       strict: true,
-      options: { all: { type: "boolean" }, "older-than": { type: "string" } },
+      options: {
+        all: { type: "boolean" },
+        "older-than": { type: "string" },
+        json: { type: "boolean" },
+        route: { type: "string" },
+      },
     });
   } catch (error) {
     throw new DlqUsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ""));
@@ -156,17 +156,23 @@ function parseDlqArguments(args: readonly string[]): DlqAction {
   if (extra !== undefined) throw new DlqUsageError(`unexpected argument "${extra}"`);
   if (values.all && verb !== "replay") throw new DlqUsageError("--all is for replay");
   if (values["older-than"] !== undefined && verb !== "purge") throw new DlqUsageError("--older-than is for purge");
+  if (values.json && verb !== "list") throw new DlqUsageError("--json is for list");
+  const route = values.route;
+  if (route !== undefined && verb !== "list" && !(verb === "replay" && values.all)) {
+    throw new DlqUsageError("--route is for list and replay --all");
+  }
+  if (route === "") throw new DlqUsageError("--route needs a route name");
 
   switch (verb) {
     case "list":
       if (id !== undefined) throw new DlqUsageError(`unexpected argument "${id}"`);
-      return { kind: "list" };
+      return { kind: "list", json: values.json ?? false, ...(route !== undefined ? { route } : {}) };
     case "show":
       if (id === undefined) throw new DlqUsageError("show needs a webhook-id");
       return { kind: "show", id };
     case "replay":
       if (values.all && id !== undefined) throw new DlqUsageError("give a webhook-id or --all, not both");
-      if (values.all) return { kind: "replay-all" };
+      if (values.all) return { kind: "replay-all", ...(route !== undefined ? { route } : {}) };
       if (id === undefined) throw new DlqUsageError("replay needs a webhook-id or --all");
       return { kind: "replay", id };
     case "purge": {
@@ -187,35 +193,25 @@ function parseDlqArguments(args: readonly string[]): DlqAction {
   }
 }
 
-function events(count: number): string {
-  return `${count} event${count === 1 ? "" : "s"}`;
-}
-
-function formatTable(letters: readonly DeadLetter[]): string {
-  const header = ["WEBHOOK-ID", "ROUTE", "STAGE", "ATTEMPTS", "DIED AT", "REASON"];
-  const rows = letters.map((letter) => [
-    letter.id,
-    letter.route,
-    letter.stage,
-    String(letter.attempts),
-    new Date(letter.deadAt).toISOString(),
-    oneLine(letter.reason),
-  ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  return [header, ...rows]
-    .map((cells) =>
-      cells
-        .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
+function formatTable(letters: readonly DeadLetterSummary[]): string {
+  return formatColumns(
+    ["WEBHOOK-ID", "ROUTE", "STAGE", "ATTEMPTS", "DIED AT", "REASON"],
+    letters.map((letter) => [
+      letter.id,
+      letter.route,
+      letter.stage,
+      String(letter.attempts),
+      new Date(letter.deadAt).toISOString(),
+      oneLine(letter.reason),
+    ]),
+  );
 }
 
 /**
- * What `show` prints: what an operator needs to judge a replay (where it died, why, every attempt),
- * and only the size of what is stored. Never a token, a forwarded header or anything of the payload:
- * the store keeps those encrypted, and a terminal, a ticket or a shell history must not show them.
+ * What `show` prints: what an operator needs to judge a replay (where it died, why, every attempt
+ * with the target's status, URL and answer), and only the size of what is stored. Never a token, a
+ * forwarded header or anything of the payload: the store keeps those encrypted, and a terminal, a
+ * ticket or a shell history must not show them.
  */
 function describeDeadLetter(letter: DeadLetter) {
   return {
@@ -232,6 +228,10 @@ function describeDeadLetter(letter: DeadLetter) {
       outcome: attempt.outcome,
       ...(attempt.status !== undefined ? { status: attempt.status } : {}),
       ...(attempt.error !== undefined ? { error: attempt.error } : {}),
+      // Where the request went (credentials hidden) and what the target answered (first KB, redacted).
+      ...(attempt.url !== undefined ? { url: attempt.url } : {}),
+      ...(attempt.answer !== undefined ? { answer: attempt.answer } : {}),
+      ...(attempt.answerBytes !== undefined ? { answerBytes: attempt.answerBytes } : {}),
     })),
     stored: {
       dataBytes: Buffer.byteLength(letter.data, "utf8"),

@@ -1,8 +1,8 @@
 import type { LoadedConfig } from "../config/load.ts";
 import { isRecord } from "../kit/records.ts";
+import { redactUrl } from "../kit/urls.ts";
 import { escapeXmlText } from "../targets/soap/envelope.ts";
 import type { TargetRequest } from "../targets/types.ts";
-import { redactUrl } from "./routes.ts";
 
 /** A request as `explain` and `test` show it: credentials as `***`. */
 export interface RequestView {

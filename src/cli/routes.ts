@@ -2,11 +2,10 @@ import { loadConfigFile } from "../config/load.ts";
 import type { RouteConfig } from "../config/schema.ts";
 import type { CompiledConfig } from "../gateway/compile.ts";
 import { compileConfig } from "../gateway/compile.ts";
+import { redactUrl } from "../kit/urls.ts";
 import { silentLogger } from "../log/logger.ts";
 import type { TargetDescription } from "../targets/describe.ts";
 import { reportConfigError } from "./report-config-error.ts";
-
-export { redactUrl } from "../targets/describe.ts";
 
 /**
  * `actiongate routes`: one line per route of a config, in the order `POST /actions` tries them:
@@ -109,3 +108,6 @@ export function describeOutbound(target: TargetDescription): string {
 function describeDelivery(route: RouteConfig): string {
   return route.delivery.mode === "async" ? `async (max ${route.delivery.max_attempts} attempts)` : "sync";
 }
+
+// Kept here too: callers of the routes command's module found it here first.
+export { redactUrl };

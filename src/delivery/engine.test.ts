@@ -60,6 +60,33 @@ const noCallback = (raw: Record<string, any>) => {
 };
 
 describe("DeliveryEngine", () => {
+  test("marks the store while it polls, so tools can tell a gateway delivers; stopping removes the mark", async () => {
+    const store = openMemoryStore({ replayWindowMs: 60_000 });
+    const { engine } = start(store, () => [testRoute()]);
+    await waitFor(async () => (await store.outbox.lastDelivering()) !== undefined, 5_000, "the delivery mark");
+    expect(Date.now() - (await store.outbox.lastDelivering())!).toBeLessThan(5_000);
+    await engine.stop();
+    expect(await store.outbox.lastDelivering()).toBeUndefined();
+  });
+
+  test("each attempt's decision is told to onResult (retried, then dead-lettered), never a postponed one", async () => {
+    const store = openMemoryStore({ replayWindowMs: 60_000 });
+    const route = testRoute({ target: scriptedTarget(rejected(503)), maxAttempts: 2 });
+    const results: string[] = [];
+    const engine = new DeliveryEngine({
+      outbox: store.outbox,
+      acquireConfig: () => ({ routes: [route], epilot: scriptedEpilot().epilot, release: () => {} }),
+      logger: silentLogger,
+      pollIntervalMs: 5,
+      onResult: (name, result, deadLettered) => results.push(`${name}:${result.kind}:${deadLettered}`),
+    });
+    engines.push(engine);
+    await store.outbox.add(await outboxEventFor(route, { edit: noCallback }));
+    engine.start();
+    await waitFor(async () => (await store.deadLetters.countByRoute()).erp === 1, 5_000, "the dead letter");
+    expect(results).toEqual(["erp:retry:false", "erp:retry:true"]);
+  });
+
   test("a failing target gets exactly max_attempts attempts, then the event is a dead letter with each one", async () => {
     const store = openMemoryStore({ replayWindowMs: 60_000 });
     const target = scriptedTarget(rejected(503));

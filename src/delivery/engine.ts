@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { EpilotCallbacks } from "../epilot/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { OutboxEvent, OutboxStore } from "../store/types.ts";
@@ -36,6 +37,11 @@ export interface DeliveryEngineOptions {
 const ORPHAN_CHECK_INTERVAL_MS = 60_000;
 /** The longest pause between polls while the store fails (a database restarting or unreachable). */
 const MAX_STORE_BACKOFF_MS = 5_000;
+/**
+ * How often the loop leaves its mark in the store (`markDelivering`), so that `dlq replay`, `outbox
+ * list` and the admin API can tell whether any gateway delivers from this store now.
+ */
+export const DELIVERING_MARK_INTERVAL_MS = 5_000;
 
 /**
  * Background delivery: claims due events from the outbox per route (up to the route's
@@ -61,6 +67,9 @@ export class DeliveryEngine {
   /** Polls in a row whose store calls failed: the poll loop backs off and logs once per outage. */
   private storeFailures = 0;
   private storeFailedThisTick = false;
+  private lastMarkAt = Number.NEGATIVE_INFINITY;
+  /** This loop's name in the store's delivery marks. */
+  private readonly owner = randomUUID();
   private readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly now: () => number;
@@ -89,10 +98,13 @@ export class DeliveryEngine {
 
   /** Stops claiming; resolves once every attempt in flight has finished and been recorded. */
   async stop(): Promise<void> {
+    const wasRunning = this.running;
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
     await Promise.allSettled([...this.inFlight.values()].flatMap((set) => [...set]));
+    // Tools then say at once that nothing delivers (a store that is down keeps the mark until it ages).
+    if (wasRunning) await this.options.outbox.stopDelivering(this.owner).catch(() => undefined);
   }
 
   /** Events waiting for a route the config no longer has, per route name (counted once a minute). */
@@ -124,6 +136,10 @@ export class DeliveryEngine {
     const config = this.options.acquireConfig();
     try {
       await this.claimAndRun(config.routes);
+      if (this.now() - this.lastMarkAt >= DELIVERING_MARK_INTERVAL_MS) {
+        this.lastMarkAt = this.now();
+        await this.options.outbox.markDelivering(this.owner, this.lastMarkAt);
+      }
       if (this.now() - this.lastOrphanCheck >= ORPHAN_CHECK_INTERVAL_MS) {
         this.lastOrphanCheck = this.now();
         await this.countOrphans(config.routes);
@@ -255,6 +271,7 @@ export class DeliveryEngine {
             ...log,
             outcome: result.attempt.outcome,
             status: result.attempt.status,
+            target_url: result.attempt.url,
             reason,
           });
           this.options.onResult?.(route.name, result, true);
@@ -266,6 +283,7 @@ export class DeliveryEngine {
           ...log,
           outcome: result.attempt.outcome,
           status: result.attempt.status,
+          target_url: result.attempt.url,
           error: result.attempt.error,
           retry_in_ms: delay,
         });
@@ -278,6 +296,7 @@ export class DeliveryEngine {
           ...log,
           outcome: result.attempt.outcome,
           status: result.attempt.status,
+          target_url: result.attempt.url,
           reason: result.reason,
         });
         this.options.onResult?.(route.name, result, true);

@@ -1,4 +1,5 @@
 import { formatDuration } from "../kit/units.ts";
+import { redactUrl } from "../kit/urls.ts";
 import type { Logger } from "../log/logger.ts";
 import type { TargetOutcome, TargetResponse } from "../targets/types.ts";
 import { type CallAnswer, failure } from "./answer.ts";
@@ -13,6 +14,11 @@ export async function interpretOutcome(
   logger: Logger,
 ): Promise<CallAnswer> {
   const info = { route: route.name };
+  // A failure's log line names where the request went (credentials hidden); epilot's answer never does.
+  // (Not for deliveries: the success path stays as lean as it was.)
+  if ("url" in outcome && outcome.kind !== "delivered" && outcome.url) {
+    log = { ...log, target_url: redactUrl(outcome.url.href) };
+  }
   switch (outcome.kind) {
     case "held_back": {
       const seconds = Math.max(1, Math.ceil((outcome.retryAt - Date.now()) / 1000));

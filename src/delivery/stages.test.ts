@@ -13,6 +13,7 @@ import {
 } from "../../test/support/delivery.ts";
 import { silentLogger } from "../log/logger.ts";
 import type { OutboxEvent } from "../store/types.ts";
+import type { TargetOutcome } from "../targets/types.ts";
 import { runStage, type StageContext } from "./stages.ts";
 
 /** The stages without a store: one attempt in, one decision out. */
@@ -34,7 +35,7 @@ describe("deliver stage", () => {
     const result = await runStage(event, event.secret, route, context());
     expect(result).toEqual({
       kind: "done",
-      attempt: { at: T0, stage: "deliver", outcome: "delivered", status: 201 },
+      attempt: { at: T0, stage: "deliver", outcome: "delivered", status: 201, answer: '{"id":"E-1"}' },
       next: "resume",
       stageData: JSON.stringify({ status: 201, headers: {}, body: { id: "E-1" } }),
     });
@@ -54,7 +55,7 @@ describe("deliver stage", () => {
     );
     expect(await runStage(event, event.secret, route, context())).toEqual({
       kind: "done",
-      attempt: { at: T0, stage: "deliver", outcome: "delivered", status: 200 },
+      attempt: { at: T0, stage: "deliver", outcome: "delivered", status: 200, answer: "{}" },
     });
   });
 
@@ -70,6 +71,57 @@ describe("deliver stage", () => {
     if (result.kind !== "retry") return;
     expect(result.attempt.outcome).toBe(name);
     expect(result.attempt.status).toBe(status);
+  });
+
+  test("the attempt keeps where the request went (credentials hidden) and the target's answer, redacted", async () => {
+    const refusal: TargetOutcome = {
+      kind: "rejected",
+      response: {
+        status: 400,
+        headers: { "content-type": "application/json" },
+        body: { error: "contract number unknown", api_key: "erp-key-123", detail: "Bearer abcdef123456" },
+      },
+      reason: "target answered HTTP 400",
+      info: { target_status: 400 },
+      url: new URL("http://svc:pa55word@erp.internal:8081/api/contracts/2026-0042?token=t0k3n&page=1"),
+    };
+    const route = testRoute({ target: scriptedTarget(refusal) });
+    const event = claimed(await outboxEventFor(route));
+    const result = await runStage(event, event.secret, route, context());
+    expect(result).toEqual({
+      kind: "dead",
+      attempt: {
+        at: T0,
+        stage: "deliver",
+        outcome: "target_failed",
+        status: 400,
+        error: "target answered HTTP 400",
+        url: "http://svc:***@erp.internal:8081/api/contracts/2026-0042?token=***&page=1",
+        answer: '{"error":"contract number unknown","api_key":"[redacted]","detail":"Bearer [redacted]"}',
+      },
+      reason: "the target refused the event: target answered HTTP 400",
+    });
+  });
+
+  test("a long answer is cut to its first KB (never half a character), saying how long it was", async () => {
+    const text = `Fehler: ${"ä".repeat(3_000)}`;
+    const route = testRoute({
+      target: scriptedTarget({
+        kind: "rejected",
+        response: { status: 503, headers: {}, body: text },
+        reason: "target answered HTTP 503",
+        info: {},
+      }),
+    });
+    const event = claimed(await outboxEventFor(route));
+    const result = await runStage(event, event.secret, route, context());
+    if (result.kind !== "retry") throw new Error(`expected a retry, got ${result.kind}`);
+    const answer = result.attempt.answer!;
+    expect(Buffer.byteLength(answer, "utf8")).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(answer, "utf8")).toBeGreaterThan(1020);
+    expect(answer).toStartWith("Fehler: ää");
+    expect(answer).not.toContain("\uFFFD");
+    expect(result.attempt.answerBytes).toBe(Buffer.byteLength(text, "utf8"));
   });
 
   test("a 400 or a SOAP Client fault is dead at once; the payload's fault (invalid message) too", async () => {

@@ -3,6 +3,7 @@ import type { EpilotCallbacks, EpilotCallOutcome } from "../epilot/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AttemptRecord, OutboxEvent, OutboxStage } from "../store/types.ts";
 import type { TargetResponse } from "../targets/types.ts";
+import { targetSide } from "./attempt-answer.ts";
 import {
   canResume,
   messageOfEvent,
@@ -118,6 +119,8 @@ async function deliverStage(
   if (outcome.kind === "held_back") return { kind: "postpone", until: outcome.retryAt, reason: "rate_limited" };
   context.observer?.targetAttempt(route.name, (performance.now() - started) / 1000);
 
+  // What the target said and where the request went, for the operator (never for epilot).
+  const side = targetSide(outcome);
   if (outcome.kind === "delivered") {
     const status = outcome.response.status;
     let refused: string | undefined;
@@ -126,11 +129,17 @@ async function deliverStage(
     } catch {
       refused = "response.fail_when failed to evaluate";
     }
-    if (refused) return dead(at, "deliver", "target_failed", refused, status);
+    if (refused) {
+      return {
+        kind: "dead",
+        attempt: { at, stage: "deliver", outcome: "target_failed", error: refused, status, ...side },
+        reason: refused,
+      };
+    }
     const next = nextStage("deliver", route, canResume(data, secrets));
     return {
       kind: "done",
-      attempt: { at, stage: "deliver", outcome: "delivered", status },
+      attempt: { at, stage: "deliver", outcome: "delivered", status, ...side },
       ...(next ? { next, stageData: JSON.stringify(outcome.response) } : {}),
     };
   }
@@ -149,6 +158,7 @@ async function deliverStage(
     outcome: outcomeName,
     error: failure.reason,
     ...(failure.status !== undefined ? { status: failure.status } : {}),
+    ...side,
   };
   if (!failure.retry) return { kind: "dead", attempt, reason: `the target refused the event: ${failure.reason}` };
   return {

@@ -14,6 +14,8 @@ export interface ReadinessSources {
   orphanedEvents?(): Readonly<Record<string, number>>;
   /** True once shutdown began: the load balancer should stop sending calls. */
   draining(): boolean;
+  /** Set when the admin listener is reachable from the network without `admin.token` (shown, never failing). */
+  readonly adminExposed?: { readonly host: string } | undefined;
 }
 
 export interface ReadinessReport {
@@ -33,7 +35,17 @@ export interface ReadinessReport {
      * ok, the other routes serve) until the route is back or the operator moves them.
      */
     readonly outbox?: { readonly ok: true; readonly waiting_for_unknown_routes: Readonly<Record<string, number>> };
+    /**
+     * Present when the admin listener listens beyond loopback without `admin.token`: /metrics and
+     * /readyz are open to the network there. A warning, not a failure (the gateway serves).
+     */
+    readonly admin?: { readonly ok: true; readonly host: string; readonly token: false; readonly warning: string };
   };
+}
+
+/** The warning of an admin listener open to the network without a token (log line and /readyz). */
+export function adminExposedWarning(host: string): string {
+  return `the admin listener on ${host} is reachable from the network without admin.token: /metrics and /readyz are open to anyone who can reach it, and the admin API is off. Set admin.token (admin.token: \${ADMIN_TOKEN}) or bind admin.host to 127.0.0.1`;
 }
 
 type StoreCheck = Omit<StoreStatus, "kind"> & { readonly kind?: StoreStatus["kind"] };
@@ -85,6 +97,10 @@ export async function checkReadiness(sources: ReadinessSources): Promise<Readine
   };
   const orphans = sources.orphanedEvents?.() ?? {};
   if (Object.keys(orphans).length > 0) checks.outbox = { ok: true, waiting_for_unknown_routes: orphans };
+  if (sources.adminExposed) {
+    const { host } = sources.adminExposed;
+    checks.admin = { ok: true, host, token: false, warning: adminExposedWarning(host) };
+  }
   return { ready: Object.values(checks).every((check) => check.ok), checks };
 }
 

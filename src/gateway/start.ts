@@ -8,12 +8,15 @@ import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
 import { type RunningServer, serve } from "../runtime/serve.ts";
 import { createAdminApp, startAdminListener } from "../server/admin.ts";
 import { createGatewayApp } from "../server/app.ts";
+import { CallRing, DeliveryTally } from "../server/call-ring.ts";
+import { adminReachableFromNetwork } from "../server/schema.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
 import { closeSharedExpressionPool } from "../transform/expression-pool.ts";
 import { ActiveConfig } from "./active-config.ts";
+import { adminRouteViews, deliveryResult } from "./admin-sources.ts";
 import type { CompiledConfig } from "./compile.ts";
-import { checkReadiness } from "./readiness.ts";
+import { adminExposedWarning, checkReadiness } from "./readiness.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -69,6 +72,10 @@ export async function startGateway(
   const metrics = new GatewayMetrics();
   let draining = false;
   const observer = { targetAttempt: (route: string, seconds: number) => metrics.observeTarget(route, seconds) };
+  // The admin API's view of this process: its recent calls and what its delivery loop did per route.
+  const adminConfig = config.source.admin;
+  const recentCalls = adminConfig ? new CallRing(adminConfig.recent_calls) : undefined;
+  const deliveries = new DeliveryTally();
   // Built once per config (at start and at each reload); the engine and the listener read the one in force.
   const active: ActiveConfig = new ActiveConfig(config, {
     buildHandler: (current) => {
@@ -89,6 +96,7 @@ export async function startGateway(
         routeNames: new Set(current.routes.map((route) => route.name)),
         logger,
         metrics,
+        onCall: recentCalls ? (call) => recentCalls.record(call) : undefined,
       }).fetch;
     },
     logger,
@@ -99,6 +107,12 @@ export async function startGateway(
     acquireConfig: () => active.acquire(),
     logger,
     observer,
+    onResult: (route, result, deadLettered) => {
+      const counted = deliveryResult(result, deadLettered);
+      if (counted === undefined || result.kind === "postpone") return;
+      metrics.recordDelivery(route, result.attempt.stage, counted);
+      deliveries.record(route, counted);
+    },
     // store.lease: how long this replica holds a claimed event before another may take it over.
     ...(config.source.store ? { leaseMs: config.source.store.lease } : {}),
   });
@@ -122,16 +136,33 @@ export async function startGateway(
     throw error;
   }
   let admin: RunningServer | undefined;
-  if (config.source.admin) {
+  if (adminConfig && recentCalls) {
+    const exposed = adminConfig.token === undefined && adminReachableFromNetwork(adminConfig.host);
+    if (exposed) logger.warn(adminExposedWarning(adminConfig.host), { host: adminConfig.host });
     const adminApp = createAdminApp({
       metrics,
       readiness: () =>
-        checkReadiness({ active, store, draining: () => draining, orphanedEvents: () => engine.orphanedEvents() }),
+        checkReadiness({
+          active,
+          store,
+          draining: () => draining,
+          orphanedEvents: () => engine.orphanedEvents(),
+          ...(exposed ? { adminExposed: { host: adminConfig.host } } : {}),
+        }),
       logger,
+      api: {
+        token: adminConfig.token,
+        routes: () => adminRouteViews(active.config),
+        store,
+        calls: recentCalls,
+        deliveries,
+        wake: () => engine.wake(),
+        logger,
+      },
     });
     try {
       admin = await startAdminListener({
-        admin: config.source.admin,
+        admin: adminConfig,
         portOffset: options.worker?.index ?? 0,
         app: adminApp,
       });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { REDACTED, redact } from "./redact.ts";
+import { REDACTED, redact, redactText } from "./redact.ts";
 
 describe("redact", () => {
   test("secret-looking keys are replaced at any depth, whatever their case or separators", () => {
@@ -54,5 +54,26 @@ describe("redact", () => {
     for (let i = 0; i < 10; i++) deep = { inner: deep };
     expect(JSON.stringify(redact(deep))).toContain(REDACTED);
     expect(JSON.stringify(redact(deep))).not.toContain('"x"');
+  });
+});
+
+describe("redactText (a legacy system's answer that is not JSON)", () => {
+  test.each([
+    ["denied for api_key=abc123&page=2", "denied for api_key=[redacted]&page=2"],
+    ['{"error":"bad","password":"hunter2","n":1}', '{"error":"bad","password":"[redacted]","n":1}'],
+    [
+      '<soap:Fault><wsse:Password Type="x">pw</wsse:Password><faultstring>no</faultstring></soap:Fault>',
+      '<soap:Fault><wsse:Password Type="x">[redacted]</wsse:Password><faultstring>no</faultstring></soap:Fault>',
+    ],
+    ["retry with Bearer abc.def.ghi123", "retry with Bearer [redacted]"],
+    ["session eyJhbGciOi.eyJzdWIiOiIx.c2lnbmF0dXJl expired", "session [redacted] expired"],
+    ["x-api-key: 'k1' refused", "x-api-key: '[redacted]' refused"],
+  ])("%s", (text, expected) => {
+    expect(redactText(text)).toBe(expected);
+  });
+
+  test("text without anything secret-looking stays as it was", () => {
+    const text = "contract number unknown: 2026-0042 (status=rejected)";
+    expect(redactText(text)).toBe(text);
   });
 });

@@ -64,3 +64,32 @@ export function redact(value: unknown, depth = 0): unknown {
   }
   return copy ?? value;
 }
+
+/** A name that holds a secret by its look, inside free text (`api_key=`, `"password":`, `<wsse:Password>`). */
+const SECRET_NAME =
+  "[\\w.-]*(?:token|secret|password|passwd|authorization|api[_-]?key|signature|cookie|credential|private[_-]?key)[\\w.-]*";
+const TEXT_RULES: readonly (readonly [RegExp, string])[] = [
+  // `Authorization: Bearer abc`, `Basic dXNlcjpwdw==` wherever they stand.
+  [/\b(Bearer|Basic|Digest)\s+[A-Za-z0-9._~+/=-]{6,}/gi, `$1 ${REDACTED}`],
+  // A JWT (three base64url parts, the first a JSON header).
+  [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
+  // `<Password>x</Password>`, with or without a namespace prefix or attributes.
+  [new RegExp(`(<(?:[\\w.-]+:)?${SECRET_NAME}(?:\\s[^>]*)?>)[^<]*(</)`, "gi"), `$1${REDACTED}$2`],
+  // `"token": "x"`, `api_key=x`, `password: x`.
+  [new RegExp(`((["']?)${SECRET_NAME}\\2\\s*[:=]\\s*)(["']?)[^"'\\s&,;<>]+\\3`, "gi"), `$1$3${REDACTED}$3`],
+];
+
+/**
+ * Free text (a legacy system's answer that is not JSON, an error page) with what looks like a secret
+ * replaced by `[redacted]`: values under secret-looking names (`api_key=`, `"password":`,
+ * `<Password>`), Bearer/Basic credentials and JWTs. A best effort over text whose shape is unknown;
+ * structured data goes through {@link redact} instead.
+ *
+ * @example
+ * redactText("denied for api_key=abc123, token: xyz"); // "denied for api_key=[redacted], token: [redacted]"
+ */
+export function redactText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of TEXT_RULES) out = out.replace(pattern, replacement);
+  return out;
+}

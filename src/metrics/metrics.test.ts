@@ -91,8 +91,10 @@ describe("GatewayMetrics", () => {
 
     const text = await metrics.render();
     expect(sample(text, 'actiongate_outbox_depth{route="erp"}')).toBe(2);
-    expect(sample(text, 'actiongate_outbox_depth{route="crm"}')).toBeUndefined();
+    // Empty is 0, not absent, for every configured route: `actiongate_dead_letters > 0` alerts work.
+    expect(sample(text, 'actiongate_outbox_depth{route="crm"}')).toBe(0);
     expect(sample(text, 'actiongate_dead_letters{route="crm"}')).toBe(1);
+    expect(sample(text, 'actiongate_dead_letters{route="erp"}')).toBe(0);
     expect(sample(text, 'actiongate_circuit_breaker_state{route="erp"}')).toBe(0);
     expect(sample(text, 'actiongate_circuit_breaker_state{route="crm"}')).toBe(2);
     expect(sample(text, 'actiongate_verification_key_age_seconds{source="url"}')).toBeGreaterThanOrEqual(90);
@@ -116,6 +118,36 @@ describe("GatewayMetrics", () => {
     const text = await metrics.render();
     expect(text).not.toContain("actiongate_verification_key_age_seconds{");
     expect(text).toContain("# TYPE actiongate_outbox_depth gauge");
+  });
+
+  test("a route no longer configured shows while the store holds its events; a store with nothing reads 0", async () => {
+    const metrics = new GatewayMetrics({ defaultMetrics: false });
+    const store = openMemoryStore({ replayWindowMs: 1000 });
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1 });
+    metrics.attach({
+      routes: () => [{ name: "erp", breaker }],
+      store,
+      verificationKey: () => ({ source: "none", loadedAt: undefined }),
+    });
+    let text = await metrics.render();
+    expect(sample(text, 'actiongate_outbox_depth{route="erp"}')).toBe(0);
+    expect(sample(text, 'actiongate_dead_letters{route="erp"}')).toBe(0);
+    await store.outbox.add({ id: "a", route: "removed", stage: "deliver", data: "{}", createdAt: 1 });
+    text = await metrics.render();
+    expect(sample(text, 'actiongate_outbox_depth{route="removed"}')).toBe(1);
+    expect(sample(text, 'actiongate_outbox_depth{route="erp"}')).toBe(0);
+  });
+
+  test("attempts at outbox stages are counted by route, stage and result", async () => {
+    const metrics = new GatewayMetrics({ defaultMetrics: false });
+    metrics.recordDelivery("erp", "deliver", "retried");
+    metrics.recordDelivery("erp", "deliver", "retried");
+    metrics.recordDelivery("erp", "deliver", "delivered");
+    metrics.recordDelivery("erp", "resume", "dead_lettered");
+    const text = await metrics.render();
+    expect(sample(text, 'actiongate_deliveries_total{route="erp",stage="deliver",result="retried"}')).toBe(2);
+    expect(sample(text, 'actiongate_deliveries_total{route="erp",stage="deliver",result="delivered"}')).toBe(1);
+    expect(sample(text, 'actiongate_deliveries_total{route="erp",stage="resume",result="dead_lettered"}')).toBe(1);
   });
 
   test("reloads are counted and the last result is a gauge", async () => {

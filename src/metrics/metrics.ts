@@ -20,6 +20,9 @@ export interface MetricSources {
 
 export type ReloadResult = "success" | "failure";
 
+/** What one attempt at an outbox stage ended in: the stage is done, another attempt follows, or the dead letters. */
+export type DeliveryResult = "delivered" | "retried" | "dead_lettered";
+
 /** The label of calls that named no configured route: unknown names must not grow the label set. */
 export const NO_ROUTE_LABEL = "_none";
 
@@ -49,6 +52,8 @@ export class GatewayMetrics {
   private readonly targetDuration: Histogram<"route">;
   private readonly targetChildren = new Map<string, Histogram.Internal<"route">>();
   private readonly reloads: Counter<"result">;
+  private readonly deliveries: Counter<"route" | "stage" | "result">;
+  private readonly deliveryChildren = new Map<string, Counter.Internal>();
   private readonly lastReloadSuccess: Gauge;
   private readonly lastReloadTime: Gauge;
 
@@ -78,6 +83,8 @@ export class GatewayMetrics {
       registers,
     });
     // Counted by the store at scrape; a store that fails leaves the gauge empty instead of failing the scrape.
+    // Every configured route reads 0 when it has nothing (an alert on `> 0` needs the series to exist);
+    // a route no longer configured shows while the store still holds events of it.
     const countPerRoute = (
       name: string,
       help: string,
@@ -91,8 +98,11 @@ export class GatewayMetrics {
         async collect() {
           this.reset();
           const sources = metrics.sources;
-          const perRoute = sources ? await count(sources.store).catch(() => undefined) : undefined;
-          for (const [route, value] of Object.entries(perRoute ?? {})) this.set({ route }, value);
+          if (!sources) return;
+          const perRoute = await count(sources.store).catch(() => undefined);
+          if (!perRoute) return;
+          for (const route of sources.routes()) this.set({ route: route.name }, 0);
+          for (const [route, value] of Object.entries(perRoute)) this.set({ route }, value);
         },
       });
     countPerRoute("actiongate_outbox_depth", "Events waiting in the outbox, by route", (store) => store.outbox.depth());
@@ -171,6 +181,12 @@ export class GatewayMetrics {
         if (key?.loadedAt !== undefined) this.set({ source: key.source }, (Date.now() - key.loadedAt) / 1000);
       },
     });
+    this.deliveries = new Counter({
+      name: "actiongate_deliveries_total",
+      help: "Attempts at outbox stages (async delivery, write-back, resume), by route, stage and result: delivered (the stage is done), retried (another attempt follows), dead_lettered",
+      labelNames: ["route", "stage", "result"],
+      registers,
+    });
     this.reloads = new Counter({
       name: "actiongate_config_reloads_total",
       help: "Configuration reloads, by result",
@@ -223,6 +239,17 @@ export class GatewayMetrics {
       this.targetChildren.set(route, child);
     }
     child.observe(seconds);
+  }
+
+  /** One attempt at an outbox stage of `route` (a configured route's name). */
+  recordDelivery(route: string, stage: string, result: DeliveryResult): void {
+    const key = `${route}\u0000${stage}\u0000${result}`;
+    let child = this.deliveryChildren.get(key);
+    if (!child) {
+      child = this.deliveries.labels(route, stage, result);
+      this.deliveryChildren.set(key, child);
+    }
+    child.inc();
   }
 
   recordReload(result: ReloadResult): void {

@@ -5,6 +5,7 @@ import { type GatewayMetrics, NO_ROUTE_LABEL } from "../metrics/metrics.ts";
 import type { ActionAnswer } from "../pipeline/handle-action.ts";
 import type { ConnectionInfo } from "../runtime/serve.ts";
 import { BodyBudget } from "./body-budget.ts";
+import type { CallRecord } from "./call-ring.ts";
 import { readBodyWithin } from "./read-body.ts";
 import { createRequestGuard } from "./request-guard.ts";
 import type { ServerConfig } from "./schema.ts";
@@ -22,6 +23,8 @@ export interface GatewayAppOptions {
   readonly logger: Logger;
   /** Counts each call by route and outcome. */
   readonly metrics?: GatewayMetrics | undefined;
+  /** Told of each answered call (the admin API's ring of recent calls). */
+  readonly onCall?: ((call: CallRecord) => void) | undefined;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface GatewayAppOptions {
 export function createGatewayApp(options: GatewayAppOptions): Hono<{ Bindings: ConnectionInfo }> {
   const { server, logger } = options;
   const maxBodySize = server.max_body_size;
-  const calls: CallSink = { logger, metrics: options.metrics, routeNames: options.routeNames };
+  const calls: CallSink = { logger, metrics: options.metrics, routeNames: options.routeNames, onCall: options.onCall };
   const app = new Hono<{ Bindings: ConnectionInfo }>();
   const guard = createRequestGuard({
     allowedIps: server.allowed_ips,
@@ -121,19 +124,30 @@ interface CallSink {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics | undefined;
   readonly routeNames: ReadonlySet<string>;
+  readonly onCall: ((call: CallRecord) => void) | undefined;
 }
 
 function logCall(
-  { logger, metrics, routeNames }: CallSink,
+  { logger, metrics, routeNames, onCall }: CallSink,
   answer: CallAnswer,
   fields: Record<string, unknown>,
   durationMs: number,
 ): void {
   // A name from the URL is a label only when it is a configured route: unknown names must not grow the metric.
-  metrics?.recordCall(
-    typeof fields.route === "string" && routeNames.has(fields.route) ? fields.route : NO_ROUTE_LABEL,
-    answer.outcome,
-  );
+  const route = typeof fields.route === "string" && routeNames.has(fields.route) ? fields.route : undefined;
+  metrics?.recordCall(route ?? NO_ROUTE_LABEL, answer.outcome);
+  if (onCall) {
+    const targetStatus = answer.log?.target_status;
+    onCall({
+      at: Date.now(),
+      ...(route !== undefined ? { route } : {}),
+      ...(typeof fields.webhook_id === "string" ? { webhookId: fields.webhook_id } : {}),
+      outcome: answer.outcome,
+      status: answer.status,
+      durationMs: Math.round(durationMs * 10) / 10,
+      ...(typeof targetStatus === "number" ? { targetStatus } : {}),
+    });
+  }
   const level = answer.status >= 500 ? "warn" : "info";
   logger[level]("call", {
     ...fields,

@@ -57,8 +57,23 @@ export const adminSchema = z
     port: envNumber(z.number().int().min(0).max(65535))
       .prefault(9090)
       .describe("port of /healthz, /readyz and /metrics (with workers, worker N listens on port + N)"),
+    token: z
+      .string()
+      .regex(
+        /^[\x21-\x7e]{16,}$/,
+        "must be at least 16 characters without spaces (make one with: openssl rand -hex 32)",
+      )
+      .optional()
+      .describe(
+        "Bearer token of the admin API (/api/*) and the console (GET /); use ${ADMIN_TOKEN}. Without it, /api/* answers 403 and only health, readiness and metrics are served",
+      ),
+    recent_calls: envNumber(z.number().int().min(0).max(100_000))
+      .prefault(1000)
+      .describe("calls each process keeps in memory for GET /api/calls and the console (about 200 bytes each)"),
   })
-  .describe("The admin listener: health, readiness and Prometheus metrics. Off when absent.");
+  .describe(
+    "The admin listener: health, readiness, Prometheus metrics, and with admin.token the admin API and the console. Off when absent.",
+  );
 
 /** A bad CIDR in `server.allowed_ips` is a config problem at its own line, not a surprise 403 later. */
 function checkCidr(value: string, ctx: z.RefinementCtx<string>): void {
@@ -72,3 +87,19 @@ function checkCidr(value: string, ctx: z.RefinementCtx<string>): void {
 
 export type ServerConfig = z.output<typeof serverSchema>;
 export type AdminConfig = z.output<typeof adminSchema>;
+
+/**
+ * Whether an admin listener on `host` can be reached from other machines (anything but loopback):
+ * without `admin.token` that is worth a warning, since /metrics and /readyz are open there.
+ *
+ * @example
+ * adminReachableFromNetwork("0.0.0.0"); // true
+ * adminReachableFromNetwork("127.0.0.1"); // false
+ */
+export function adminReachableFromNetwork(host: string): boolean {
+  const name = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "");
+  return !(name === "localhost" || name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name));
+}

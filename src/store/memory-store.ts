@@ -1,10 +1,51 @@
 import { randomBytes } from "node:crypto";
 import { MemoryReplayGuard } from "../verify/replay-guard.ts";
+import { pageOf, readCursor } from "./event-row.ts";
 import { openSecret, seal } from "./secret-box.ts";
-import type { AttemptRecord, DeadLetter, NewOutboxEvent, OutboxEvent, OutboxStage, Store } from "./types.ts";
+import {
+  type AttemptRecord,
+  type DeadLetter,
+  type DeadLetterFilter,
+  type DeadLetterSummary,
+  type EventSummary,
+  MAX_HISTORY,
+  type NewOutboxEvent,
+  type OutboxEvent,
+  type OutboxStage,
+  type Store,
+} from "./types.ts";
 
 interface Row extends OutboxEvent {
   leaseUntil: number;
+}
+
+/** `history` with `attempt` appended, the oldest dropped beyond MAX_HISTORY (as the durable stores do). */
+function appended(history: readonly AttemptRecord[], attempt: AttemptRecord): AttemptRecord[] {
+  return [...history.slice(Math.max(0, history.length - MAX_HISTORY + 1)), attempt];
+}
+
+/** What a listing shows of an event: its last attempt without URL and answer, never data or secret. */
+function summaryOf(event: OutboxEvent): EventSummary {
+  const last = event.history.at(-1);
+  const { url: _, answer: __, answerBytes: ___, ...lastAttempt } = last ?? ({} as Partial<AttemptRecord>);
+  return {
+    id: event.id,
+    route: event.route,
+    stage: event.stage,
+    attempts: event.attempts,
+    createdAt: event.createdAt,
+    nextAttemptAt: event.nextAttemptAt,
+    ...(last ? { lastAttempt: lastAttempt as AttemptRecord } : {}),
+  };
+}
+
+function selects(filter: DeadLetterFilter, letter: DeadLetter): boolean {
+  return (
+    (filter.route === undefined || letter.route === filter.route) &&
+    (filter.routes === undefined || filter.routes.includes(letter.route)) &&
+    (filter.reasonContains === undefined || letter.reason.includes(filter.reasonContains)) &&
+    (filter.diedBefore === undefined || letter.deadAt < filter.diedBefore)
+  );
 }
 
 export interface MemoryStoreOptions {
@@ -28,6 +69,8 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
   const key = randomBytes(32);
   const rows = new Map<string, Row>();
   const dead = new Map<string, DeadLetter>();
+  /** When each delivery loop last polled. */
+  const delivering = new Map<string, number>();
   const take = (id: string): Row => {
     const row = rows.get(id);
     if (!row) throw new Error(`outbox event ${id} is not in the outbox`);
@@ -71,7 +114,13 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
       },
       async retryLater(id, attempt, nextAttemptAt) {
         const row = take(id);
-        put({ ...row, attempts: row.attempts + 1, nextAttemptAt, history: [...row.history, attempt], leaseUntil: 0 });
+        put({
+          ...row,
+          attempts: row.attempts + 1,
+          nextAttemptAt,
+          history: appended(row.history, attempt),
+          leaseUntil: 0,
+        });
       },
       async advance(id, attempt: AttemptRecord, stage: OutboxStage, stageData?: string) {
         const { stageData: _, ...row } = take(id);
@@ -80,7 +129,7 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
           stage,
           attempts: 0,
           nextAttemptAt: now(),
-          history: [...row.history, attempt],
+          history: appended(row.history, attempt),
           leaseUntil: 0,
           ...(stageData !== undefined ? { stageData } : {}),
         });
@@ -99,7 +148,7 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
         dead.set(id, {
           ...event,
           attempts: row.attempts + 1,
-          history: [...row.history, attempt],
+          history: appended(row.history, attempt),
           deadAt: now(),
           reason,
         });
@@ -110,6 +159,42 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
         return out;
       },
       secretOf: (event) => (event.secret === undefined ? undefined : openSecret(key, event.id, event.secret)),
+      async list(query, listNow) {
+        const cursor = query.after === undefined ? undefined : readCursor(query.after);
+        const selected = [...rows.values()]
+          .filter((row) => query.route === undefined || row.route === query.route)
+          .filter(
+            (row) =>
+              !cursor ||
+              row.nextAttemptAt > cursor.sortValue ||
+              (row.nextAttemptAt === cursor.sortValue && row.id > cursor.id),
+          )
+          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+          .slice(0, query.limit + 1)
+          .map((row) => ({ ...summaryOf(row), leased: row.leaseUntil > listNow }));
+        return pageOf(selected, query.limit, (item) => item.nextAttemptAt);
+      },
+      async moveToDeadLetters(route, reason, moveNow, limit) {
+        const picked = [...rows.values()]
+          .filter((row) => row.route === route && row.leaseUntil <= moveNow)
+          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1))
+          .slice(0, Math.max(0, limit));
+        for (const row of picked) {
+          rows.delete(row.id);
+          const { leaseUntil: _, ...event } = row;
+          dead.set(row.id, { ...event, deadAt: moveNow, reason });
+        }
+        return picked.length;
+      },
+      async markDelivering(owner, at) {
+        delivering.set(owner, at);
+      },
+      async stopDelivering(owner) {
+        delivering.delete(owner);
+      },
+      async lastDelivering() {
+        return delivering.size === 0 ? undefined : Math.max(...delivering.values());
+      },
     },
     deadLetters: {
       list: async () => [...dead.values()].sort((a, b) => b.deadAt - a.deadAt || (a.id < b.id ? -1 : 1)),
@@ -134,10 +219,36 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
         for (const [id, letter] of dead) if (letter.deadAt < cutoff && dead.delete(id)) count++;
         return count;
       },
-      async countByRoute() {
+      async countByRoute(filter) {
         const out: Record<string, number> = {};
-        for (const letter of dead.values()) out[letter.route] = (out[letter.route] ?? 0) + 1;
+        for (const letter of dead.values()) {
+          if (!filter || selects(filter, letter)) out[letter.route] = (out[letter.route] ?? 0) + 1;
+        }
         return out;
+      },
+      async query(query) {
+        const cursor = query.after === undefined ? undefined : readCursor(query.after);
+        const selected: DeadLetterSummary[] = [...dead.values()]
+          .filter((letter) => selects(query, letter))
+          .filter(
+            (letter) =>
+              !cursor ||
+              letter.deadAt < cursor.sortValue ||
+              (letter.deadAt === cursor.sortValue && letter.id < cursor.id),
+          )
+          .sort((a, b) => b.deadAt - a.deadAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+          .slice(0, query.limit + 1)
+          .map((letter) => ({ ...summaryOf(letter), deadAt: letter.deadAt, reason: letter.reason }));
+        return pageOf(selected, query.limit, (item) => item.deadAt);
+      },
+      async replayBatch(filter, replayNow, limit) {
+        const picked = [...dead.values()]
+          .filter((letter) => selects(filter, letter))
+          .sort((a, b) => a.deadAt - b.deadAt || (a.id < b.id ? -1 : 1))
+          .slice(0, Math.max(0, limit));
+        let count = 0;
+        for (const letter of picked) if (await this.replay(letter.id, replayNow)) count++;
+        return count;
       },
     },
     status: async () => ({ kind: "memory", writable: true }),

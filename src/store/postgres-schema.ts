@@ -53,6 +53,11 @@ const MIGRATIONS: readonly string[] = [
     value text NOT NULL
   );
   `,
+  // 3: dead letters listed and replayed per route (the admin API, dlq list --route), newest first.
+  // Attempts in `history` may carry a `sealed` part (URL and answer) from now on; older versions ignore it.
+  `
+  CREATE INDEX dead_letters_route ON dead_letters (route, dead_at);
+  `,
 ];
 
 /** The version this build brings the database to. */

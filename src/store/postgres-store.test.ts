@@ -6,6 +6,7 @@ import {
   describeStoreContract,
   eventWithSecrets,
   LEASE,
+  SECRETS,
   secretsIn,
   T0,
   TARGET_ANSWER_WITH_SECRETS,
@@ -126,6 +127,17 @@ describe("postgres store", () => {
     expect(claimed).toMatchObject({ id: "msg_1", data: written.data });
     // The other replica decrypts with the shared key.
     expect(b.outbox.secretOf(claimed!)).toBe(written.secret);
+    // The target's answer and the resolved URL of an attempt may echo the payload: sealed too.
+    const failed = {
+      at: T0,
+      stage: "deliver" as const,
+      outcome: "target_failed",
+      status: 503,
+      url: `http://erp.internal/api/${SECRETS.payloadField}`,
+      answer: JSON.stringify({ error: `unknown contract ${SECRETS.targetAnswer}` }),
+    };
+    await b.outbox.retryLater("msg_1", failed, T0);
+    await b.outbox.claim("erp", 1, T0, LEASE);
     await b.outbox.advance(
       "msg_1",
       { at: T0, stage: "deliver", outcome: "delivered" },
@@ -139,6 +151,7 @@ describe("postgres store", () => {
     const [row] = await admin()`SELECT data, secret, stage_data FROM dead_letters WHERE id = 'msg_1'`;
     for (const column of ["data", "secret", "stage_data"]) expect(String(row![column])).toStartWith("v1:");
     expect((await b.deadLetters.get("msg_1"))?.stageData).toBe(TARGET_ANSWER_WITH_SECRETS);
+    expect((await a.deadLetters.get("msg_1"))?.history[0]).toEqual(failed);
   });
 
   test("a database of the first version: plain rows are read, then sealed in place at start", async () => {

@@ -2,12 +2,33 @@ import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { startDeadline } from "../runtime/deadline.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
-import { countsPerRoute, deadLetterFromRow, readEventRow, UNREADABLE_REASON, unreadableAttempt } from "./event-row.ts";
+import {
+  countsPerRoute,
+  DELIVERING_PREFIX,
+  deadLetterFromRow,
+  deadLetterSummaryFromRow,
+  pageOf,
+  pendingSummaryFromRow,
+  readCursor,
+  readEventRow,
+  storedAttempt,
+  UNREADABLE_REASON,
+  unreadableAttempt,
+} from "./event-row.ts";
 import { pendingReleases } from "./pending-releases.ts";
 import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
 import { isSealed, KEY_CHECK_NAME, keyCheckValue, keyMatches, openSecret, parseKey, seal } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
-import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
+import {
+  type AttemptRecord,
+  type DeadLetterFilter,
+  type DeadLetterStore,
+  MAX_HISTORY,
+  type NewOutboxEvent,
+  type OutboxEvent,
+  type OutboxStore,
+  type Store,
+} from "./types.ts";
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:5432/database */
@@ -45,8 +66,18 @@ const PROBE_LOCK_TIMEOUT_MS = 1_000;
 const SEAL_BATCH = 500;
 
 const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data";
+/** What a listing reads of a row: no data, no secret, and of the history only its last attempt. */
+const SUMMARY_COLUMNS = "id, route, stage, attempts, created_at, next_attempt_at, history -> -1 AS last_attempt";
+/** `history` without its oldest attempt once it holds MAX_HISTORY, before one more is appended. */
+const TRIMMED_HISTORY = `(CASE WHEN jsonb_array_length(history) >= ${MAX_HISTORY} THEN history - 0 ELSE history END)`;
 
 type Row = Record<string, unknown>;
+
+/** A dead letter of an id already there is replaced (the newer death wins), as in SQLite's INSERT OR REPLACE. */
+const DEAD_LETTER_UPSERT = `ON CONFLICT (id) DO UPDATE SET route = excluded.route, stage = excluded.stage, data = excluded.data,
+  secret = excluded.secret, created_at = excluded.created_at, attempts = excluded.attempts,
+  next_attempt_at = excluded.next_attempt_at, history = excluded.history, stage_data = excluded.stage_data,
+  dead_at = excluded.dead_at, reason = excluded.reason`;
 
 /**
  * Opens the PostgreSQL store shared by several replicas: outbox, dead letters and replay guard with
@@ -171,6 +202,19 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     });
 
   const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
+  // `::text::jsonb`: a parameter typed jsonb would be serialised again, appending a JSON string, not the array.
+  const appended = (id: string, attempt: AttemptRecord) =>
+    sql`${sql.unsafe(TRIMMED_HISTORY)} || ${JSON.stringify([storedAttempt(key, id, attempt)])}::text::jsonb`;
+
+  /** The WHERE condition of a dead-letter filter. */
+  const deadLetterWhere = (filter: DeadLetterFilter) => {
+    const conditions = [sql`TRUE`];
+    if (filter.route !== undefined) conditions.push(sql`route = ${filter.route}`);
+    if (filter.routes !== undefined) conditions.push(sql`route = ANY(${sql.array([...filter.routes])}::text[])`);
+    if (filter.reasonContains !== undefined) conditions.push(sql`strpos(reason, ${filter.reasonContains}) > 0`);
+    if (filter.diedBefore !== undefined) conditions.push(sql`dead_at < ${filter.diedBefore}`);
+    return conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
+  };
 
   const countRoutes = async (table: "outbox" | "dead_letters") =>
     countsPerRoute(
@@ -220,12 +264,11 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
 
     async retryLater(id, attempt, nextAttemptAt) {
-      // `::text::jsonb`: a parameter typed jsonb would be serialised again, appending a JSON string, not the array.
       const result = await run(
         "retryLater",
         () => sql`
         UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ${nextAttemptAt}, lease_until = NULL, lease_owner = NULL,
-          history = history || ${JSON.stringify([attempt])}::text::jsonb
+          history = ${appended(id, attempt)}
         WHERE id = ${id} AND lease_owner = ${owner}`,
       );
       if (result.count === 0) lostLease(id, "retry");
@@ -236,7 +279,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
         "advance",
         () => sql`
         UPDATE outbox SET stage = ${stage}, stage_data = ${sealed(id, stageData)}, attempts = 0, next_attempt_at = ${now()},
-          lease_until = NULL, lease_owner = NULL, history = history || ${JSON.stringify([attempt])}::text::jsonb
+          lease_until = NULL, lease_owner = NULL, history = ${appended(id, attempt)}
         WHERE id = ${id} AND lease_owner = ${owner}`,
       );
       if (result.count === 0) lostLease(id, "advance");
@@ -264,11 +307,9 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
         () => sql`
         WITH moved AS (DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING *)
         INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason)
-        SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, history || ${JSON.stringify([attempt])}::text::jsonb, stage_data, ${now()}, ${reason}
+        SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, ${appended(id, attempt)}, stage_data, ${now()}, ${reason}
         FROM moved
-        ON CONFLICT (id) DO UPDATE SET route = excluded.route, stage = excluded.stage, data = excluded.data, secret = excluded.secret,
-          created_at = excluded.created_at, attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
-          history = excluded.history, stage_data = excluded.stage_data, dead_at = excluded.dead_at, reason = excluded.reason`,
+        ${sql.unsafe(DEAD_LETTER_UPSERT)}`,
       );
       if (result.count === 0) lostLease(id, "bury");
     },
@@ -277,6 +318,68 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 
     secretOf(event: OutboxEvent) {
       return event.secret === undefined ? undefined : openSecret(key, event.id, event.secret);
+    },
+
+    async list(query, listNow) {
+      const cursor = query.after === undefined ? undefined : readCursor(query.after);
+      const rows = await run(
+        "list outbox",
+        () => sql<Row[]>`
+        SELECT ${sql.unsafe(SUMMARY_COLUMNS)}, lease_until FROM outbox
+        WHERE ${query.route !== undefined ? sql`route = ${query.route}` : sql`TRUE`}
+          AND ${cursor ? sql`(next_attempt_at, id) > (${cursor.sortValue}, ${cursor.id})` : sql`TRUE`}
+        ORDER BY next_attempt_at, id LIMIT ${query.limit + 1}`,
+      );
+      return pageOf(
+        rows.map((row) => pendingSummaryFromRow(row, listNow)),
+        query.limit,
+        (item) => item.nextAttemptAt,
+      );
+    },
+
+    async moveToDeadLetters(route, reason, moveNow, limit) {
+      if (limit <= 0) return 0;
+      // One statement: the rows leave the outbox and arrive in the dead letters together, or not at all.
+      const [row] = await run(
+        "moveToDeadLetters",
+        () => sql<{ n: number }[]>`
+        WITH picked AS (
+          SELECT id FROM outbox WHERE route = ${route} AND (lease_until IS NULL OR lease_until <= ${moveNow})
+          ORDER BY next_attempt_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+        moved AS (DELETE FROM outbox WHERE id IN (SELECT id FROM picked) RETURNING *),
+        inserted AS (
+          INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason)
+          SELECT ${sql.unsafe(EVENT_COLUMNS)}, ${moveNow}, ${reason} FROM moved
+          ${sql.unsafe(DEAD_LETTER_UPSERT)})
+        SELECT count(*)::int AS n FROM moved`,
+      );
+      return Number(row?.n ?? 0);
+    },
+
+    async markDelivering(deliveringOwner, at) {
+      await run(
+        "markDelivering",
+        () => sql`
+        INSERT INTO store_meta (name, value) VALUES (${DELIVERING_PREFIX + deliveringOwner}, ${String(at)})
+        ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+      );
+    },
+
+    async stopDelivering(deliveringOwner) {
+      await run(
+        "stopDelivering",
+        () => sql`DELETE FROM store_meta WHERE name = ${DELIVERING_PREFIX + deliveringOwner}`,
+      );
+    },
+
+    async lastDelivering() {
+      const [row] = await run(
+        "lastDelivering",
+        () => sql<{ at: string | null }[]>`
+        SELECT max(value::bigint)::text AS at FROM store_meta
+        WHERE left(name, ${DELIVERING_PREFIX.length}) = ${DELIVERING_PREFIX}`,
+      );
+      return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
     },
   };
 
@@ -333,7 +436,43 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     async purgeOlderThan(cutoff) {
       return (await run("purgeOlderThan", () => sql`DELETE FROM dead_letters WHERE dead_at < ${cutoff}`)).count;
     },
-    countByRoute: () => countRoutes("dead_letters"),
+
+    async countByRoute(filter) {
+      if (!filter) return countRoutes("dead_letters");
+      return countsPerRoute(
+        await run(
+          "count of dead letters",
+          () => sql`SELECT route, count(*)::int AS n FROM dead_letters WHERE ${deadLetterWhere(filter)} GROUP BY route`,
+        ),
+      );
+    },
+
+    async query(query) {
+      const cursor = query.after === undefined ? undefined : readCursor(query.after);
+      const rows = await run(
+        "query dead letters",
+        () => sql<Row[]>`
+        SELECT ${sql.unsafe(SUMMARY_COLUMNS)}, dead_at, reason FROM dead_letters
+        WHERE ${deadLetterWhere(query)}
+          AND ${cursor ? sql`(dead_at, id) < (${cursor.sortValue}, ${cursor.id})` : sql`TRUE`}
+        ORDER BY dead_at DESC, id DESC LIMIT ${query.limit + 1}`,
+      );
+      return pageOf(rows.map(deadLetterSummaryFromRow), query.limit, (item) => item.deadAt);
+    },
+
+    async replayBatch(filter, replayNow, limit) {
+      if (limit <= 0) return 0;
+      const [row] = await run(
+        "replayBatch",
+        () => sql<{ n: number }[]>`
+        WITH picked AS (
+          SELECT id FROM dead_letters WHERE ${deadLetterWhere(filter)} ORDER BY dead_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED),
+        moved AS (DELETE FROM dead_letters WHERE id IN (SELECT id FROM picked) RETURNING *),
+        inserted AS (${replayMoved(replayNow)})
+        SELECT count(*)::int AS n FROM moved`,
+      );
+      return Number(row?.n ?? 0);
+    },
   };
 
   // A failed release is retried in the background and before a claim of that id (pending-releases.ts).

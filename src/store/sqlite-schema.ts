@@ -51,6 +51,11 @@ CREATE TABLE store_meta (
   value TEXT NOT NULL
 );
 `,
+  // 3: dead letters listed and replayed per route (the admin API, dlq list --route), newest first.
+  // Attempts in `history` may carry a `sealed` part (URL and answer) from now on; older versions ignore it.
+  `
+CREATE INDEX dead_letters_route ON dead_letters (route, dead_at);
+`,
 ];
 
 /** The version this build brings the database to. */

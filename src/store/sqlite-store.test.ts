@@ -20,6 +20,7 @@ import {
   describeStoreContract,
   eventWithSecrets,
   newEvent,
+  SECRETS,
   secretsIn,
   TARGET_ANSWER_WITH_SECRETS,
 } from "../../test/support/store-contract.ts";
@@ -461,7 +462,13 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
       expect(claimed?.data).toBe(written.data);
       expect(store.outbox.secretOf(claimed!)).toBe(written.secret);
-      await store.outbox.retryLater("msg_1", attempt("target_failed", { status: 503 }), clock);
+      // The target's answer and the resolved URL of an attempt may echo the payload: sealed too.
+      const failed = attempt("target_failed", {
+        status: 503,
+        url: `http://erp.internal/api/${SECRETS.payloadField}`,
+        answer: JSON.stringify({ error: `unknown contract ${SECRETS.targetAnswer}` }),
+      });
+      await store.outbox.retryLater("msg_1", failed, clock);
       await store.outbox.claim("erp", 1, clock, LEASE);
       await store.outbox.advance(
         "msg_1",
@@ -474,6 +481,7 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       for (const file of storedFiles())
         expect({ file, found: secretsIn(readFileSync(file)) }).toEqual({ file, found: [] });
 
+      expect((await store.deadLetters.get("msg_1"))?.history[0]).toEqual(failed);
       expect(await store.deadLetters.replay("msg_1", clock)).toBe(true);
       const [replayed] = await store.outbox.claim("erp", 1, clock, LEASE);
       expect(replayed).toMatchObject({ data: written.data, stageData: TARGET_ANSWER_WITH_SECRETS });

@@ -1,6 +1,18 @@
 import { openSqliteDatabase, type SqliteDatabase, type SqliteDriver } from "../runtime/sqlite.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
-import { countsPerRoute, deadLetterFromRow, readEventRow, UNREADABLE_REASON, unreadableAttempt } from "./event-row.ts";
+import {
+  countsPerRoute,
+  DELIVERING_PREFIX,
+  deadLetterFromRow,
+  deadLetterSummaryFromRow,
+  pageOf,
+  pendingSummaryFromRow,
+  readCursor,
+  readEventRow,
+  storedAttempt,
+  UNREADABLE_REASON,
+  unreadableAttempt,
+} from "./event-row.ts";
 import { pendingReleases } from "./pending-releases.ts";
 import {
   isSealed,
@@ -15,7 +27,16 @@ import {
 import { markStoreCreated, prepareStoreFiles, type StoreWarn, storeFiles } from "./sqlite-files.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-schema.ts";
 import { StoreOpenError } from "./store-open-error.ts";
-import type { AttemptRecord, DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
+import {
+  type AttemptRecord,
+  type DeadLetterFilter,
+  type DeadLetterStore,
+  MAX_HISTORY,
+  type NewOutboxEvent,
+  type OutboxEvent,
+  type OutboxStore,
+  type Store,
+} from "./types.ts";
 
 export interface SqliteStoreOptions {
   /**
@@ -63,6 +84,34 @@ const SEAL_BATCH = 500;
 const SCRUB_PENDING = "scrub_pending";
 
 const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data";
+/** What a listing reads of a row: no data, no secret, and of the history only its last attempt. */
+const SUMMARY_COLUMNS =
+  "id, route, stage, attempts, created_at, next_attempt_at, json_extract(history, '$[#-1]') AS last_attempt";
+/** `history` with one more attempt (the parameter), the oldest dropped beyond MAX_HISTORY. */
+const APPENDED_HISTORY = `json_insert(CASE WHEN json_array_length(history) >= ${MAX_HISTORY} THEN json_remove(history, '$[0]') ELSE history END, '$[#]', json(?))`;
+
+/** The WHERE clause and parameters of a dead-letter filter (column names from this file only). */
+function deadLetterWhere(filter: DeadLetterFilter): { sql: string; params: (string | number)[] } {
+  const clauses: string[] = [];
+  const params: (string | number)[] = [];
+  if (filter.route !== undefined) {
+    clauses.push("route = ?");
+    params.push(filter.route);
+  }
+  if (filter.routes !== undefined) {
+    clauses.push("route IN (SELECT value FROM json_each(?))");
+    params.push(JSON.stringify(filter.routes));
+  }
+  if (filter.reasonContains !== undefined) {
+    clauses.push("instr(reason, ?) > 0");
+    params.push(filter.reasonContains);
+  }
+  if (filter.diedBefore !== undefined) {
+    clauses.push("dead_at < ?");
+    params.push(filter.diedBefore);
+  }
+  return { sql: clauses.length > 0 ? clauses.join(" AND ") : "1 = 1", params };
+}
 
 /**
  * Opens the embedded SQLite store: outbox, dead letters and replay guard in one WAL-mode file.
@@ -226,8 +275,9 @@ function createStore(
   now: () => number,
   warn: StoreWarn,
 ): SqliteStore {
-  const appendHistory = "history = json_insert(history, '$[#]', json(?))";
+  const appendHistory = `history = ${APPENDED_HISTORY}`;
   const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
+  const stored = (id: string, attempt: AttemptRecord) => JSON.stringify(storedAttempt(key, id, attempt));
 
   // Table names come from this file only, never from data.
   const countRoutes = (table: "outbox" | "dead_letters") =>
@@ -237,9 +287,9 @@ function createStore(
     db.transaction(() => {
       db.prepare(
         `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, dead_at, reason)
-         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, json_insert(history, '$[#]', json(?)), stage_data, ?, ?
+         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, ${APPENDED_HISTORY}, stage_data, ?, ?
          FROM outbox WHERE id = ?`,
-      ).run(JSON.stringify(attempt), now(), reason, id);
+      ).run(stored(id, attempt), now(), reason, id);
       db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
     });
 
@@ -290,13 +340,13 @@ function createStore(
     async retryLater(id, attempt, nextAttemptAt) {
       db.prepare(
         `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
-      ).run(nextAttemptAt, JSON.stringify(attempt), id);
+      ).run(nextAttemptAt, stored(id, attempt), id);
     },
 
     async advance(id, attempt, stage, stageData) {
       db.prepare(
         `UPDATE outbox SET stage = ?, stage_data = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
-      ).run(stage, sealed(id, stageData), now(), JSON.stringify(attempt), id);
+      ).run(stage, sealed(id, stageData), now(), stored(id, attempt), id);
     },
 
     async postpone(id, nextAttemptAt) {
@@ -315,6 +365,67 @@ function createStore(
 
     secretOf(event: OutboxEvent) {
       return event.secret === undefined ? undefined : openSecret(key, event.id, event.secret);
+    },
+
+    async list(query, listNow) {
+      const clauses: string[] = [];
+      const params: (string | number)[] = [];
+      if (query.route !== undefined) {
+        clauses.push("route = ?");
+        params.push(query.route);
+      }
+      if (query.after !== undefined) {
+        const cursor = readCursor(query.after);
+        clauses.push("(next_attempt_at, id) > (?, ?)");
+        params.push(cursor.sortValue, cursor.id);
+      }
+      const rows = db
+        .prepare(
+          `SELECT ${SUMMARY_COLUMNS}, lease_until FROM outbox ${clauses.length > 0 ? `WHERE ${clauses.join(" AND ")}` : ""}
+           ORDER BY next_attempt_at, id LIMIT ?`,
+        )
+        .all(...params, query.limit + 1);
+      return pageOf(
+        rows.map((row) => pendingSummaryFromRow(row, listNow)),
+        query.limit,
+        (item) => item.nextAttemptAt,
+      );
+    },
+
+    async moveToDeadLetters(route, reason, moveNow, limit) {
+      if (limit <= 0) return 0;
+      return db.transaction(() => {
+        const ids = db
+          .prepare(
+            `SELECT id FROM outbox WHERE route = ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ?`,
+          )
+          .all(route, moveNow, limit)
+          .map((row) => String(row.id));
+        if (ids.length === 0) return 0;
+        const list = JSON.stringify(ids);
+        db.prepare(
+          `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, dead_at, reason)
+           SELECT ${EVENT_COLUMNS}, ?, ? FROM outbox WHERE id IN (SELECT value FROM json_each(?))`,
+        ).run(moveNow, reason, list);
+        return db.prepare("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))").run(list).changes;
+      });
+    },
+
+    async markDelivering(owner, at) {
+      db.prepare(
+        "INSERT INTO store_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+      ).run(DELIVERING_PREFIX + owner, String(at));
+    },
+
+    async stopDelivering(owner) {
+      db.prepare("DELETE FROM store_meta WHERE name = ?").run(DELIVERING_PREFIX + owner);
+    },
+
+    async lastDelivering() {
+      const row = db
+        .prepare("SELECT MAX(CAST(value AS INTEGER)) AS at FROM store_meta WHERE substr(name, 1, ?) = ?")
+        .get(DELIVERING_PREFIX.length, DELIVERING_PREFIX);
+      return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
     },
   };
 
@@ -359,7 +470,49 @@ function createStore(
     async purgeOlderThan(cutoff) {
       return db.prepare("DELETE FROM dead_letters WHERE dead_at < ?").run(cutoff).changes;
     },
-    countByRoute: async () => countRoutes("dead_letters"),
+
+    async countByRoute(filter) {
+      if (!filter) return countRoutes("dead_letters");
+      const where = deadLetterWhere(filter);
+      return countsPerRoute(
+        db
+          .prepare(`SELECT route, COUNT(*) AS n FROM dead_letters WHERE ${where.sql} GROUP BY route`)
+          .all(...where.params),
+      );
+    },
+
+    async query(query) {
+      const where = deadLetterWhere(query);
+      const params: (string | number)[] = [...where.params];
+      let after = "";
+      if (query.after !== undefined) {
+        const cursor = readCursor(query.after);
+        after = " AND (dead_at, id) < (?, ?)";
+        params.push(cursor.sortValue, cursor.id);
+      }
+      const rows = db
+        .prepare(
+          `SELECT ${SUMMARY_COLUMNS}, dead_at, reason FROM dead_letters WHERE ${where.sql}${after}
+           ORDER BY dead_at DESC, id DESC LIMIT ?`,
+        )
+        .all(...params, query.limit + 1);
+      return pageOf(rows.map(deadLetterSummaryFromRow), query.limit, (item) => item.deadAt);
+    },
+
+    async replayBatch(filter, replayNow, limit) {
+      if (limit <= 0) return 0;
+      const where = deadLetterWhere(filter);
+      return db.transaction(() => {
+        const ids = JSON.stringify(
+          db
+            .prepare(`SELECT id FROM dead_letters WHERE ${where.sql} ORDER BY dead_at, id LIMIT ?`)
+            .all(...where.params, limit)
+            .map((row) => String(row.id)),
+        );
+        db.prepare(`${replaySelect} WHERE id IN (SELECT value FROM json_each(?))`).run(replayNow, ids);
+        return db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT value FROM json_each(?))").run(ids).changes;
+      });
+    },
   };
 
   const releases = pendingReleases((webhookId) => {

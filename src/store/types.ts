@@ -31,7 +31,19 @@ export interface AttemptRecord {
   readonly status?: number;
   /** Short, safe text (no secrets, no tokens). */
   readonly error?: string;
+  /**
+   * The URL the request went to, placeholders filled and credentials hidden (deliver stage). Sealed
+   * at rest with the event's key, like the answer: a URL may hold values of the payload.
+   */
+  readonly url?: string;
+  /** The first KB of the target's answer, redacted (see delivery/attempt-answer.ts). Sealed at rest. */
+  readonly answer?: string;
+  /** The size in bytes of the whole answer as recorded, when `answer` is only its first KB. */
+  readonly answerBytes?: number;
 }
+
+/** How many attempts a history keeps: the oldest are dropped beyond it (`attempts` still counts them all). */
+export const MAX_HISTORY = 100;
 
 /** What the gateway stores when it accepts an async call (before answering 202). */
 export interface NewOutboxEvent {
@@ -70,6 +82,66 @@ export interface DeadLetter extends OutboxEvent {
   readonly reason: string;
 }
 
+/** What listings show of an event: where it is and how it went, never its data, secret or stage data. */
+export interface EventSummary {
+  readonly id: string;
+  readonly route: string;
+  readonly stage: OutboxStage;
+  /** Attempts made in the current stage (for a dead letter: when it died). */
+  readonly attempts: number;
+  readonly createdAt: number;
+  readonly nextAttemptAt: number;
+  /** The last attempt, without its URL and answer (`get` of a dead letter has those). */
+  readonly lastAttempt?: AttemptRecord;
+}
+
+/** An event waiting in the outbox. */
+export interface PendingEventSummary extends EventSummary {
+  /** Claimed by a worker right now (an attempt is in flight, or its worker died and the lease has not run out). */
+  readonly leased: boolean;
+}
+
+/** A dead letter in a listing. */
+export interface DeadLetterSummary extends EventSummary {
+  readonly deadAt: number;
+  readonly reason: string;
+}
+
+/** One page of a listing; `next` (absent on the last page) is passed as `after` to get the next one. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly next?: string;
+}
+
+export interface OutboxQuery {
+  readonly route?: string;
+  readonly limit: number;
+  /** The `next` of the previous page. */
+  readonly after?: string;
+}
+
+/** Which dead letters a listing, a count or a bulk replay selects; every given key must hold. */
+export interface DeadLetterFilter {
+  readonly route?: string;
+  /** Only those of these routes (a bulk replay passes the configured ones). */
+  readonly routes?: readonly string[];
+  /** Only those whose reason contains this text (case-sensitive). */
+  readonly reasonContains?: string;
+  /** Only those that died before this time (ms since epoch). */
+  readonly diedBefore?: number;
+}
+
+export interface DeadLetterQuery extends DeadLetterFilter {
+  readonly limit: number;
+  /** The `next` of the previous page. */
+  readonly after?: string;
+}
+
+/** A listing's `after` that no page of this store handed out. */
+export class InvalidCursorError extends Error {
+  override name = "InvalidCursorError";
+}
+
 export interface OutboxStore {
   /** Resolves only once the event is durably committed (the 202 to epilot waits for this). */
   add(event: NewOutboxEvent): Promise<void>;
@@ -92,6 +164,22 @@ export interface OutboxStore {
   depth(): Promise<Record<string, number>>;
   /** The event's `secret`, decrypted; undefined when there is none or it does not open. */
   secretOf(event: OutboxEvent): string | undefined;
+  /**
+   * Events waiting, in the order they are due (`nextAttemptAt`, then id); `now` decides `leased`.
+   * Throws {@link InvalidCursorError} for an `after` it did not hand out.
+   */
+  list(query: OutboxQuery, now: number): Promise<Page<PendingEventSummary>>;
+  /**
+   * Moves up to `limit` events of `route` that are not leased to the dead letters with `reason`, in
+   * one transaction; returns how many. For events whose route is no longer configured.
+   */
+  moveToDeadLetters(route: string, reason: string, now: number, limit: number): Promise<number>;
+  /** Records that the delivery loop `owner` polled at `at` (a row of store_meta per loop). */
+  markDelivering(owner: string, at: number): Promise<void>;
+  /** Removes `owner`'s mark (its loop stopped). */
+  stopDelivering(owner: string): Promise<void>;
+  /** When a delivery loop last polled (the newest mark), or undefined when none ever did. */
+  lastDelivering(): Promise<number | undefined>;
 }
 
 export interface DeadLetterStore {
@@ -104,8 +192,19 @@ export interface DeadLetterStore {
   purge(id: string): Promise<boolean>;
   /** Removes dead letters that died before `cutoff` (ms since epoch); returns how many. */
   purgeOlderThan(cutoff: number): Promise<number>;
-  /** Dead letters per route, counted by the store (metrics scrape this; no rows are read). */
-  countByRoute(): Promise<Record<string, number>>;
+  /** Dead letters per route (of those `filter` selects), counted by the store (metrics scrape this; no rows are read). */
+  countByRoute(filter?: DeadLetterFilter): Promise<Record<string, number>>;
+  /**
+   * Dead letters the query selects, newest first (`deadAt`, then id, descending). Throws
+   * {@link InvalidCursorError} for an `after` it did not hand out.
+   */
+  query(query: DeadLetterQuery): Promise<Page<DeadLetterSummary>>;
+  /**
+   * Puts up to `limit` of the dead letters `filter` selects (oldest first) back in the outbox, due
+   * at `now`, in one transaction; returns how many. A bulk replay calls it until it returns less
+   * than `limit`: a process that stops between two batches leaves the rest as dead letters.
+   */
+  replayBatch(filter: DeadLetterFilter, now: number, limit: number): Promise<number>;
 }
 
 /** What `/readyz` and the metrics report about a store. */

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { InvalidConfigValue } from "../kit/config-errors.ts";
+import { redactUrl } from "../kit/urls.ts";
 import type { HttpClient } from "../runtime/http-client.ts";
 import { CookieJar } from "./cookie-jar.ts";
-import { redactUrl } from "./describe.ts";
 import { exchange } from "./exchange.ts";
 import { parseResponseBody } from "./http-response.ts";
 import { HEADER_NAME } from "./request-templates.ts";

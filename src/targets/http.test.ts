@@ -44,7 +44,10 @@ describe("http target", () => {
       reason: "target answered HTTP 500",
     });
     server.respondWith({ delayMs: 1_000 });
-    expect(await target.deliver(await message({}))).toEqual({ kind: "timeout", timeoutMs: 300 });
+    const timedOut = await target.deliver(await message({}));
+    expect(timedOut).toEqual({ kind: "timeout", timeoutMs: 300, url: expect.any(URL) });
+    // Where it went is for the operator's records (attempts, logs); epilot's answers never show it.
+    expect(timedOut.kind === "timeout" && timedOut.url?.origin).toBe(server.url);
     await target.close();
     const down = createHttpTarget(
       httpTargetSchema.parse({ type: "http", url: `http://127.0.0.1:${await closedPort()}` }),

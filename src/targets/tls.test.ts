@@ -86,7 +86,10 @@ describe("target tls (mutual TLS with a private CA)", () => {
     const outcome = await target.deliver(message);
     await target.close();
     expect(outcome).toMatchObject({ kind: "unreachable", reason: "TLS handshake failed" });
-    expect(JSON.stringify(outcome)).not.toContain("127.0.0.1");
+    // The reason (what epilot may see) names no host; only the operator's `url` does.
+    const { url: sentTo, ...shown } = outcome as Extract<typeof outcome, { kind: "unreachable" }>;
+    expect(JSON.stringify(shown)).not.toContain("127.0.0.1");
+    expect(sentTo?.hostname).toBe("127.0.0.1");
   });
 
   test("reject_unauthorized: false accepts the untrusted certificate (test rigs)", async () => {

@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { InvalidConfigValue } from "../kit/config-errors.ts";
 import { duration, envNumber, formatDuration, size } from "../kit/units.ts";
+import { redactUrl } from "../kit/urls.ts";
 import { type ProxySettings, proxySchema } from "../runtime/proxy.ts";
 import { type AuthConfig, authSchema, createAuthenticator } from "./auth/registry.ts";
 import type { Authenticator } from "./auth/types.ts";
 import { type CsrfConfig, CsrfSession, csrfSchema } from "./csrf.ts";
-import { redactUrl, type TargetDescription } from "./describe.ts";
+import type { TargetDescription } from "./describe.ts";
 import { createTargetClient, type ExchangeResult, exchange } from "./exchange.ts";
 import type { OutboundMessage } from "./message.ts";
 import { type RateLimitConfig, RateLimiter, rateLimitSchema } from "./rate-limit.ts";
@@ -324,7 +325,8 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
           },
           deadline,
         );
-        if (result.kind !== "answered") return result;
+        // The URL goes along for the operator's records; epilot's answers never show it.
+        if (result.kind !== "answered") return { ...result, url: request.url };
         csrf?.record(request.url, result.setCookies);
         let again = false;
         if (result.status === 401 && authenticator && !authRetried && authenticator.refused(live.auth)) {
@@ -334,7 +336,12 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
           csrfRetried = true;
           again = true;
         }
-        if (!again || !(await turnForRetry(startedAt))) return spec.interpret(result, message);
+        if (!again || !(await turnForRetry(startedAt))) {
+          const outcome = spec.interpret(result, message);
+          return outcome.kind === "delivered" || outcome.kind === "rejected"
+            ? { ...outcome, url: request.url }
+            : outcome;
+        }
       }
     },
     describe(): TargetDescription {

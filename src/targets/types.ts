@@ -17,21 +17,29 @@ export interface TargetResponse {
   readonly body: unknown;
 }
 
+/**
+ * Where a request that was sent went: the URL with its placeholders filled, for the operator (logs,
+ * attempt records), never for epilot's answer. Absent when nothing was sent.
+ */
+interface SentTo {
+  url?: URL;
+}
+
 export type TargetOutcome =
   /** The target accepted the call (2xx, no SOAP fault). */
-  | { kind: "delivered"; response: TargetResponse }
+  | ({ kind: "delivered"; response: TargetResponse } & SentTo)
   /** The target answered but refused (non-2xx, SOAP fault); `reason` is safe to show epilot. */
-  | {
+  | ({
       kind: "rejected";
       response: TargetResponse;
       reason: string;
       info: Record<string, unknown>;
       /** Whether a later attempt may succeed; when unset, decided by the status (408, 429, 5xx retry). */
       retryable?: boolean;
-    }
+    } & SentTo)
   /** No answer: refused, reset, DNS, TLS. `reason` names the kind of failure, never the host. */
-  | { kind: "unreachable"; reason: string; code?: string }
-  | { kind: "timeout"; timeoutMs: number }
+  | ({ kind: "unreachable"; reason: string; code?: string } & SentTo)
+  | ({ kind: "timeout"; timeoutMs: number } & SentTo)
   /** This payload cannot be sent (a placeholder without a value); the payload's fault, not the target's. */
   | { kind: "invalid_message"; reason: string }
   /**

@@ -1,5 +1,11 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { AttemptRecord, NewOutboxEvent, Store } from "../../src/store/types.ts";
+import {
+  type AttemptRecord,
+  InvalidCursorError,
+  MAX_HISTORY,
+  type NewOutboxEvent,
+  type Store,
+} from "../../src/store/types.ts";
 
 /**
  * The behaviour every store (memory, SQLite, PostgreSQL) owes the delivery engine, the dlq commands
@@ -374,6 +380,202 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         await buryTwo(first);
         await first.close();
         expect((await (await openStore()).deadLetters.list()).map((d) => d.id)).toEqual(["new", "old"]);
+      });
+    });
+
+    describe("attempt records", () => {
+      test("the URL and the target's answer of an attempt come back with the dead letter, through retry, advance and bury", async () => {
+        const store = await openStore();
+        await store.outbox.add(event("a"));
+        await store.outbox.claim("erp", 1, clock, LEASE);
+        const failed = attempt("target_failed", {
+          status: 400,
+          error: "target answered HTTP 400",
+          url: "http://erp.internal/api/contracts/2026-0042?api_key=***",
+          answer: '{"error":"contract number unknown"}',
+          answerBytes: 2_345,
+        });
+        await store.outbox.retryLater("a", failed, clock);
+        await store.outbox.claim("erp", 1, clock, LEASE);
+        await store.outbox.bury(
+          "a",
+          attempt("target_failed", { status: 422, url: "http://erp.internal/x" }),
+          "gave up",
+        );
+        const letter = await store.deadLetters.get("a");
+        expect(letter?.history).toEqual([
+          failed,
+          attempt("target_failed", { status: 422, url: "http://erp.internal/x" }),
+        ]);
+        // A listing shows the last attempt's status and error, never its URL or answer.
+        const { items } = await store.deadLetters.query({ limit: 10 });
+        expect(items[0]?.lastAttempt).toEqual(attempt("target_failed", { status: 422 }));
+      });
+
+      test(`a history keeps the last ${MAX_HISTORY} attempts; the attempt count keeps counting`, async () => {
+        const store = await openStore();
+        await store.outbox.add(event("a"));
+        for (let n = 1; n <= MAX_HISTORY + 5; n++) {
+          await store.outbox.claim("erp", 1, clock, LEASE);
+          await store.outbox.retryLater("a", attempt("target_failed", { status: 500, error: `attempt ${n}` }), clock);
+        }
+        const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
+        expect(claimed?.attempts).toBe(MAX_HISTORY + 5);
+        expect(claimed?.history).toHaveLength(MAX_HISTORY);
+        expect(claimed?.history[0]?.error).toBe("attempt 6");
+        await store.outbox.bury("a", attempt("target_failed", { error: "last" }), "gave up");
+        const letter = await store.deadLetters.get("a");
+        expect(letter?.history).toHaveLength(MAX_HISTORY);
+        expect(letter?.history.map((h) => h.error).slice(-2)).toEqual([`attempt ${MAX_HISTORY + 5}`, "last"]);
+      });
+    });
+
+    describe("listings", () => {
+      test("the outbox lists waiting events in due order with their last attempt, page by page, per route", async () => {
+        const store = await openStore();
+        for (const [id, route, at] of [
+          ["e1", "erp", 3],
+          ["e2", "erp", 1],
+          ["c1", "crm", 2],
+          ["e3", "erp", 1],
+        ] as const) {
+          await store.outbox.add(event(id, { route, createdAt: clock + at }));
+        }
+        const [claimed] = await store.outbox.claim("crm", 1, clock + 10, LEASE);
+        expect(claimed?.id).toBe("c1");
+        await store.outbox.retryLater("c1", attempt("target_failed", { status: 503, answer: "busy" }), clock + 2);
+        await store.outbox.claim("erp", 1, clock + 10, LEASE); // e2 is leased now
+
+        const first = await store.outbox.list({ limit: 2 }, clock + 10);
+        expect(first.items.map((item) => [item.id, item.route, item.leased])).toEqual([
+          ["e2", "erp", true],
+          ["e3", "erp", false],
+        ]);
+        const second = await store.outbox.list({ limit: 2, after: first.next! }, clock + 10);
+        expect(second.items.map((item) => item.id)).toEqual(["c1", "e1"]);
+        expect(second.next).toBeUndefined();
+        expect(second.items[0]).toEqual({
+          id: "c1",
+          route: "crm",
+          stage: "deliver",
+          attempts: 1,
+          createdAt: clock + 2,
+          nextAttemptAt: clock + 2,
+          leased: false,
+          lastAttempt: attempt("target_failed", { status: 503 }),
+        });
+        expect((await store.outbox.list({ limit: 10, route: "erp" }, clock + 10)).items.map((i) => i.id)).toEqual([
+          "e2",
+          "e3",
+          "e1",
+        ]);
+        // A lease that ran out is not "leased".
+        expect((await store.outbox.list({ limit: 1 }, clock + 10 + LEASE)).items[0]?.leased).toBe(false);
+        await expect(store.outbox.list({ limit: 1, after: "not-a-cursor" }, clock)).rejects.toThrow(InvalidCursorError);
+      });
+
+      test("dead letters are listed newest first and filtered by route, routes, reason and age, page by page", async () => {
+        const store = await openStore();
+        const deaths = [
+          ["d1", "erp", "target refused the event: target answered HTTP 400"],
+          ["d2", "crm", "gave up after 3 attempts at deliver: target answered HTTP 503"],
+          ["d3", "erp", "gave up after 3 attempts at deliver: no answer within 10000ms"],
+          ["d4", "old", "route old is no longer configured"],
+        ] as const;
+        for (const [id, route, reason] of deaths) {
+          await store.outbox.add(event(id, { route }));
+          await store.outbox.claim(route, 1, clock, LEASE);
+          await store.outbox.bury(id, attempt("target_failed", { status: 400 }), reason);
+          clock += 1_000;
+        }
+        const ids = async (query: Parameters<Store["deadLetters"]["query"]>[0]) =>
+          (await store.deadLetters.query(query)).items.map((item) => item.id);
+        expect(await ids({ limit: 10 })).toEqual(["d4", "d3", "d2", "d1"]);
+        expect(await ids({ limit: 10, route: "erp" })).toEqual(["d3", "d1"]);
+        expect(await ids({ limit: 10, routes: ["crm", "old"] })).toEqual(["d4", "d2"]);
+        expect(await ids({ limit: 10, routes: [] })).toEqual([]);
+        expect(await ids({ limit: 10, reasonContains: "gave up" })).toEqual(["d3", "d2"]);
+        expect(await ids({ limit: 10, diedBefore: T0 + 2_000 })).toEqual(["d2", "d1"]);
+        expect(await ids({ limit: 10, route: "erp", reasonContains: "HTTP 400", diedBefore: T0 + 1 })).toEqual(["d1"]);
+        const first = await store.deadLetters.query({ limit: 3 });
+        expect(first.items[0]).toEqual({
+          id: "d4",
+          route: "old",
+          stage: "deliver",
+          attempts: 1,
+          createdAt: T0 + 3_000,
+          nextAttemptAt: T0 + 3_000,
+          deadAt: T0 + 3_000,
+          reason: "route old is no longer configured",
+          lastAttempt: attemptAt("target_failed", T0 + 3_000, { status: 400 }),
+        });
+        expect((await store.deadLetters.query({ limit: 3, after: first.next! })).items.map((i) => i.id)).toEqual([
+          "d1",
+        ]);
+        expect(await store.deadLetters.countByRoute({ reasonContains: "gave up" })).toEqual({ crm: 1, erp: 1 });
+        expect(await store.deadLetters.countByRoute({ routes: ["erp"] })).toEqual({ erp: 2 });
+        await expect(store.deadLetters.query({ limit: 1, after: "eyJ4IjoxfQ" })).rejects.toThrow(InvalidCursorError);
+      });
+    });
+
+    describe("bulk moves", () => {
+      test("replayBatch puts back the oldest the filter selects, up to the limit, until none is left", async () => {
+        const store = await openStore();
+        for (let n = 0; n < 7; n++) {
+          const route = n % 2 === 0 ? "erp" : "crm";
+          await store.outbox.add(event(`d${n}`, { route, secret: `tok${n}` }));
+          await store.outbox.claim(route, 1, clock, LEASE);
+          await store.outbox.bury(`d${n}`, attempt("target_failed"), n === 6 ? "other" : "gave up");
+          clock += 10;
+        }
+        const filter = { routes: ["erp"], reasonContains: "gave up" };
+        const replayNow = clock + 1_000;
+        expect(await store.deadLetters.replayBatch(filter, replayNow, 2)).toBe(2);
+        expect((await store.outbox.list({ limit: 10 }, replayNow)).items.map((i) => i.id)).toEqual(["d0", "d2"]);
+        expect(await store.deadLetters.replayBatch(filter, replayNow, 2)).toBe(1);
+        expect(await store.deadLetters.replayBatch(filter, replayNow, 2)).toBe(0);
+        expect(await store.deadLetters.countByRoute()).toEqual({ crm: 3, erp: 1 });
+        const claimed = await store.outbox.claim("erp", 10, replayNow, LEASE);
+        expect(claimed.map((e) => [e.id, e.attempts, e.nextAttemptAt, store.outbox.secretOf(e)])).toEqual([
+          ["d0", 0, replayNow, "tok0"],
+          ["d2", 0, replayNow, "tok2"],
+          ["d4", 0, replayNow, "tok4"],
+        ]);
+        expect(await store.deadLetters.replayBatch({}, replayNow, 0)).toBe(0);
+      });
+
+      test("moveToDeadLetters moves a route's waiting events, not leased ones, with the reason", async () => {
+        const store = await openStore();
+        for (const id of ["o1", "o2", "o3"]) await store.outbox.add(event(id, { route: "old", secret: `s-${id}` }));
+        await store.outbox.add(event("e1"));
+        await store.outbox.claim("old", 1, clock, LEASE); // o1 is in flight
+        const reason = "route old is no longer configured; moved to the dead letters";
+        expect(await store.outbox.moveToDeadLetters("old", reason, clock, 1)).toBe(1);
+        expect(await store.outbox.moveToDeadLetters("old", reason, clock, 10)).toBe(1);
+        expect(await store.outbox.moveToDeadLetters("old", reason, clock, 10)).toBe(0);
+        expect(await store.outbox.depth()).toEqual({ old: 1, erp: 1 });
+        const letter = await store.deadLetters.get("o2");
+        expect(letter).toMatchObject({ id: "o2", route: "old", stage: "deliver", deadAt: clock, reason });
+        expect(letter?.data).toBe(event("o2").data);
+        expect(store.outbox.secretOf(letter!)).toBe("s-o2");
+        // Once its lease ran out, the last one goes too.
+        expect(await store.outbox.moveToDeadLetters("old", reason, clock + LEASE, 10)).toBe(1);
+        expect(await store.deadLetters.countByRoute()).toEqual({ old: 3 });
+      });
+    });
+
+    describe("delivery marks", () => {
+      test("the newest mark of any delivery loop is the last time one polled; a stopped loop's mark goes", async () => {
+        const store = await openStore();
+        expect(await store.outbox.lastDelivering()).toBeUndefined();
+        await store.outbox.markDelivering("loop-a", T0 + 5);
+        await store.outbox.markDelivering("loop-b", T0 + 9);
+        await store.outbox.markDelivering("loop-a", T0 + 7);
+        expect(await store.outbox.lastDelivering()).toBe(T0 + 9);
+        await store.outbox.stopDelivering("loop-b");
+        expect(await store.outbox.lastDelivering()).toBe(T0 + 7);
+        await store.outbox.stopDelivering("loop-a");
+        expect(await store.outbox.lastDelivering()).toBeUndefined();
       });
     });
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { InvalidConfigValue } from "../../kit/config-errors.ts";
 import { formatDuration } from "../../kit/units.ts";
-import { redactUrl } from "../describe.ts";
+import { redactUrl } from "../../kit/urls.ts";
 import { createTargetClient, exchange } from "../exchange.ts";
 import { loadTargetTls, targetTlsSchema } from "../tls.ts";
 import type { TargetOutcome } from "../types.ts";
