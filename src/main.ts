@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 import { type CliArguments, HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
 import { dlqCommand } from "./cli/dlq.ts";
+import { initCommand } from "./cli/init.ts";
 import { keygenCommand } from "./cli/keygen.ts";
 import { routesCommand } from "./cli/routes.ts";
 import { sendCommand } from "./cli/send.ts";
@@ -36,6 +37,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return routesCommand(args.configFile, process.env);
     case "send":
       return sendCommand(args.send!, args.configFile, process.env);
+    case "init":
+      // Run through `npx actiongate` (npm sets npm_command), the commands it prints are typed the same way.
+      return initCommand({
+        folder: args.initFolder ?? ".",
+        command: process.env.npm_command === "exec" ? "npx actiongate" : "actiongate",
+      });
   }
 }
 

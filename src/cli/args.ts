@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 
-export type Command = "serve" | "validate" | "dlq" | "keygen" | "send" | "routes" | "help" | "version";
+export type Command = "serve" | "validate" | "dlq" | "keygen" | "send" | "routes" | "init" | "help" | "version";
 const COMMANDS: readonly Command[] = ["serve", "validate", "dlq"];
 
 export interface CliArguments {
@@ -14,6 +14,8 @@ export interface CliArguments {
   readonly json?: boolean;
   /** For `send`: what to sign and where to send it. */
   readonly send?: SendArguments;
+  /** For `init`: the folder to write the starter files into (`.` when not given). */
+  readonly initFolder?: string;
 }
 
 /** `actiongate send --route <name> --payload <file> --key <whsk_|file> | --secret <whsec_> [--url <base>]` */
@@ -127,6 +129,9 @@ Usage:
   actiongate dlq purge <webhook-id>      delete one dead letter
   actiongate dlq purge --older-than <d>  delete dead letters that died more than <d> ago (30d, 12h)
   actiongate routes [--config <file>]    list the routes: match, target (credentials hidden), delivery mode
+  actiongate init [folder]               write a starter gateway into folder (default: here): config.yaml with
+                                         one route, a new key pair (secret half in signing-key, mode 0600), the
+                                         example payload and a route test; never over existing files (exit 2)
   actiongate keygen [--json]             print a new Ed25519 pair: whsk_ (for send --key), whpk_ and PEM (for
                                          verification.public_key)
   actiongate send --route <name> --payload <file.json> (--key <whsk_...|file> | --secret <whsec_...>)
@@ -143,11 +148,11 @@ Options:
       --watch           serve: reload the config when its file changes
 
 Exit codes: 0 ok, 1 invalid config, failure to start, unknown webhook-id or a non-2xx answer to send,
-2 wrong arguments.
+2 wrong arguments or files init would overwrite.
 Docs: docs/configuration.md (every config key), docs/operations.md`;
 
 /** Commands for trying routes by hand; each takes its own options besides --config/--help. */
-type ToolCommand = "keygen" | "send" | "routes";
+type ToolCommand = "keygen" | "send" | "routes" | "init";
 
 const TOOL_OPTIONS = {
   keygen: { json: { type: "boolean" } },
@@ -159,6 +164,7 @@ const TOOL_OPTIONS = {
     url: { type: "string" },
   },
   routes: {},
+  init: {},
 } as const;
 
 /** The tool command named by the first positional argument, if any. */
@@ -170,7 +176,7 @@ function toolCommand(argv: readonly string[]): ToolCommand | undefined {
     options: { config: { type: "string", short: "c" } },
   });
   const first = positionals[0];
-  return first === "keygen" || first === "send" || first === "routes" ? first : undefined;
+  return first === "keygen" || first === "send" || first === "routes" || first === "init" ? first : undefined;
 }
 
 function parseToolArguments(
@@ -189,6 +195,14 @@ function parseToolArguments(
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const configFile = (values.config as string | undefined) ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
   if (values.help) return { command: "help", configFile };
+  if (tool === "init") {
+    if (values.config !== undefined)
+      throw new UsageError("init writes config.yaml into the folder it is given: actiongate init [folder]");
+    if (parsed.positionals.length > 2) throw new UsageError(`unexpected argument "${parsed.positionals[2]}"`);
+    const folder = parsed.positionals[1];
+    if (folder === "") throw new UsageError("init needs a folder name (or none, for the current folder)");
+    return { command: tool, configFile, ...(folder !== undefined ? { initFolder: folder } : {}) };
+  }
   if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}"`);
   if (values.config === "") throw new UsageError("--config needs a file name");
   if (tool === "keygen") return { command: tool, configFile, ...(values.json ? { json: true } : {}) };

@@ -1,12 +1,18 @@
 import { loadConfigFile } from "../config/load.ts";
-import { compileConfig } from "../gateway/compile.ts";
+import { compileConfig, describeTrustedKeys } from "../gateway/compile.ts";
 import { USER_AGENT } from "../kit/version.ts";
 import { silentLogger } from "../log/logger.ts";
 import { reportConfigError } from "./report-config-error.ts";
 
 /**
  * `actiongate validate`: loads and compiles the config exactly as `serve` would (JSONata, key files,
- * targets) without listening. Prints one summary line (exit 0) or one line per problem (exit 1).
+ * targets) without listening. Prints a summary (exit 0): the routes, and which signatures and keys are
+ * trusted; or one line per problem (exit 1).
+ *
+ * @example
+ * await validateCommand("config.yaml", process.env);
+ * // config.yaml: valid, 1 route: erp-contract (http)
+ * // config.yaml: trusts v1a (Ed25519) with verification.public_key; not epilot's key (...)
  */
 export async function validateCommand(
   configFile: string,
@@ -19,7 +25,8 @@ export async function validateCommand(
   const routes = compiled.routes.map((route) => `${route.name} (${route.targetType})`).join(", ");
   await compiled.close();
   process.stdout.write(
-    `${configFile}: valid, ${compiled.routes.length} route${compiled.routes.length === 1 ? "" : "s"}: ${routes}\n`,
+    `${configFile}: valid, ${compiled.routes.length} route${compiled.routes.length === 1 ? "" : "s"}: ${routes}\n` +
+      `${configFile}: ${describeTrustedKeys(compiled.verification.trusted)}\n`,
   );
   return 0;
 }

@@ -184,6 +184,26 @@ ${TARGET}
     ]);
   });
 
+  test("a ${VAR} inside { }: quote the whole value", () => {
+    expect(
+      validate(`server: { port: \${PORT} }
+routes:
+  - name: erp
+    target: { type: http, url: "http://127.0.0.1:8081/api", headers: { Authorization: Bearer \${ERP_TOKEN} } }
+`),
+    ).toEqual([
+      'config.yaml:1:17 server.port: a ${...} inside { } or [ ] must be quoted, since { starts a mapping there: write port: "${PORT}"',
+    ]);
+    expect(
+      validate(`routes:
+  - name: erp
+    target: { type: http, url: "http://127.0.0.1:8081/api", headers: { Authorization: Bearer \${ERP_TOKEN} } }
+`),
+    ).toEqual([
+      'config.yaml:3:94 routes[0] (erp).target.headers.Authorization: a ${...} inside { } or [ ] must be quoted, since { starts a mapping there: write Authorization: "Bearer ${ERP_TOKEN}"',
+    ]);
+  });
+
   test("a key twice in one mapping names both lines", () => {
     expect(validate(`routes:\n  - name: erp\n${TARGET}\n    name: crm\n`)).toEqual([
       // The route's name is written twice, so which one it has is not known: no name is shown.

@@ -26,7 +26,7 @@ export function sourceOffsetOf(text: string, node: ScalarSource, index: number):
   const value = node.value;
   const [start, end] = range;
   const decoded = decode(text, node.type, start, end);
-  if (decoded && decoded.chars.startsWith(value)) return decoded.offsets[index];
+  if (decoded?.chars.startsWith(value)) return decoded.offsets[index];
   return alongside(text, value, decoded?.contentStart ?? start, end, index);
 }
 

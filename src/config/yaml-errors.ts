@@ -55,13 +55,39 @@ function withoutEchoes(errors: readonly YAMLError[], lines: SourceLines): YAMLEr
   const implicitKey = (error: YAMLError) =>
     error.code === "BLOCK_AS_IMPLICIT_KEY" || error.code === "MULTILINE_IMPLICIT_KEY";
   return errors.filter(
-    (error) =>
-      !implicitKey(error) ||
-      spansLines(error) ||
-      !errors.some(
-        (other) => other !== error && implicitKey(other) && other.pos[0] === error.pos[0] && spansLines(other),
-      ),
+    (error, index) =>
+      // Once the parser lost its way, every token after is "unexpected": only the first says why.
+      !(index > 0 && error.code === "UNEXPECTED_TOKEN") &&
+      (!implicitKey(error) ||
+        spansLines(error) ||
+        !errors.some(
+          (other) => other !== error && implicitKey(other) && other.pos[0] === error.pos[0] && spansLines(other),
+        )),
   );
+}
+
+/** `port: ${PORT}` inside `{ }` or `[ ]`: there `{` opens another mapping, so the reference must be quoted. */
+function referenceInFlow(text: string, offset: number): Described | undefined {
+  const at = text[offset] === "{" && text[offset - 1] === "$" ? offset - 1 : undefined;
+  if (at === undefined) return undefined;
+  const reference = /^\$\{[^}\s]*\}?/.exec(text.slice(at))?.[0] ?? "${";
+  // The whole value is quoted, not only the reference: `Authorization: "Bearer ${ERP_TOKEN}"`.
+  const lineStart = text.lastIndexOf("\n", at) + 1;
+  const before = text.slice(lineStart, at);
+  const separator = Math.max(
+    before.lastIndexOf(": "),
+    before.lastIndexOf(","),
+    before.lastIndexOf("["),
+    before.lastIndexOf("{"),
+  );
+  const valueStart = lineStart + separator + (before.startsWith(": ", separator) ? 2 : 1);
+  const value = `${text.slice(valueStart, at).trimStart()}${reference}`;
+  const key = before.startsWith(": ", separator) ? /([^\s{,[]+)$/.exec(before.slice(0, separator))?.[1] : undefined;
+  return {
+    offset: at,
+    message: `a \${...} inside { } or [ ] must be quoted, since { starts a mapping there: write ${key ? `${key}: ` : ""}"${value}"`,
+    pathOffset: Math.max(lineStart, valueStart - 1),
+  };
 }
 
 function describe(error: YAMLError, text: string, lines: SourceLines, document: Document): Described {
@@ -72,7 +98,11 @@ function describe(error: YAMLError, text: string, lines: SourceLines, document: 
       return { offset: start, message: "a tab in the indentation: YAML indents with spaces only (replace the tab)" };
     case "DUPLICATE_KEY":
       return { offset: start, message: duplicateKey(document, start, lines) ?? message };
+    case "UNEXPECTED_TOKEN":
+      return referenceInFlow(text, start) ?? { offset: start, message };
     case "MISSING_CHAR": {
+      const inFlow = referenceInFlow(text, start);
+      if (inFlow) return inFlow;
       const quote = /^Missing closing (["'])quote/.exec(message)?.[1];
       if (quote) return unclosedQuote(text, lines, start, quote) ?? { offset: start, message };
       return indentation(lines, start) ?? { offset: start, message };

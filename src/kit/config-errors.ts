@@ -42,6 +42,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
     if (typeof segment === "number") out += `[${segment}]`;
     else {
       // A key with a line break (a broken file's) must not break the one-line message.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what it is for.
       const text = String(segment).replace(/[\x00-\x1f\x7f]/g, (char) => JSON.stringify(char).slice(1, -1));
       out += out ? `.${text}` : text;
     }
