@@ -214,6 +214,8 @@ function renderMarkdown(root: JsonSchema): string {
     "  braces (a `$` and a name in capitals) is refused in every value that is not JSONata, with the fix",
     "  (`Bearer $ERP_TOKEN` would otherwise be sent as that text); `$$NAME` writes the text `$NAME`. JSONata",
     "  expressions and the inside of `{{ }}` are left alone: there `$name` is JSONata's own.",
+    "- **File paths** (`store.path`, `verification.public_key_file`, TLS files, `wsdl`, `envelope_template`) are",
+    "  relative to the config file's folder, whatever the working directory; absolute paths are taken as they are.",
     "- **`{{ <JSONata> }}` placeholders** in `target.url`, in header values and in the target keys whose description",
     "  says so are evaluated for each call against the stripped payload",
     "  (`url: http://erp/api/contracts/{{ data.entity.contract_number }}`). Values placed in a URL are",

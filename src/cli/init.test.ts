@@ -3,9 +3,11 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { parse } from "yaml";
 import { tempDir } from "../../test/support/gateway.ts";
+import { startRecordingServer } from "../../test/support/recording-server.ts";
 import { EXAMPLE_PAYLOAD_FILE } from "../../test/support/signing.ts";
 import { loadConfigFile } from "../config/load.ts";
 import { compileConfig, describeTrustedKeys } from "../gateway/compile.ts";
+import { startGateway } from "../gateway/start.ts";
 import { silentLogger } from "../log/logger.ts";
 import { parseSigningKey, signWebhook } from "../verify/sign.ts";
 import { verifySignature } from "../verify/signature.ts";
@@ -128,6 +130,57 @@ Test the route without a server or an ERP:
     // Every key the config reads without a default is given by the test file's env.
     expect(() => loadConfigFile(join(cwd, INIT_FILES.config), routeTest.env)).not.toThrow();
     expect(() => loadConfigFile(join(cwd, INIT_FILES.config), {})).toThrow("environment variable ERP_TOKEN is not set");
+  });
+
+  test("the starter route test holds: each case run through the starter config gives what it expects", async () => {
+    const cwd = freshDir();
+    init(".", cwd);
+    const routeTest = parse(readFileSync(join(cwd, INIT_FILES.routeTest), "utf8")) as any;
+    const erp = await startRecordingServer();
+    const loaded = loadConfigFile(join(cwd, INIT_FILES.config), { ...routeTest.env, ERP_URL: erp.url, PORT: "0" });
+    const compiled = compileConfig(loaded, { logger: silentLogger, userAgent: "t" });
+    const gateway = await startGateway(compiled, silentLogger, { userAgent: "t" });
+    const secret = parseSigningKey(readFileSync(join(cwd, INIT_FILES.signingKey), "utf8"));
+    try {
+      for (const one of routeTest.tests) {
+        const payload = JSON.parse(readFileSync(join(cwd, one.payload), "utf8")) as any;
+        for (const [path, value] of Object.entries(one.set ?? {})) {
+          const keys = path.split(".");
+          let node: any = payload;
+          for (const key of keys.slice(0, -1)) node = node[key];
+          node[keys.at(-1)!] = value;
+        }
+        erp.respondWith(one.target_response ?? { status: 200, body: {} });
+        const before = erp.requests.length;
+        const body = JSON.stringify(payload);
+        const answer = await fetch(`http://127.0.0.1:${gateway.port}/actions/${one.route ?? one.expect.route}`, {
+          method: "POST",
+          body,
+          headers: { ...signWebhook(Buffer.from(body), { privateKey: secret }), "content-type": "application/json" },
+        });
+        expect({ name: one.name, status: answer.status, body: await answer.json() }).toEqual({
+          name: one.name,
+          status: one.expect.answer.status,
+          body: one.expect.answer.body,
+        });
+        const sent = erp.requests.slice(before);
+        if (!one.expect.request) {
+          expect(sent).toEqual([]);
+          continue;
+        }
+        expect(sent).toHaveLength(1);
+        const expected = one.expect.request;
+        // The stand-in ERP listens elsewhere than the config's default address; the rest is as written.
+        expect(`http://127.0.0.1:8081${sent[0]!.url}`).toBe(expected.url);
+        expect(sent[0]!.method).toBe(expected.method);
+        expect(sent[0]!.json).toEqual(expected.body);
+        for (const [name, value] of Object.entries(expected.headers))
+          expect(sent[0]!.headers[name]).toBe(value as string);
+      }
+    } finally {
+      await gateway.stop();
+      await erp.close();
+    }
   });
 
   test("refuses to write over existing files: exit 2, naming each, and nothing written", () => {
