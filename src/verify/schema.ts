@@ -75,7 +75,7 @@ export const verificationSchema = z
       .describe("how often a fetched key is fetched again (a failing signature also triggers a rate-limited fetch)"),
   })
   .describe(
-    "How every call is verified (Standard Webhooks). Every key configured is trusted; a webhook-signature header may hold up to 32 signatures. Verification cannot be turned off.",
+    "How every call is verified (Standard Webhooks). Every key configured is trusted; a webhook-signature header may hold up to 16 signatures. Verification cannot be turned off.",
   );
 
 export type VerificationConfig = z.output<typeof verificationSchema>;

@@ -105,7 +105,7 @@ describe("verifySignature properties", () => {
         async (id, skew, bytes, useEd25519, noise, position) => {
           const ts = String(NOW_SECONDS + skew);
           const valid = useEd25519 ? `v1a,${ed25519Signature(id, ts, bytes)}` : `v1,${hmacSignature(id, ts, bytes)}`;
-          // Every signature is checked (up to 32), so the valid one may sit anywhere among the noise.
+          // Every signature is checked (up to 16), so the valid one may sit anywhere among the noise.
           const tokens = noise.split(" ").filter(Boolean);
           tokens.splice(position % (tokens.length + 1), 0, valid);
           const result = await verifySignature(call(id, ts, tokens.join(" "), bytes), options);
