@@ -209,6 +209,16 @@ Test the route without a server or an ERP:
     expect(readFileSync(join(cwd, ".gitignore"), "utf8")).toBe("node_modules/\n");
   });
 
+  test("a file where the folder should be: exit 2, saying so", () => {
+    const cwd = freshDir();
+    writeFileSync(join(cwd, "gw"), "");
+    expect(init("gw", cwd)).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: "actiongate: gw is a file, not a folder: init writes into a folder\n",
+    });
+  });
+
   test("a folder that cannot be created: exit 1, nothing left behind", () => {
     const cwd = freshDir();
     writeFileSync(join(cwd, "a-file"), "");

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import examplePayload from "../../examples/payloads/custom-action.json" with { type: "json" };
 import { generateSigningKeyPair } from "../verify/sign.ts";
@@ -58,6 +58,10 @@ export function initCommand(options: InitOptions, output: InitOutput = processOu
     { name: INIT_FILES.payload, content: `${JSON.stringify(examplePayload, null, 2)}\n` },
     { name: INIT_FILES.routeTest, content: starterRouteTest() },
   ];
+  if (existsSync(folder) && !statSync(folder).isDirectory()) {
+    output.stderr(`actiongate: ${shown(".")} is a file, not a folder: init writes into a folder\n`);
+    return 2;
+  }
   const existing = files.filter((file) => existsSync(join(folder, file.name))).map((file) => shown(file.name));
   if (existing.length > 0) {
     output.stderr(

@@ -166,7 +166,8 @@ async function stop(served: Served): Promise<void> {
   const { child } = served;
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
-  process.kill(-child.pid, "SIGTERM");
+  // Ctrl-C: SIGINT to every process of the terminal's group (bash, npx, the launcher), as the README says.
+  process.kill(-child.pid, "SIGINT");
   await exited;
 }
 
@@ -262,7 +263,7 @@ describe("README.md", () => {
       });
       expect(received[0]!.headers.authorization).toBe("Bearer test-token");
 
-      // Stopped as Ctrl-C or a service manager would: the gateway shuts down gracefully.
+      // Stopped with Ctrl-C: the gateway shuts down gracefully (one SIGINT reached it, not three).
       for (const served of servers) {
         await stop(served);
         expect(served.output()).toContain('"msg":"stopped"');
