@@ -144,7 +144,7 @@ function routeNamesBefore(document: Document, offset: number): (string | undefin
 }
 
 /** Each route's name as written, for messages (`routes[4] (mapped).transform`). */
-export function routeNamesOf(raw: unknown): (string | undefined)[] {
+function routeNamesOf(raw: unknown): (string | undefined)[] {
   const routes = isRecord(raw) ? raw.routes : undefined;
   if (!Array.isArray(routes)) return [];
   return routes.map((route: unknown) => {
@@ -231,7 +231,7 @@ function unknownKeyMessage(key: string, known: readonly string[]): string {
  * The known key closest to a misspelt one: the edit distance (swaps of neighbours count one) at
  * most a third of the key's length, at least 1 and at most 3; case, `-` and `_` do not count.
  */
-export function nearestKey(key: string, known: readonly string[]): string | undefined {
+function nearestKey(key: string, known: readonly string[]): string | undefined {
   const normal = (text: string) => text.toLowerCase().replaceAll("-", "_");
   const target = normal(key);
   let best: { key: string; distance: number } | undefined;

@@ -47,7 +47,14 @@ export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[], raw
   return [...keys];
 }
 
-/** Whether the value at `path` is a JSONata expression (declared with `expression()` in transform/schema.ts). */
+/**
+ * Whether the value at `path` is a JSONata expression (declared with `expression()` in
+ * transform/schema.ts, whose description begins "JSONata expression").
+ *
+ * @example
+ * isExpressionAt(configSchema, ["routes", 0, "transform"], raw); // true
+ * isExpressionAt(configSchema, ["routes", 0, "target", "url"], raw); // false: a template, JSONata only inside {{ }}
+ */
 export function isExpressionAt(schema: z.ZodType, path: readonly PropertyKey[], raw: unknown): boolean {
   return schemasAt(schema, path, raw).some((at) =>
     at.descriptions.some((description) => description.startsWith("JSONata expression")),
