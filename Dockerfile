@@ -8,12 +8,15 @@
 # --- build: npm installs Bun (a dev dependency), then `npm run build` writes dist/actiongate -----------
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
-# Dependencies first, so that a source change does not re-run npm ci. stubs/ is an npm override target.
+# Dependencies first, so that a source change does not re-run npm ci. stubs/ is an npm override target;
+# scripts/npx is the dev dependency that gives a clone `npx actiongate`.
 COPY package.json package-lock.json ./
 COPY stubs ./stubs
+COPY scripts/npx ./scripts/npx
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY examples/payloads/custom-action.json ./examples/payloads/custom-action.json
 COPY scripts/build.ts ./scripts/build.ts
 RUN npm run build && ./dist/actiongate --version
 

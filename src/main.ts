@@ -2,6 +2,7 @@
 import { type CliArguments, HELP_TEXT, parseCliArguments, UsageError } from "./cli/args.ts";
 import { dlqCommand } from "./cli/dlq.ts";
 import { explainCommand } from "./cli/explain.ts";
+import { initCommand } from "./cli/init.ts";
 import { keygenCommand } from "./cli/keygen.ts";
 import { outboxCommand } from "./cli/outbox.ts";
 import { routesCommand } from "./cli/routes.ts";
@@ -45,6 +46,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return explainCommand(args.explain!, args.configFile, process.env);
     case "test":
       return testCommand(args.testPaths ?? [], args.configFile);
+    case "init":
+      // Run through `npx actiongate` (npm sets npm_command), the commands it prints are typed the same way.
+      return initCommand({
+        folder: args.initFolder ?? ".",
+        command: process.env.npm_command === "exec" ? "npx actiongate" : "actiongate",
+      });
   }
 }
 

@@ -10,6 +10,7 @@ export type Command =
   | "routes"
   | "explain"
   | "test"
+  | "init"
   | "help"
   | "version";
 const COMMANDS: readonly Command[] = ["serve", "validate", "dlq"];
@@ -29,6 +30,8 @@ export interface CliArguments {
   readonly explain?: ExplainArguments;
   /** For `test`: the test files and folders given (none: every *.test.yaml beside the config). */
   readonly testPaths?: readonly string[];
+  /** For `init`: the folder to write the starter files into (`.` when not given). */
+  readonly initFolder?: string;
   /** For `validate`: also run the route tests beside the config (`--with-tests`). */
   readonly withTests?: boolean;
 }
@@ -179,6 +182,9 @@ Usage:
                                          move the waiting events of a route that is no longer configured to the
                                          dead letters
   actiongate routes [--config <file>]    list the routes: match, target (credentials hidden), delivery mode
+  actiongate init [folder]               write a starter gateway into folder (default: here): config.yaml with
+                                         one route, a new key pair (secret half in signing-key, mode 0600), the
+                                         example payload and a route test; never over existing files (exit 2)
   actiongate keygen [--json]             print a new Ed25519 pair: whsk_ (for send --key), whpk_ and PEM (for
                                          verification.public_key)
   actiongate send --route <name> --payload <file.json> (--key <whsk_...|file> | --secret <whsec_...>)
@@ -203,11 +209,11 @@ Options:
       --with-tests      validate: also run the route tests beside the config
 
 Exit codes: 0 ok, 1 invalid config, failure to start, unknown webhook-id or a non-2xx answer to send,
-2 wrong arguments.
+2 wrong arguments or files init would overwrite.
 Docs: docs/configuration.md (every config key), docs/writing-a-route.md, docs/operations.md`;
 
 /** Commands for trying routes by hand; each takes its own options besides --config/--help. */
-type ToolCommand = "keygen" | "send" | "routes" | "explain" | "test";
+type ToolCommand = "keygen" | "send" | "routes" | "explain" | "test" | "init";
 
 const TOOL_OPTIONS = {
   keygen: { json: { type: "boolean" } },
@@ -221,6 +227,7 @@ const TOOL_OPTIONS = {
   routes: {},
   explain: { payload: { type: "string" }, route: { type: "string" }, json: { type: "boolean" } },
   test: {},
+  init: {},
 } as const;
 
 /** The tool command named by the first positional argument, if any. */
@@ -252,6 +259,14 @@ function parseToolArguments(
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const configFile = (values.config as string | undefined) ?? env.ACTIONGATE_CONFIG ?? "config.yaml";
   if (values.help) return { command: "help", configFile };
+  if (tool === "init") {
+    if (values.config !== undefined)
+      throw new UsageError("init writes config.yaml into the folder it is given: actiongate init [folder]");
+    if (parsed.positionals.length > 2) throw new UsageError(`unexpected argument "${parsed.positionals[2]}"`);
+    const folder = parsed.positionals[1];
+    if (folder === "") throw new UsageError("init needs a folder name (or none, for the current folder)");
+    return { command: tool, configFile, ...(folder !== undefined ? { initFolder: folder } : {}) };
+  }
   if (values.config === "") throw new UsageError("--config needs a file name");
   if (tool === "test") return { command: tool, configFile, testPaths: parsed.positionals.slice(1) };
   if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument "${parsed.positionals[1]}"`);

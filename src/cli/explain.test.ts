@@ -394,7 +394,7 @@ routes:
     );
     expect(result).toMatchObject({ code: 1, stdout: "" });
     expect(stderr).toMatch(
-      /config\.yaml:\d+:\d+ routes\[0\]\.target\.headers\.Authorization: environment variable ERP_TOKEN is not set/,
+      /config\.yaml:\d+:\d+ routes\[0\] \(erp\)\.target\.headers\.Authorization: environment variable ERP_TOKEN is not set/,
     );
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { captureOutput } from "../../test/support/capture-output.ts";
 import { type InProcessGateway, startInProcessGateway, tempDir } from "../../test/support/gateway.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { EXAMPLE_PAYLOAD_FILE } from "../../test/support/signing.ts";
@@ -50,6 +51,15 @@ async function send(args: Partial<SendArguments>, configFile = "unused.yaml") {
     },
   );
   return { code, stdout, stderr };
+}
+
+async function sendWithEnv(args: Partial<SendArguments>, configFile: string, env: Record<string, string>) {
+  let stdout = "";
+  const code = await sendCommand({ route: "erp-contract", payloadFile: PAYLOAD_FILE, ...args }, configFile, env, {
+    stdout: (text) => (stdout += text),
+    stderr: () => {},
+  });
+  return { code, stdout };
 }
 
 describe("actiongate send", () => {
@@ -103,6 +113,33 @@ describe("actiongate send", () => {
       stdout: "",
       stderr: `actiongate: ${configFile} has no route "nope" (routes: erp-contract)\n`,
     });
+  });
+
+  test("the variables the routes read (ERP_TOKEN) need not be set for send; the server's must be", async () => {
+    const port = new URL(gateway.url).port;
+    const configFile = join(dir, "needs-token.yaml");
+    writeFileSync(
+      configFile,
+      `server: { host: 127.0.0.1, port: "\${GATEWAY_PORT}" }
+routes:
+  - name: erp-contract
+    target:
+      type: http
+      url: http://127.0.0.1:9/x
+      headers: { Authorization: "Bearer \${ERP_TOKEN}" }
+`,
+    );
+    const sent = await sendWithEnv({ key: pair.secretKey }, configFile, { GATEWAY_PORT: port });
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toStartWith(`POST http://127.0.0.1:${port}/actions/erp-contract `);
+
+    const before = target.requests.length;
+    const { result, stderr } = await captureOutput(() => sendWithEnv({ key: pair.secretKey }, configFile, {}));
+    expect(result.code).toBe(1);
+    expect(stderr).toBe(
+      `${configFile}:1:34 server.port: environment variable GATEWAY_PORT is not set (set it, or write \${GATEWAY_PORT:-default} where a default is safe)\n`,
+    );
+    expect(target.requests.length).toBe(before);
   });
 
   test("a gateway that is not running: exit 1 with connection refused", async () => {

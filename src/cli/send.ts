@@ -2,6 +2,7 @@ import type { KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { loadConfigFile } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema.ts";
+import { ConfigError, type ConfigProblem } from "../kit/config-errors.ts";
 import { parseHmacSecret } from "../verify/keys.ts";
 import { parseSigningKey, signWebhook } from "../verify/sign.ts";
 import type { SendArguments } from "./args.ts";
@@ -60,7 +61,7 @@ export async function sendCommand(
   let base = args.url;
   if (base === undefined) {
     // Only the listener's address is needed, but the whole config is checked so that a typo shows here too.
-    const loaded = reportConfigError(() => loadConfigFile(configFile, env));
+    const loaded = reportConfigError(() => loadForSend(configFile, env));
     if (!loaded) return 1;
     const routes = loaded.config.routes.map((route) => route.name);
     if (!routes.includes(args.route)) {
@@ -98,6 +99,25 @@ export async function sendCommand(
   const text = await answer.text();
   output.stdout(`${answer.status} ${answer.statusText}\n${prettyJson(text)}\n`);
   return answer.ok ? 0 : 1;
+}
+
+/**
+ * The config as `send` needs it. `send` runs beside the gateway, often in another terminal: the
+ * variables the routes read (ERP_TOKEN) are the gateway's business, so when those are all that is
+ * missing the config is read again with stand-ins for them. Variables of `server`, which gives the
+ * address, must still be set, and every other problem is reported.
+ */
+function loadForSend(configFile: string, env: Readonly<Record<string, string | undefined>>) {
+  try {
+    return loadConfigFile(configFile, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const routeVariable = (problem: ConfigProblem) => problem.variable !== undefined && problem.path[0] !== "server";
+    const others = error.problems.filter((problem) => !routeVariable(problem));
+    if (others.length > 0) throw new ConfigError(error.file, others);
+    const standIns = Object.fromEntries(error.problems.map((problem) => [problem.variable!, "unset-for-send"]));
+    return loadConfigFile(configFile, { ...env, ...standIns });
+  }
 }
 
 /**

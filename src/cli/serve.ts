@@ -1,5 +1,5 @@
 import { loadConfigFile } from "../config/load.ts";
-import { compileConfig } from "../gateway/compile.ts";
+import { compileConfig, describeTrustedKeys } from "../gateway/compile.ts";
 import { startReloadTriggers } from "../gateway/reload.ts";
 import { type RunningGateway, startGateway } from "../gateway/start.ts";
 import { exitWhenOrphaned, superviseWorkers, workerRoleFromEnv } from "../gateway/workers.ts";
@@ -66,6 +66,7 @@ export async function serveCommand(
     config: configFile,
     routes: compiled.routes.map((route) => route.name),
     store: storeKind(loaded.config),
+    verification: describeTrustedKeys(compiled.verification.trusted),
     ...(gateway.adminPort !== undefined ? { admin_port: gateway.adminPort } : {}),
   });
   // SIGHUP (and with --watch, a change of the file) reloads the config; see gateway/reload.ts.

@@ -247,7 +247,7 @@ tests:
       const result = await run(dir);
       expect(result.code).toBe(1);
       expect(result.stdout).toMatch(
-        /^FAIL erp\.test\.yaml: .*config\.yaml does not load with this file's env\n {2}.*config\.yaml:\d+:\d+ routes\[0\]\.target\.headers\.Authorization: environment variable ERP_TOKEN is not set/,
+        /^FAIL erp\.test\.yaml: .*config\.yaml does not load with this file's env\n {2}.*config\.yaml:\d+:\d+ routes\[0\] \(erp-contract\)\.target\.headers\.Authorization: environment variable ERP_TOKEN is not set/,
       );
       expect(result.stdout).toEndWith("0 passed, 2 failed\n");
     } finally {
@@ -291,7 +291,7 @@ erp.test.yaml:11:41 tests[2].target_response.fault: a SOAP answer holds a body o
     const dir = deployment({ "erp.test.yaml": "tests:\n  - name: [unclosed\n" });
     const result = await run(dir);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^erp\.test\.yaml:\d+:\d+ \(top level\): /);
+    expect(result.stderr).toMatch(/^erp\.test\.yaml:\d+:\d+: /);
   });
 
   test("a set path, a payload file, a route or an expected route that does not exist; a payload that is no custom action", async () => {
@@ -371,7 +371,7 @@ describe("actiongate validate --with-tests", () => {
     const result = await validate(deployment({ "erp.test.yaml": passing }));
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /^.*config\.yaml: valid, 3 routes: erp-contract \(http\), crm-customer \(soap\), billing \(http\)\nPASS erp\.test\.yaml: approved\n1 passed, 0 failed\n$/,
+      /^.*config\.yaml: valid, 3 routes: erp-contract \(http\), crm-customer \(soap\), billing \(http\)\n.*config\.yaml: trusts v1a \(Ed25519\) with the key fetched from \S+; not epilot's key \(add public_key_url: epilot for calls from epilot\)\nPASS erp\.test\.yaml: approved\n1 passed, 0 failed\n$/,
     );
   });
 

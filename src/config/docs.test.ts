@@ -70,7 +70,7 @@ describe("configuration.md", () => {
     expect(markdown).toContain("| `max_body_size` | size | `1mb` |");
     expect(markdown).toContain("| `tolerance` | duration | `5m` |");
     expect(markdown).toContain(
-      "| `public_key_url` | string | `https://cdn.app.sls.epilot.io/v1/.well-known/public-key` |",
+      "| `public_key_url` | string or list of strings | — | where Ed25519 public keys are fetched",
     );
     expect(markdown).toContain("| `timeout` | duration | `10s` |");
     expect(markdown).toContain("| `method` | one of `POST`, `PUT`, `PATCH`, `DELETE`, `GET` | `POST` |");

@@ -35,7 +35,7 @@ describe("interpolateEnv", () => {
     expect(caught).toBeInstanceOf(MissingVariableError);
     expect((caught as MissingVariableError).variable).toBe("ERP_SECRET");
     expect((caught as Error).message).toBe(
-      "environment variable ERP_SECRET is not set (use ${ERP_SECRET:-default} for a fallback)",
+      "environment variable ERP_SECRET is not set (set it, or write ${ERP_SECRET:-default} where a default is safe)",
     );
   });
 

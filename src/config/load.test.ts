@@ -42,12 +42,13 @@ describe("loadConfigText: a valid config", () => {
       shutdown_timeout: 10_000,
     });
     expect(config.verification).toMatchObject({
-      public_key_url: EPILOT_PUBLIC_KEY_URL,
       secrets: [],
       tolerance: 300_000,
       key_refresh_interval: 3_600_000,
     });
     expect(config.verification.public_key).toBeUndefined();
+    // No URL is written into the config: epilot's are the default only while no key is configured (compile.ts).
+    expect(config.verification.public_key_url).toBeUndefined();
     expect(config.verification.public_key_file).toBeUndefined();
     expect(config.log).toMatchObject({ level: "info" });
     expect(config.routes).toMatchObject([
@@ -147,7 +148,9 @@ routes:
   });
 
   test("keys are not interpolated", () => {
-    expect(problemsOf(`\${KEY}: 1\n${ROUTE}`, { KEY: "server" })).toEqual(["config.yaml:1:1 ${KEY}: unknown key"]);
+    expect(problemsOf(`\${KEY}: 1\n${ROUTE}`, { KEY: "server" })).toEqual([
+      "config.yaml:1:1 ${KEY}: unknown key (known here: $schema, server, admin, verification, log, store, epilot, routes)",
+    ]);
   });
 
   test("accepts a $schema key for editors", () => {
@@ -184,10 +187,10 @@ routes:
       "config.yaml:2:9 server.port: must be a number",
       'config.yaml:3:18 server.max_body_size: must be a size such as 512kb or 1mb (got "huge")',
       'config.yaml:5:14 verification.tolerance: must be a duration such as 500ms, 10s or 5m (got "5 minutes")',
-      "config.yaml:8:5 routes[0].transfrom: unknown key",
-      'config.yaml:12:16 routes[0].target.timeout: must be a duration such as 500ms, 10s or 5m (got "10 seconds")',
-      'config.yaml:13:11 routes[1].name: duplicate route name "erp"',
-      "config.yaml:14:32 routes[1].target.url: environment variable MISSING is not set (use ${MISSING:-default} for a fallback)",
+      'config.yaml:8:5 routes[0] (erp).transfrom: unknown key, did you mean "transform"?',
+      'config.yaml:12:16 routes[0] (erp).target.timeout: must be a duration such as 500ms, 10s or 5m (got "10 seconds")',
+      'config.yaml:13:11 routes[1] (erp).name: duplicate route name "erp"',
+      "config.yaml:14:32 routes[1] (erp).target.url: environment variable MISSING is not set (set it, or write ${MISSING:-default} where a default is safe)",
     ]);
   });
 
@@ -208,11 +211,11 @@ routes:
       fail_wen: body.ok = false
 `),
     ).toEqual([
-      "config.yaml:3:3 server.prot: unknown key",
-      "config.yaml:4:1 verificaton: unknown key",
-      "config.yaml:7:5 routes[0].strip_paths: unknown key",
-      "config.yaml:11:7 routes[0].target.methd: unknown key",
-      "config.yaml:13:7 routes[0].response.fail_wen: unknown key",
+      'config.yaml:3:3 server.prot: unknown key, did you mean "port"?',
+      'config.yaml:4:1 verificaton: unknown key, did you mean "verification"?',
+      "config.yaml:7:5 routes[0] (erp).strip_paths: unknown key (known here: name, match, strip, forward_headers, forward_caller, skip_when, skip_reason, transform, target, response, delivery)",
+      'config.yaml:11:7 routes[0] (erp).target.methd: unknown key, did you mean "method"?',
+      'config.yaml:13:7 routes[0] (erp).response.fail_wen: unknown key, did you mean "fail_when"?',
     ]);
   });
 
@@ -225,9 +228,9 @@ routes:
     target: { type: http, url: "http://erp/api" }
 `),
     ).toEqual([
-      "config.yaml:1:21 log.format: unknown key",
-      "config.yaml:4:12 routes[0].match: must list at least one key",
-      "config.yaml:4:14 routes[0].match.component: unknown key",
+      "config.yaml:1:21 log.format: unknown key (known here: level)",
+      "config.yaml:4:12 routes[0] (erp).match: must list at least one key",
+      'config.yaml:4:14 routes[0] (erp).match.component: unknown key, did you mean "component_id"?',
     ]);
   });
 
@@ -241,7 +244,7 @@ routes:
     ).toEqual([
       "config.yaml:2:5 routes[0].name: is required",
       "config.yaml:3:7 routes[0].target.url: is required",
-      "config.yaml:4:5 routes[1].target: is required",
+      "config.yaml:4:5 routes[1] (crm).target: is required",
     ]);
   });
 
@@ -274,16 +277,16 @@ routes:
     ).toEqual([
       "config.yaml:1:9 server: must be a mapping",
       "config.yaml:3:12 verification.secrets: must be a list",
-      "config.yaml:5:10 log.level: must be one of: debug, info, warn, error",
-      "config.yaml:8:12 routes[0].strip: must be a list",
-      "config.yaml:9:21 routes[0].forward_caller: must be true or false",
-      "config.yaml:13:20 routes[0].target.connections: must be a whole number",
-      "config.yaml:14:16 routes[0].target.headers: must be a mapping",
+      "config.yaml:5:10 log.level: must be one of: debug, info, warn, error (got a list)",
+      "config.yaml:8:12 routes[0] (erp).strip: must be a list",
+      "config.yaml:9:21 routes[0] (erp).forward_caller: must be true or false",
+      "config.yaml:13:20 routes[0] (erp).target.connections: must be a whole number",
+      "config.yaml:14:16 routes[0] (erp).target.headers: must be a mapping",
     ]);
   });
 
   test("the top level must be a mapping", () => {
-    expect(problemsOf("- a\n- b\n")).toEqual(["config.yaml:1:1 (top level): must be a mapping"]);
+    expect(problemsOf("- a\n- b\n")).toEqual(["config.yaml:1:1: must be a mapping"]);
   });
 
   test("values out of range, not in an enum, or not matching a pattern", () => {
@@ -305,12 +308,12 @@ routes:
     ).toEqual([
       "config.yaml:2:9 server.port: must be at most 65535",
       "config.yaml:3:9 server.host: must not be empty",
-      "config.yaml:5:11 routes[0].name: must be letters, digits, `.`, `_` or `-` (it is part of the URL /actions/<name>)",
-      "config.yaml:6:13 routes[0].strip[0]: must be a dot path such as data.app_options.api_key (`*` for any key or index)",
-      "config.yaml:10:15 routes[0].target.method: must be one of: POST, PUT, PATCH, DELETE, GET",
-      "config.yaml:11:20 routes[0].target.connections: must be at least 1",
-      "config.yaml:12:18 routes[0].target.headers.Bad Header: must be a valid HTTP header name",
-      "config.yaml:13:27 routes[0].target.idempotency_header: must be a valid HTTP header name",
+      "config.yaml:5:11 routes[0] (erp contract).name: must be letters, digits, `.`, `_` or `-` (it is part of the URL /actions/<name>)",
+      "config.yaml:6:13 routes[0] (erp contract).strip[0]: must be a dot path such as data.app_options.api_key (`*` for any key or index)",
+      'config.yaml:10:15 routes[0] (erp contract).target.method: must be one of: POST, PUT, PATCH, DELETE, GET (got "post")',
+      "config.yaml:11:20 routes[0] (erp contract).target.connections: must be at least 1",
+      "config.yaml:12:18 routes[0] (erp contract).target.headers.Bad Header: must be a valid HTTP header name",
+      "config.yaml:13:27 routes[0] (erp contract).target.idempotency_header: must be a valid HTTP header name",
     ]);
   });
 
@@ -329,8 +332,8 @@ routes:
       'config.yaml:2:18 server.max_body_size: must be a size such as 512kb or 1mb (got "0kb")',
       "config.yaml:3:21 server.shutdown_timeout: must be a duration such as 500ms, 10s or 5m, with its unit (got 10)",
       'config.yaml:5:14 verification.tolerance: must be a duration such as 500ms, 10s or 5m (got "5 min")',
-      'config.yaml:8:59 routes[0].target.timeout: must be a duration such as 500ms, 10s or 5m (got "soon")',
-      "config.yaml:8:84 routes[0].target.max_response_size: must be a size such as 512kb or 1mb, with its unit (got 1048576)",
+      'config.yaml:8:59 routes[0] (erp).target.timeout: must be a duration such as 500ms, 10s or 5m (got "soon")',
+      "config.yaml:8:84 routes[0] (erp).target.max_response_size: must be a size such as 512kb or 1mb, with its unit (got 1048576)",
     ]);
   });
 
@@ -351,8 +354,8 @@ routes:
         { TENANT: "acme" },
       ),
     ).toEqual([
-      "config.yaml:2:13 verification.secrets[0]: environment variable WEBHOOK_SECRET is not set (use ${WEBHOOK_SECRET:-default} for a fallback)",
-      "config.yaml:9:24 routes[0].target.headers.Authorization: environment variable ERP_TOKEN is not set (use ${ERP_TOKEN:-default} for a fallback)",
+      "config.yaml:2:13 verification.secrets[0]: environment variable WEBHOOK_SECRET is not set (set it, or write ${WEBHOOK_SECRET:-default} where a default is safe)",
+      "config.yaml:9:24 routes[0] (erp).target.headers.Authorization: environment variable ERP_TOKEN is not set (set it, or write ${ERP_TOKEN:-default} where a default is safe)",
     ]);
   });
 
@@ -363,8 +366,8 @@ routes:
   bogus: 1
 ${ROUTE}`),
     ).toEqual([
-      "config.yaml:2:9 server.port: environment variable PORT is not set (use ${PORT:-default} for a fallback)",
-      "config.yaml:3:3 server.bogus: unknown key",
+      "config.yaml:2:9 server.port: environment variable PORT is not set (set it, or write ${PORT:-default} where a default is safe)",
+      "config.yaml:3:3 server.bogus: unknown key (known here: host, port, max_body_size, body_memory_limit, shutdown_timeout, body_timeout, max_header_size, max_header_count, max_json_depth, allowed_ips, tls, workers)",
     ]);
   });
 
@@ -376,7 +379,7 @@ ${ROUTE}`),
       type: ftp
       url: ftp://erp/in
 `),
-    ).toEqual([`config.yaml:4:13 routes[0].target.type: must be one of: ${TARGET_TYPES}`]);
+    ).toEqual([`config.yaml:4:13 routes[0] (erp).target.type: must be one of: ${TARGET_TYPES} (got "ftp")`]);
   });
 
   test("a target without a type lists the known ones", () => {
@@ -386,7 +389,7 @@ ${ROUTE}`),
     target:
       url: http://erp/api
 `),
-    ).toEqual([`config.yaml:4:7 routes[0].target.type: must be one of: ${TARGET_TYPES}`]);
+    ).toEqual([`config.yaml:4:7 routes[0] (erp).target.type: must be one of: ${TARGET_TYPES}`]);
   });
 
   test("duplicate route names point at the second one", () => {
@@ -399,31 +402,21 @@ ${ROUTE}`),
   - name: erp
     target: { type: http, url: "http://erp/b" }
 `),
-    ).toEqual(['config.yaml:6:11 routes[2].name: duplicate route name "erp"']);
+    ).toEqual(['config.yaml:6:11 routes[2] (erp).name: duplicate route name "erp"']);
   });
 
-  test("public_key and public_key_file together are refused, even beside other problems", () => {
-    expect(
-      problemsOf(`verification:
+  test("public_key and public_key_file together are both trusted, not refused", () => {
+    const { config } = load(`verification:
   public_key: whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=
   public_key_file: ./epilot-public-key.pem
-${ROUTE}`),
-    ).toEqual(["config.yaml:3:20 verification.public_key_file: set public_key or public_key_file, not both"]);
-    expect(
-      problemsOf(`verification:
-  public_key: whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=
-  public_key_file: ./epilot-public-key.pem
-  tolerance: soon
-${ROUTE}`),
-    ).toEqual([
-      "config.yaml:3:20 verification.public_key_file: set public_key or public_key_file, not both",
-      'config.yaml:4:14 verification.tolerance: must be a duration such as 500ms, 10s or 5m (got "soon")',
-    ]);
+${ROUTE}`);
+    expect(config.verification.public_key_file).toBe("./epilot-public-key.pem");
+    expect(config.verification.public_key).toStartWith("whpk_");
   });
 
   test("a bad public_key_url is refused", () => {
     expect(problemsOf(`verification: { public_key_url: /key.json }\n${ROUTE}`)).toEqual([
-      "config.yaml:1:33 verification.public_key_url: must be an absolute http(s) URL",
+      'config.yaml:1:33 verification.public_key_url: must be an absolute http(s) URL, `epilot`, or a list of them (got "/key.json")',
     ]);
   });
 
@@ -442,11 +435,11 @@ ${ROUTE}`),
     target: { type: http, url: "http://erp/b" }
 `),
     ).toEqual([
-      "config.yaml:3:12 routes[0].match: must list at least one key",
-      "config.yaml:7:21 routes[1].match.component_id: must not be empty",
-      "config.yaml:8:15 routes[1].match.app_id: must not be empty",
-      "config.yaml:9:15 routes[1].match.org_id: must be a string or a list of strings",
-      "config.yaml:10:25 routes[1].match.action_name[1]: must not be empty",
+      "config.yaml:3:12 routes[0] (a).match: must list at least one key",
+      "config.yaml:7:21 routes[1] (b).match.component_id: must not be empty",
+      "config.yaml:8:15 routes[1] (b).match.app_id: must not be empty",
+      "config.yaml:9:15 routes[1] (b).match.org_id: must be a string or a list of strings (got a mapping)",
+      "config.yaml:10:25 routes[1] (b).match.action_name[1]: must not be empty",
     ]);
   });
 
@@ -459,8 +452,8 @@ ${ROUTE}`),
     response: { fail_when: "" }
 `),
     ).toEqual([
-      "config.yaml:3:16 routes[0].transform: must not be empty",
-      "config.yaml:5:28 routes[0].response.fail_when: must not be empty",
+      "config.yaml:3:16 routes[0] (erp).transform: must not be empty",
+      "config.yaml:5:28 routes[0] (erp).response.fail_when: must not be empty",
     ]);
   });
 
@@ -472,7 +465,7 @@ ${ROUTE}`),
 bogus: 1
 `),
     ).toEqual([
-      "config.yaml:4:1 (top level): Flow map in block collection must be sufficiently indented and end with a }",
+      "config.yaml:3:13 routes[0] (erp).target: the { of this flow mapping (line 3, column 13) is never closed: add the }, or write the mapping on indented lines",
     ]);
   });
 
@@ -483,12 +476,14 @@ bogus: 1
     name: crm
     target: { type: http, url: "http://erp/a" }
 `),
-    ).toEqual(["config.yaml:3:5 (top level): Map keys must be unique"]);
+    ).toEqual([
+      'config.yaml:3:5 routes[0].name: duplicate key "name" (first at line 2): each key may appear once in a mapping',
+    ]);
   });
 
   test("tabs as indentation are a YAML error", () => {
     expect(problemsOf("server:\n\tport: 1\nroutes: []\n")).toEqual([
-      "config.yaml:2:1 (top level): Tabs are not allowed as indentation",
+      "config.yaml:2:1: a tab in the indentation: YAML indents with spaces only (replace the tab)",
     ]);
   });
 
@@ -501,7 +496,7 @@ bogus: 1
           .join(", ")}]`,
       );
     expect(problemsOf(`${lines.join("\n")}\n${ROUTE}`)).toEqual([
-      "config.yaml (top level): YAML aliases expand too far (more than 100 uses of *alias); write the values out",
+      "config.yaml: YAML aliases expand too far (more than 100 uses of *alias); write the values out",
     ]);
   });
 
@@ -543,11 +538,11 @@ describe("loadConfigFile", () => {
   test("a missing file is one problem naming the file", () => {
     const file = join(dir, "nope.yaml");
     expect(() => loadConfigFile(file, {})).toThrow(ConfigError);
-    expect(() => loadConfigFile(file, {})).toThrow(`${file} (top level): file not found`);
+    expect(() => loadConfigFile(file, {})).toThrow(`${file}: file not found`);
   });
 
   test("a folder is not a config file", () => {
-    expect(() => loadConfigFile(dir, {})).toThrow(`${dir} (top level): cannot read the file (EISDIR)`);
+    expect(() => loadConfigFile(dir, {})).toThrow(`${dir}: cannot read the file (EISDIR)`);
   });
 
   test("reads the environment it is given, not process.env", () => {
@@ -607,7 +602,7 @@ ${asyncRoute("15s")}`);
         /^config\.yaml:2:\d+ epilot\.timeout: epilot\.timeout \(resume and write-back\) must be shorter than store\.lease \(10s\)/,
       ),
       expect.stringMatching(
-        /^config\.yaml:\d+:\d+ routes\[0\]\.target\.timeout: the target's timeout of an async route must be shorter than store\.lease \(10s\)/,
+        /^config\.yaml:\d+:\d+ routes\[0\] \(erp\)\.target\.timeout: the target's timeout of an async route must be shorter than store\.lease \(10s\)/,
       ),
     ]);
   });

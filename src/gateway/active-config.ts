@@ -66,12 +66,9 @@ export class ActiveConfig {
   /** Where the Ed25519 key comes from and when the one in use was fetched or loaded; undefined while there is none. */
   get verificationKey(): { readonly source: "url" | "config" | "none"; readonly loadedAt: number | undefined } {
     const verification = this.current.config.verification;
-    if (verification.remoteKeySource) {
-      const remote = verification.remoteKeySource;
-      return { source: "url", loadedAt: remote.current() ? remote.fetchedAt() : undefined };
-    }
+    if (verification.remoteKeySource) return { source: "url", loadedAt: verification.remoteKeySource.fetchedAt() };
     if (!verification.keySource) return { source: "none", loadedAt: undefined };
-    return { source: "config", loadedAt: verification.keySource.current() ? this.current.adoptedAt : undefined };
+    return { source: "config", loadedAt: this.current.adoptedAt };
   }
 
   /** The public listener's handler: runs the call on the config in force when it arrived. */
@@ -105,16 +102,14 @@ export class ActiveConfig {
   }
 
   /**
-   * Serves `next` from now on. A remote key source of `next` takes over the key already fetched
-   * (same URL), so that a reload never leaves calls without a key, and starts refreshing.
+   * Serves `next` from now on. The key URLs of `next` take over the keys already fetched from the
+   * same URLs, so that a reload never leaves calls without a key, and start refreshing.
    */
   replace(next: CompiledConfig): void {
     const previous = this.current;
     const remote = next.verification.remoteKeySource;
     const previousRemote = previous.config.verification.remoteKeySource;
-    if (remote && previousRemote && remote.url === previousRemote.url) {
-      remote.seed(previousRemote.current(), previousRemote.fetchedAt());
-    }
+    if (remote && previousRemote) remote.seedFrom(previousRemote);
     remote?.start();
     this.current = this.adopt(next);
     previous.usage.retired = true;

@@ -9,7 +9,8 @@ import { loadConfigText } from "../config/load.ts";
 import { ConfigError } from "../kit/config-errors.ts";
 import { silentLogger } from "../log/logger.ts";
 import { stripPaths } from "../transform/strip.ts";
-import { type CompiledConfig, compileConfig } from "./compile.ts";
+import { EPILOT_PUBLIC_KEY_URLS } from "../verify/schema.ts";
+import { type CompiledConfig, compileConfig, describeTrustedKeys } from "./compile.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "actiongate-compile-"));
 const file = join(dir, "config.yaml");
@@ -148,15 +149,16 @@ routes:
     expect(crm.response).toEqual({});
   });
 
-  test("verification: epilot's key URL by default (not fetched until started), secrets decoded, tolerance in ms", () => {
-    expect(compiled.verification.remoteKeySource).toBeDefined();
-    expect(compiled.verification.keySource).toBe(compiled.verification.remoteKeySource!);
-    expect(compiled.verification.remoteKeySource!.fetchedAt()).toBeUndefined();
-    expect(compiled.verification.keySource?.current()).toBeUndefined();
+  test("verification: secrets only fetch no key (nothing to wait for), secrets decoded, tolerance in ms", () => {
+    expect(compiled.verification.remoteKeySource).toBeUndefined();
+    expect(compiled.verification.keySource).toBeUndefined();
     expect(compiled.verification.hmacSecrets.map((secret) => secret.toString())).toEqual([
       "0123456789abcdef0123456789abcdef",
     ]);
     expect(compiled.verification.toleranceMs).toBe(300_000);
+    expect(describeTrustedKeys(compiled.verification.trusted)).toBe(
+      "trusts v1 (HMAC) with 1 secret (verification.secrets); not epilot's key (add public_key_url: epilot for calls from epilot)",
+    );
   });
 
   test("close() resolves, and may be called again", async () => {
@@ -175,9 +177,66 @@ describe("compileConfig: public keys", () => {
   ])("%s is imported at load, with no URL to fetch", (_, line) => {
     const compiled = compile(`verification:\n  ${line}\n${ROUTE}`);
     expect(compiled.verification.remoteKeySource).toBeUndefined();
-    const key = compiled.verification.keySource?.current();
-    expect(key?.asymmetricKeyType).toBe("ed25519");
-    expect(key?.equals(ed25519.publicKey)).toBe(true);
+    const keys = compiled.verification.keySource!.current();
+    expect(keys).toHaveLength(1);
+    expect(keys[0]!.asymmetricKeyType).toBe("ed25519");
+    expect(keys[0]!.equals(ed25519.publicKey)).toBe(true);
+    expect(compiled.verification.keySource!.awaitingKey()).toBe(false);
+  });
+
+  test("no key configured at all: epilot's two key URLs, fetched once started, waited for", () => {
+    const compiled = compile(ROUTE);
+    expect(compiled.verification.remoteKeySource!.urls).toEqual([...EPILOT_PUBLIC_KEY_URLS]);
+    expect(compiled.verification.remoteKeySource!.fetchedAt()).toBeUndefined();
+    expect(compiled.verification.keySource!.current()).toEqual([]);
+    expect(compiled.verification.keySource!.awaitingKey()).toBe(true);
+    expect(describeTrustedKeys(compiled.verification.trusted)).toBe(
+      "trusts v1a (Ed25519) with the keys fetched from https://cdn.app.sls.epilot.io/v1/.well-known/public-key and https://app.sls.epilot.io/v1/public/.well-known/public-key (epilot's, by default)",
+    );
+  });
+
+  test("a local key alone: epilot's key is not fetched, nothing is waited for, and the summary says so", () => {
+    const compiled = compile(`verification:\n  public_key: "${whpk}"\n${ROUTE}`);
+    expect(compiled.verification.remoteKeySource).toBeUndefined();
+    expect(describeTrustedKeys(compiled.verification.trusted)).toBe(
+      "trusts v1a (Ed25519) with verification.public_key; not epilot's key (add public_key_url: epilot for calls from epilot)",
+    );
+  });
+
+  test("public_key and public_key_file together: both keys are trusted", () => {
+    const other = generateKeyPairSync("ed25519");
+    const otherWhpk = `whpk_${Buffer.from(other.publicKey.export({ format: "jwk" }).x!, "base64url").toString("base64")}`;
+    const compiled = compile(`verification:\n  public_key: "${otherWhpk}"\n  public_key_file: ./epilot.pem\n${ROUTE}`);
+    const keys = compiled.verification.keySource!.current();
+    expect(keys.map((key) => key.equals(other.publicKey) || key.equals(ed25519.publicKey))).toEqual([true, true]);
+    expect(keys).toHaveLength(2);
+  });
+
+  test("public_key_url: epilot beside a local key and secrets: every one is trusted, epilot's URLs waited for", () => {
+    const compiled = compile(
+      `verification:\n  public_key: "${whpk}"\n  public_key_url: epilot\n  secrets: ["${SECRET}"]\n${ROUTE}`,
+    );
+    expect(compiled.verification.remoteKeySource!.urls).toEqual([...EPILOT_PUBLIC_KEY_URLS]);
+    expect(compiled.verification.keySource!.current()).toHaveLength(1);
+    expect(compiled.verification.keySource!.awaitingKey()).toBe(true);
+    expect(compiled.verification.hmacSecrets).toHaveLength(1);
+    expect(describeTrustedKeys(compiled.verification.trusted)).toBe(
+      "trusts v1a (Ed25519) with verification.public_key, the keys fetched from https://cdn.app.sls.epilot.io/v1/.well-known/public-key and https://app.sls.epilot.io/v1/public/.well-known/public-key; v1 (HMAC) with 1 secret (verification.secrets)",
+    );
+  });
+
+  test("public_key_url as a list, epilot among them, each URL once", () => {
+    const compiled = compile(
+      `verification:\n  public_key_url: [http://127.0.0.1:9/key, epilot, "${EPILOT_PUBLIC_KEY_URLS[0]}"]\n${ROUTE}`,
+    );
+    expect(compiled.verification.remoteKeySource!.urls).toEqual(["http://127.0.0.1:9/key", ...EPILOT_PUBLIC_KEY_URLS]);
+  });
+
+  test("one URL that is not epilot's: trusted, and the summary says epilot's key is not", () => {
+    const compiled = compile(`verification:\n  public_key_url: http://127.0.0.1:9/key\n${ROUTE}`);
+    expect(describeTrustedKeys(compiled.verification.trusted)).toBe(
+      "trusts v1a (Ed25519) with the key fetched from http://127.0.0.1:9/key; not epilot's key (add public_key_url: epilot for calls from epilot)",
+    );
   });
 
   test("a key file that is not a key", () => {
@@ -244,23 +303,23 @@ ${ROUTE}`),
     target: { type: http, url: "http://crm/api" }
 `);
     expect(lines.map((line) => line.replace(/JSONata syntax error.*/, "JSONata syntax error"))).toEqual([
-      "<dir>/config.yaml:3:16 routes[0].transform: JSONata syntax error",
-      "<dir>/config.yaml:5:21 routes[0].response.error_reason: JSONata syntax error",
-      "<dir>/config.yaml:6:18 routes[0].response.fail_when: JSONata syntax error",
-      "<dir>/config.yaml:7:18 routes[0].response.transform: JSONata syntax error",
-      "<dir>/config.yaml:11:18 routes[0].skip_reason: JSONata syntax error",
-      "<dir>/config.yaml:12:16 routes[0].skip_when: JSONata syntax error",
-      "<dir>/config.yaml:14:16 routes[1].transform: JSONata syntax error",
+      "<dir>/config.yaml:3:24 routes[0] (erp).transform: JSONata syntax error",
+      "<dir>/config.yaml:5:26 routes[0] (erp).response.error_reason: JSONata syntax error",
+      "<dir>/config.yaml:6:31 routes[0] (erp).response.fail_when: JSONata syntax error",
+      "<dir>/config.yaml:7:33 routes[0] (erp).response.transform: JSONata syntax error",
+      "<dir>/config.yaml:11:23 routes[0] (erp).skip_reason: JSONata syntax error",
+      "<dir>/config.yaml:12:21 routes[0] (erp).skip_when: JSONata syntax error",
+      "<dir>/config.yaml:14:21 routes[1] (crm).transform: JSONata syntax error",
     ]);
   });
 
-  test("a JSONata syntax error names the character and JSONata's reason", () => {
+  test("a JSONata syntax error points at the character and gives JSONata's reason", () => {
     expect(
       problemsOf(
         `routes:\n  - name: erp\n    transform: '{ "a": }'\n    target: { type: http, url: "http://erp/api" }\n`,
       ),
     ).toEqual([
-      '<dir>/config.yaml:3:16 routes[0].transform: JSONata syntax error at character 8: The symbol "}" cannot be used as a unary operator',
+      '<dir>/config.yaml:3:24 routes[0] (erp).transform: JSONata syntax error: The symbol "}" cannot be used as a unary operator',
     ]);
   });
 
@@ -280,10 +339,10 @@ ${ROUTE}`),
 `);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(
-      /^<dir>\/config\.yaml:5:12 routes\[0\]\.target\.url: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/,
+      /^<dir>\/config\.yaml:5:12 routes\[0\] \(erp\)\.target\.url: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/,
     );
     expect(lines[1]).toMatch(
-      /^<dir>\/config\.yaml:12:19 routes\[1\]\.target\.headers\.X-Entity: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/,
+      /^<dir>\/config\.yaml:12:19 routes\[1\] \(crm\)\.target\.headers\.X-Entity: (invalid \{\{ \}\} expression|JSONata syntax error)\b.*\S/,
     );
   });
 
@@ -296,8 +355,8 @@ ${ROUTE}`),
     target: { type: http, url: "ftp://crm/{{ data.org_id }}" }
 `),
     ).toEqual([
-      '<dir>/config.yaml:3:32 routes[0].target.url: must be an absolute http(s) URL (got "/api/contracts")',
-      '<dir>/config.yaml:5:32 routes[1].target.url: must be an absolute http(s) URL (got "ftp://crm/{{ data.org_id }}")',
+      '<dir>/config.yaml:3:32 routes[0] (erp).target.url: must be an absolute http(s) URL (got "/api/contracts")',
+      '<dir>/config.yaml:5:32 routes[1] (crm).target.url: must be an absolute http(s) URL (got "ftp://crm/{{ data.org_id }}")',
     ]);
   });
 
@@ -311,8 +370,8 @@ verification:
   public_key_file: ./garbage.pem
 `);
     expect(lines.map((line) => line.split(": ")[0])).toEqual([
-      "<dir>/config.yaml:3:32 routes[0].target.url",
-      "<dir>/config.yaml:4:16 routes[0].transform",
+      "<dir>/config.yaml:3:32 routes[0] (erp).target.url",
+      "<dir>/config.yaml:4:17 routes[0] (erp).transform",
       "<dir>/config.yaml:6:13 verification.secrets[0]",
       "<dir>/config.yaml:7:20 verification.public_key_file",
     ]);
@@ -326,6 +385,7 @@ verification:
       caught = error;
     }
     expect(caught).toBeInstanceOf(ConfigError);
-    expect((caught as ConfigError).problems).toMatchObject([{ path: ["routes", 0, "transform"], line: 3, column: 16 }]);
+    // The column of the `{` inside the quotes: where JSONata found the expression unfinished.
+    expect((caught as ConfigError).problems).toMatchObject([{ path: ["routes", 0, "transform"], line: 3, column: 17 }]);
   });
 });

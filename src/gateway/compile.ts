@@ -6,7 +6,7 @@ import { CircuitBreaker } from "../delivery/circuit-breaker.ts";
 import type { Route } from "../delivery/route.ts";
 import { createEpilotCallbacks } from "../epilot/callbacks.ts";
 import type { EpilotCallbacks } from "../epilot/types.ts";
-import { ConfigError, type ConfigProblem, InvalidConfigValue } from "../kit/config-errors.ts";
+import { ConfigError, type ConfigProblem, InvalidConfigValue, withRouteNames } from "../kit/config-errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ParsedCall } from "../payload/parse.ts";
 import { compileMatch } from "../routing/match.ts";
@@ -16,8 +16,9 @@ import { createTarget } from "../targets/registry.ts";
 import type { Target } from "../targets/types.ts";
 import { type CompiledExpression, compileExpression, ExpressionSyntaxError } from "../transform/expression.ts";
 import { parseStripPath } from "../transform/strip.ts";
-import { type RemoteKeySource, remoteKeySource, staticKeySource } from "../verify/key-source.ts";
+import { type RemoteKeySet, remoteKeySet, trustedKeys } from "../verify/key-source.ts";
 import { KeyFormatError, parseHmacSecret, parsePublicKey } from "../verify/keys.ts";
+import { EPILOT_PUBLIC_KEY_URLS, keyUrlsOf } from "../verify/schema.ts";
 import type { PublicKeySource } from "../verify/signature.ts";
 
 /** Everything the server needs, built from a checked config: keys imported, expressions compiled, targets created. */
@@ -31,15 +32,55 @@ export interface CompiledConfig {
   readonly verification: {
     /** Undefined when no Ed25519 key is trusted (HMAC secrets only). */
     readonly keySource?: PublicKeySource | undefined;
-    /** Set when the key is fetched from a URL; the server starts and stops it. */
-    readonly remoteKeySource?: RemoteKeySource;
+    /** Set when keys are fetched from URLs; the server starts and stops them. */
+    readonly remoteKeySource?: RemoteKeySet;
     readonly hmacSecrets: readonly Buffer[];
     readonly toleranceMs: number;
+    /** What is trusted, in words, for `validate` and the start-up log. */
+    readonly trusted: TrustedKeys;
   };
   /** The calls back to epilot (resume, write-back), bound to this config's `epilot` section. */
   readonly epilot: EpilotCallbacks;
   /** Closes every target's connections. */
   close(): Promise<void>;
+}
+
+/** What a compiled config trusts, for people: `validate` prints it, `serve` logs it. */
+export interface TrustedKeys {
+  /** The config keys holding trusted Ed25519 keys: `verification.public_key`, `verification.public_key_file (./key.pem)`. */
+  readonly configuredKeys: readonly string[];
+  /** The URLs Ed25519 keys are fetched from. */
+  readonly keyUrls: readonly string[];
+  /** True when the URLs are epilot's default (no key configured at all). */
+  readonly epilotKeysByDefault: boolean;
+  /** True when one of epilot's published URLs is among them: calls from epilot can verify. */
+  readonly trustsEpilot: boolean;
+  readonly hmacSecrets: number;
+}
+
+/**
+ * The trusted schemes and keys in one line: `v1a (Ed25519): verification.public_key; v1 (HMAC): 1 secret`.
+ *
+ * @example
+ * describeTrustedKeys(compiled.verification.trusted);
+ */
+export function describeTrustedKeys(trusted: TrustedKeys): string {
+  const ed25519 = [
+    ...trusted.configuredKeys,
+    ...(trusted.keyUrls.length > 0
+      ? [
+          `${trusted.keyUrls.length === 1 ? "the key" : "the keys"} fetched from ${trusted.keyUrls.join(" and ")}${trusted.epilotKeysByDefault ? " (epilot's, by default)" : ""}`,
+        ]
+      : []),
+  ];
+  const parts = [
+    ...(ed25519.length > 0 ? [`v1a (Ed25519) with ${ed25519.join(", ")}`] : []),
+    ...(trusted.hmacSecrets > 0
+      ? [`v1 (HMAC) with ${trusted.hmacSecrets} secret${trusted.hmacSecrets === 1 ? "" : "s"} (verification.secrets)`]
+      : []),
+  ];
+  const epilot = trusted.trustsEpilot ? "" : "; not epilot's key (add public_key_url: epilot for calls from epilot)";
+  return `trusts ${parts.join("; ")}${epilot}`;
 }
 
 export interface CompileOptions {
@@ -57,17 +98,23 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
   const problems: ConfigProblem[] = [];
   const report = (path: readonly PropertyKey[], message: string) =>
     problems.push({ path, message, ...loaded.locate(path) });
-  const attempt = <T>(path: readonly PropertyKey[], build: () => T): T | undefined => {
+  const attempt: Attempt = (path, build, options = {}) => {
     try {
       return build();
     } catch (error) {
       if (error instanceof InvalidConfigValue) report([...path, ...error.path], error.message);
-      else if (error instanceof ExpressionSyntaxError)
-        report(
-          path,
-          `JSONata syntax error${error.position !== undefined ? ` at character ${error.position}` : ""}: ${error.message}`,
-        );
-      else if (error instanceof KeyFormatError) report(path, error.message);
+      else if (error instanceof ExpressionSyntaxError) {
+        // A whole expression's error is shown at its own line and column, inside a `|` block too.
+        const source = options.expression;
+        const at = source !== undefined && error.position !== undefined ? syntaxErrorIndex(error, source) : undefined;
+        const located = at !== undefined ? loaded.locateInValue(path, at) : undefined;
+        if (located) problems.push({ path, message: `JSONata syntax error: ${error.message}`, ...located });
+        else
+          report(
+            path,
+            `JSONata syntax error${error.position !== undefined ? ` at character ${error.position}` : ""}: ${error.message}`,
+          );
+      } else if (error instanceof KeyFormatError) report(path, error.message);
       else throw error;
       return undefined;
     }
@@ -76,24 +123,25 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
   const serverTls = config.server.tls && attempt(["server", "tls"], () => loadServerTls(config.server.tls!, configDir));
 
   const verification = config.verification;
-  let keySource: PublicKeySource | undefined;
-  let remote: RemoteKeySource | undefined;
-  if (verification.public_key !== undefined) {
-    const key = attempt(["verification", "public_key"], () => parsePublicKey(verification.public_key!));
-    if (key) keySource = staticKeySource(key);
-  } else if (verification.public_key_file !== undefined) {
-    const file = resolve(configDir, verification.public_key_file);
-    const key = attempt(["verification", "public_key_file"], () => parsePublicKey(readKeyFile(file)));
-    if (key) keySource = staticKeySource(key);
-  } else {
-    remote = remoteKeySource({
-      url: verification.public_key_url,
-      refreshIntervalMs: verification.key_refresh_interval,
-      logger: options.logger,
-      proxy: config.epilot.proxy,
-    });
-    keySource = remote;
-  }
+  // Every key configured is trusted; epilot's URLs only by default, when nothing else is (schema.ts).
+  const configuredKeys = [
+    verification.public_key !== undefined &&
+      attempt(["verification", "public_key"], () => parsePublicKey(verification.public_key!)),
+    verification.public_key_file !== undefined &&
+      attempt(["verification", "public_key_file"], () =>
+        parsePublicKey(readKeyFile(resolve(configDir, verification.public_key_file!))),
+      ),
+  ].filter((key) => key !== undefined && key !== false);
+  const keyUrls = keyUrlsOf(verification);
+  const remote =
+    keyUrls.length > 0
+      ? remoteKeySet(keyUrls, {
+          refreshIntervalMs: verification.key_refresh_interval,
+          logger: options.logger,
+          proxy: config.epilot.proxy,
+        })
+      : undefined;
+  const keySource = configuredKeys.length > 0 || remote ? trustedKeys(configuredKeys, remote) : undefined;
   const hmacSecrets = verification.secrets.flatMap(
     (secret, index) => attempt(["verification", "secrets", index], () => parseHmacSecret(secret)) ?? [],
   );
@@ -118,7 +166,13 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
     void close();
     // In file order, as `validate` prints them, not in the order the compile steps ran.
     const ordered = [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-    throw new ConfigError(loaded.file, ordered);
+    throw new ConfigError(
+      loaded.file,
+      withRouteNames(
+        ordered,
+        config.routes.map((route) => route.name),
+      ),
+    );
   }
   return {
     source: config,
@@ -130,13 +184,43 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
       ...(remote ? { remoteKeySource: remote } : {}),
       hmacSecrets,
       toleranceMs: verification.tolerance,
+      trusted: {
+        configuredKeys: [
+          ...(verification.public_key !== undefined ? ["verification.public_key"] : []),
+          ...(verification.public_key_file !== undefined
+            ? [`verification.public_key_file (${verification.public_key_file})`]
+            : []),
+        ],
+        keyUrls,
+        epilotKeysByDefault: verification.public_key_url === undefined && keyUrls.length > 0,
+        trustsEpilot: EPILOT_PUBLIC_KEY_URLS.some((url) => keyUrls.includes(url)),
+        hmacSecrets: hmacSecrets.length,
+      },
     },
     epilot,
     close,
   };
 }
 
-type Attempt = <T>(path: readonly PropertyKey[], build: () => T) => T | undefined;
+/** Runs one compile step; a config problem it throws is reported at `path` and the step gives undefined. */
+type Attempt = <T>(
+  path: readonly PropertyKey[],
+  build: () => T,
+  /** `expression`: the JSONata source being compiled, so that its syntax error can be located inside it. */
+  options?: { expression?: string },
+) => T | undefined;
+
+/**
+ * The character of the expression a JSONata syntax error is about. JSONata gives the offset just
+ * past the offending token; the token itself, when the message names it (`got "x"`), starts earlier.
+ */
+function syntaxErrorIndex(error: ExpressionSyntaxError, source: string): number {
+  const token = /\bgot "([^"]+)"|^The symbol "([^"]+)"|^Unknown operator: "([^"]+)"/.exec(error.message);
+  const length = (token?.[1] ?? token?.[2] ?? token?.[3])?.length ?? 1;
+  // "Unexpected end of expression": the last thing written, not the blank after it.
+  const lastWritten = source.trimEnd().length - 1;
+  return Math.max(0, Math.min((error.position ?? 1) - length, lastWritten));
+}
 
 function compileRoute(
   route: RouteConfig,
@@ -145,7 +229,9 @@ function compileRoute(
   context: Parameters<typeof createTarget>[1],
 ): Route | undefined {
   const expression = (key: PropertyKey[], source: string | undefined): CompiledExpression | undefined | null =>
-    source === undefined ? undefined : (attempt([...path, ...key], () => compileExpression(source)) ?? null);
+    source === undefined
+      ? undefined
+      : (attempt([...path, ...key], () => compileExpression(source), { expression: source }) ?? null);
 
   const skipWhen = expression(["skip_when"], route.skip_when);
   const skipReason = expression(["skip_reason"], route.skip_reason);

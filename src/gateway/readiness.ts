@@ -72,9 +72,9 @@ const STORE_CHECK_TIMEOUT_MS = 2_000;
  */
 export async function checkReadiness(sources: ReadinessSources): Promise<ReadinessReport> {
   const { config, adoptedAt: loadedAt, verificationKey } = sources.active;
-  // Without an Ed25519 key configured (HMAC secrets only) there is nothing to wait for.
+  // Only a key URL is waited for: keys in the config are there, and HMAC secrets need no key.
   const keySource = config.verification.keySource;
-  const hasKey = keySource === undefined || keySource.current() !== undefined;
+  const hasKey = keySource === undefined || !keySource.awaitingKey();
   const store = await storeStatus(sources.store);
   const draining = sources.draining();
   const checks: { -readonly [K in keyof ReadinessReport["checks"]]: ReadinessReport["checks"][K] } = {

@@ -110,9 +110,9 @@ describe("config reload", () => {
       const refused = logs.find((line) => line.msg === "config reload refused; the previous config keeps serving");
       expect(refused).toMatchObject({ level: "error", trigger: "SIGHUP" });
       expect(refused!.problems).toEqual([
-        expect.stringMatching(/config\.yaml:6:\d+ routes\[0\]\.transform: JSONata syntax error/),
+        expect.stringMatching(/config\.yaml:6:\d+ routes\[0\] \(erp\)\.transform: JSONata syntax error/),
         expect.stringMatching(
-          /config\.yaml:7:\d+ routes\[0\]\.target\.url: must be an absolute http\(s\) URL \(got "not a url"\)$/,
+          /config\.yaml:7:\d+ routes\[0\] \(erp\)\.target\.url: must be an absolute http\(s\) URL \(got "not a url"\)$/,
         ),
       ]);
       expect(results).toEqual(["failure"]);

@@ -4,6 +4,10 @@ export interface ConfigProblem {
   readonly message: string;
   readonly line?: number;
   readonly column?: number;
+  /** The path as shown, when it says more than {@link formatPath}: `routes[4] (mapped).transform`. */
+  readonly pathText?: string;
+  /** Set when the problem is an environment variable that is not set: its name. */
+  readonly variable?: string;
 }
 
 /** A config that cannot be used; carries every problem found, not only the first. */
@@ -31,18 +35,48 @@ export class InvalidConfigValue extends Error {
   }
 }
 
-/** `routes[1].target.url` */
+/** `routes[1].target.url`; empty for the whole file. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const segment of path) {
     if (typeof segment === "number") out += `[${segment}]`;
-    else out += out ? `.${String(segment)}` : String(segment);
+    else {
+      // A key with a line break (a broken file's) must not break the one-line message.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what it is for.
+      const text = String(segment).replace(/[\x00-\x1f\x7f]/g, (char) => JSON.stringify(char).slice(1, -1));
+      out += out ? `.${text}` : text;
+    }
   }
-  return out || "(top level)";
+  return out;
 }
 
-/** `config.yaml:14:9 routes[1].target.url: must be an absolute http(s) URL` */
+/**
+ * `config.yaml:14:9 routes[1] (erp).target.url: must be an absolute http(s) URL`; a problem of the
+ * whole file (a YAML syntax error, a missing file) has no key path: `config.yaml:3:5: ...`.
+ */
 export function formatProblem(file: string, problem: ConfigProblem): string {
   const location = problem.line !== undefined ? `${file}:${problem.line}:${problem.column ?? 1}` : file;
-  return `${location} ${formatPath(problem.path)}: ${problem.message}`;
+  const path = problem.pathText ?? formatPath(problem.path);
+  return path ? `${location} ${path}: ${problem.message}` : `${location}: ${problem.message}`;
+}
+
+/**
+ * Names the route of every problem under `routes[i]`, so that a long file's message says which
+ * route it is about: `routes[4] (mapped).transform`. `names[i]` is route i's name, when it has one.
+ *
+ * @example
+ * withRouteNames([{ path: ["routes", 0, "transform"], message: "..." }], ["erp"]); // pathText "routes[0] (erp).transform"
+ */
+export function withRouteNames(
+  problems: readonly ConfigProblem[],
+  names: readonly (string | undefined)[],
+): ConfigProblem[] {
+  return problems.map((problem) => {
+    const [section, index, ...rest] = problem.path;
+    const name = section === "routes" && typeof index === "number" ? names[index] : undefined;
+    if (name === undefined || problem.pathText !== undefined) return problem;
+    const tail = formatPath(rest);
+    const pathText = `routes[${String(index)}] (${name})${tail === "" ? "" : tail.startsWith("[") ? tail : `.${tail}`}`;
+    return { ...problem, pathText };
+  });
 }

@@ -141,16 +141,16 @@ routes:
       "server-key.pem": certs.serverKey,
     });
     expect(problems(base("", "{ ca_file: missing.pem }"), dir)).toEqual([
-      `${join(dir, "config.yaml")}:8:23 routes[0].target.tls.ca_file: file not found: missing.pem`,
+      `${join(dir, "config.yaml")}:8:23 routes[0] (erp).target.tls.ca_file: file not found: missing.pem`,
     ]);
     expect(problems(base("", "{ ca_file: client-key.pem }"), dir)[0]).toEndWith(
-      "routes[0].target.tls.ca_file: client-key.pem does not hold a PEM certificate",
+      "routes[0] (erp).target.tls.ca_file: client-key.pem does not hold a PEM certificate",
     );
     expect(problems(base("", "{ cert_file: client.pem, key_file: ca.pem }"), dir)[0]).toEndWith(
-      "routes[0].target.tls.key_file: ca.pem does not hold a PEM private key",
+      "routes[0] (erp).target.tls.key_file: ca.pem does not hold a PEM private key",
     );
     expect(problems(base("", "{ cert_file: client.pem, key_file: server-key.pem }"), dir)[0]).toEndWith(
-      "routes[0].target.tls.key_file: is not the private key of the certificate in client.pem",
+      "routes[0] (erp).target.tls.key_file: is not the private key of the certificate in client.pem",
     );
   });
 

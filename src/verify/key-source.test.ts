@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { sign, verify } from "node:crypto";
+import { type KeyObject, sign, verify } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
-import { type RemoteKeySource, remoteKeySource } from "./key-source.ts";
+import { type RemoteKeySet, type RemoteKeySource, remoteKeySet, remoteKeySource } from "./key-source.ts";
 import { parsePublicKey } from "./keys.ts";
-import { verifySignature } from "./signature.ts";
+import { type PublicKeySource, verifySignature } from "./signature.ts";
 
 interface CapturedLogger {
   logger: Logger;
@@ -50,6 +50,21 @@ function source(
   const created = remoteKeySource({ refreshIntervalMs: 3_600_000, ...options });
   cleanups.push(() => created.stop());
   return created;
+}
+
+function set(urls: string[], options: Partial<Parameters<typeof remoteKeySet>[1]> & { logger: Logger }): RemoteKeySet {
+  const created = remoteKeySet(urls, { refreshIntervalMs: 3_600_000, ...options });
+  cleanups.push(() => created.stop());
+  return created;
+}
+
+function verifyWith(keys: PublicKeySource, privateKey: KeyObject) {
+  const body = '{"type":"external_integration"}';
+  const headers = signedHeaders(body, { id: "msg_keyset", privateKey });
+  return verifySignature(
+    { headers: new Headers(headers), body: new TextEncoder().encode(body) },
+    { keySource: keys, toleranceMs: 300_000 },
+  );
 }
 
 describe("remoteKeySource", () => {
@@ -201,21 +216,17 @@ describe("remoteKeySource", () => {
     let document = oldPair.keyDocument;
     const server = await startRecordingServer(() => ({ body: document }));
     cleanups.push(() => server.close());
-    const keys = source({ url: server.url, logger: capturedLogger().logger, failureRefetchIntervalMs: 50 });
+    const keys = set([server.url], { logger: capturedLogger().logger, failureRefetchIntervalMs: 50 });
     keys.start();
-    await waitFor(() => keys.current() !== undefined, 2_000, "the old key");
+    await waitFor(() => keys.current().length > 0, 2_000, "the old key");
 
     document = newPair.keyDocument;
     await sleep(60);
-    const body = '{"type":"external_integration"}';
-    const headers = signedHeaders(body, { id: "msg_rotation", privateKey: newPair.privateKey });
-    const result = await verifySignature(
-      { headers: new Headers(headers), body: new TextEncoder().encode(body) },
-      { keySource: keys, toleranceMs: 300_000 },
-    );
+    const result = await verifyWith(keys, newPair.privateKey);
     expect(result.ok).toBe(true);
     if (result.ok) expect(result.call.scheme).toBe("v1a");
-    expect(keys.current()!.equals(parsePublicKey(newPair.publicKeyPem))).toBe(true);
+    expect(keys.current()).toHaveLength(1);
+    expect(keys.current()[0]!.equals(parsePublicKey(newPair.publicKeyPem))).toBe(true);
   });
 
   test("the on-failure refetch is rate-limited by failureRefetchIntervalMs", async () => {
@@ -271,4 +282,90 @@ describe("remoteKeySource", () => {
     await sleep(1_300);
     expect(server.requests).toHaveLength(1);
   }, 5_000);
+});
+
+describe("remoteKeySet: several key URLs", () => {
+  test("a signature valid under the key of either URL passes; each URL is fetched once", async () => {
+    const first = generateTestKeyPair();
+    const second = generateTestKeyPair();
+    const a = await keyServer(first.keyDocument);
+    const b = await keyServer(JSON.stringify({ publicKey: second.publicKeyPem }));
+    const keys = set([`${a.url}/key`, `${b.url}/key`], { logger: capturedLogger().logger });
+    expect(keys.awaitingKey()).toBe(true);
+    keys.start();
+    await waitFor(() => keys.current().length === 2, 2_000, "both keys");
+    expect(keys.awaitingKey()).toBe(false);
+    expect((await verifyWith(keys, first.privateKey)).ok).toBe(true);
+    expect((await verifyWith(keys, second.privateKey)).ok).toBe(true);
+    const stranger = await verifyWith(keys, generateTestKeyPair().privateKey);
+    expect(stranger).toMatchObject({ ok: false, reason: "no_matching_signature" });
+    expect([a.requests.length, b.requests.length]).toEqual([1, 1]);
+  });
+
+  test("two URLs serving the same key: one key, one verification", async () => {
+    const pair = generateTestKeyPair();
+    const a = await keyServer(pair.keyDocument);
+    const b = await keyServer(pair.keyDocument);
+    const keys = set([a.url, b.url], { logger: capturedLogger().logger });
+    keys.start();
+    await waitFor(
+      () => a.requests.length === 1 && b.requests.length === 1 && keys.sources.every((s) => s.current()),
+      2_000,
+      "both fetched",
+    );
+    expect(keys.current()).toHaveLength(1);
+  });
+
+  test("one URL down: ready on the other's key; the down one is retried at the refresh interval, not every second", async () => {
+    const pair = generateTestKeyPair();
+    const up = await keyServer(pair.keyDocument);
+    // It answers after the other URL's key is in, as a dead URL's timeout would.
+    const down = await startRecordingServer({ status: 404, body: "not found", delayMs: 200 });
+    cleanups.push(() => down.close());
+    const { logger, lines } = capturedLogger();
+    const keys = set([down.url, up.url], { logger, refreshIntervalMs: 10_000 });
+    keys.start();
+    await waitFor(() => keys.current().length === 1, 2_000, "the key of the URL that is up");
+    expect(keys.awaitingKey()).toBe(false);
+    await waitFor(() => lines.some((line) => line.level === "warn"), 2_000, "the warning for the URL that is down");
+    expect(lines.find((line) => line.level === "warn")).toMatchObject({ key_url: down.url, have_key: false });
+    // With the short backoff it would have been tried again after 1s.
+    await sleep(1_500);
+    expect(down.requests).toHaveLength(1);
+    expect((await verifyWith(keys, pair.privateKey)).ok).toBe(true);
+  }, 6_000);
+
+  test("rotation on one URL heals through refreshAfterFailure while the other keeps its key", async () => {
+    const steady = generateTestKeyPair();
+    const oldPair = generateTestKeyPair();
+    const newPair = generateTestKeyPair();
+    let document = oldPair.keyDocument;
+    const rotating = await startRecordingServer(() => ({ body: document }));
+    cleanups.push(() => rotating.close());
+    const other = await keyServer(steady.keyDocument);
+    const keys = set([rotating.url, other.url], { logger: capturedLogger().logger, failureRefetchIntervalMs: 50 });
+    keys.start();
+    await waitFor(() => keys.current().length === 2, 2_000, "both keys");
+
+    document = newPair.keyDocument;
+    await sleep(60);
+    expect((await verifyWith(keys, newPair.privateKey)).ok).toBe(true);
+    expect((await verifyWith(keys, steady.privateKey)).ok).toBe(true);
+    expect((await verifyWith(keys, oldPair.privateKey)).ok).toBe(false);
+  });
+
+  test("seedFrom: a reloaded set takes over the keys of the URLs it shares, before fetching its own", async () => {
+    const pair = generateTestKeyPair();
+    const server = await keyServer(pair.keyDocument);
+    const before = set([server.url], { logger: capturedLogger().logger });
+    before.start();
+    await waitFor(() => before.current().length === 1, 2_000, "the key");
+    const unrelated = await keyServer(generateTestKeyPair().keyDocument);
+    const after = set([unrelated.url, server.url], { logger: capturedLogger().logger });
+    after.seedFrom(before);
+    expect(after.current()).toHaveLength(1);
+    expect(after.current()[0]!.equals(before.current()[0]!)).toBe(true);
+    expect(after.awaitingKey()).toBe(false);
+    expect(after.fetchedAt()).toBe(before.fetchedAt()!);
+  });
 });

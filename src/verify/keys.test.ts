@@ -44,6 +44,16 @@ describe("parsePublicKey", () => {
     expect(rawX(key)).toBe(VECTOR_X);
   });
 
+  test('reads the document as epilot\'s webhook pages show it, {"publicKey": ...}; public_key wins when both are there', () => {
+    const pair = generateTestKeyPair();
+    const other = generateTestKeyPair();
+    expect(parsePublicKey(JSON.stringify({ publicKey: pair.publicKeyPem })).equals(parsePublicKey(pair.whpk))).toBe(
+      true,
+    );
+    const both = JSON.stringify({ public_key: pair.publicKeyPem, publicKey: other.publicKeyPem });
+    expect(parsePublicKey(both).equals(parsePublicKey(pair.whpk))).toBe(true);
+  });
+
   test("all three forms of a generated key are the same key and verify its signatures", () => {
     const pair = generateTestKeyPair();
     const fromPem = parsePublicKey(pair.publicKeyPem);

@@ -8,7 +8,9 @@ export class KeyFormatError extends Error {
 /**
  * Reads an Ed25519 public key in any form epilot or the Standard Webhooks tools hand out:
  * PEM (SPKI), `whpk_<base64 of the 32 raw bytes>`, or epilot's JSON document `{"public_key": "<PEM>"}`.
- * The result is a `KeyObject`, imported once and reused for every call.
+ * epilot's SDK reads `public_key` while its webhook pages show `{"publicKey": ...}`: both are read
+ * (`public_key` first, when a document has both). The result is a `KeyObject`, imported once and
+ * reused for every call.
  *
  * @example
  * parsePublicKey("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=");
@@ -22,8 +24,9 @@ export function parsePublicKey(text: string): KeyObject {
     } catch {
       throw new KeyFormatError("key document is not valid JSON");
     }
-    const inner = (document as { public_key?: unknown } | null)?.public_key;
-    if (typeof inner !== "string") throw new KeyFormatError('key document has no "public_key" string');
+    const fields = (document ?? {}) as { public_key?: unknown; publicKey?: unknown };
+    const inner = typeof fields.public_key === "string" ? fields.public_key : fields.publicKey;
+    if (typeof inner !== "string") throw new KeyFormatError('key document has no "public_key" (or "publicKey") string');
     return parsePublicKey(inner);
   }
   if (trimmed.startsWith("whpk_")) {

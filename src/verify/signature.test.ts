@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { type KeyObject, randomBytes } from "node:crypto";
 import { generateTestKeyPair, readFixture, signedHeaders } from "../../test/support/signing.ts";
-import { staticKeySource } from "./key-source.ts";
+import { type RemoteKeySet, staticKeySource, trustedKeys } from "./key-source.ts";
 import { parseHmacSecret, parsePublicKey } from "./keys.ts";
 import type { IncomingCall } from "./signature.ts";
 import {
+  MAX_SIGNATURES,
   type PublicKeySource,
   type SignatureVerifierOptions,
   type VerificationResult,
@@ -51,6 +52,12 @@ function expectRefused(result: VerificationResult, reason: string): void {
   if (result.ok) throw new Error(`expected refusal with ${reason}, but the call was accepted (${result.call.scheme})`);
   expect(result.reason).toBe(reason as typeof result.reason);
   expect(result.message.length).toBeGreaterThan(0);
+}
+
+/** trustedKeys over a stand-in for a URL key set (only the PublicKeySource part is used). */
+function trustedKeysOf(configured: KeyObject[], remote: PublicKeySource) {
+  // cast: the combination reads only current(), refreshAfterFailure() and awaitingKey() of the set.
+  return trustedKeys(configured, remote as unknown as RemoteKeySet);
 }
 
 function whsec(): string {
@@ -204,6 +211,78 @@ describe("signatures made with test keys", () => {
     expectAccepted(result, { id: "msg_multi", timestamp: nowSeconds, scheme: "v1a", body });
   });
 
+  describe("how many signatures a header may hold", () => {
+    const other = generateTestKeyPair();
+    // Signatures of the same call with a key and secrets the verifier does not trust, v1a and v1 in turn.
+    const forged = (count: number) =>
+      Array.from({ length: count }, (_, i) =>
+        i % 2 === 0
+          ? signedHeaders(body, { id: "msg_many", timestamp: nowSeconds, privateKey: other.privateKey })[
+              "webhook-signature"
+            ]!
+          : signedHeaders(body, { id: "msg_many", timestamp: nowSeconds, hmacSecret: whsec() })["webhook-signature"]!,
+      );
+    const good = signedHeaders(body, { id: "msg_many", timestamp: nowSeconds, privateKey: pair.privateKey })[
+      "webhook-signature"
+    ]!;
+    const header = (tokens: readonly string[]) =>
+      incoming(
+        { "webhook-id": "msg_many", "webhook-timestamp": String(nowSeconds), "webhook-signature": tokens.join(" ") },
+        body,
+      );
+
+    test(`a valid signature in 9th place, and in the last of ${MAX_SIGNATURES}, is accepted`, async () => {
+      expectAccepted(await verifySignature(header([...forged(8), good]), options()), {
+        id: "msg_many",
+        timestamp: nowSeconds,
+        scheme: "v1a",
+        body,
+      });
+      expectAccepted(await verifySignature(header([...forged(MAX_SIGNATURES - 1), good]), options()), {
+        id: "msg_many",
+        timestamp: nowSeconds,
+        scheme: "v1a",
+        body,
+      });
+    });
+
+    test(`more than ${MAX_SIGNATURES} are refused as a whole, saying so, even with a valid one first`, async () => {
+      const result = await verifySignature(header([good, ...forged(MAX_SIGNATURES)]), options());
+      expectRefused(result, "too_many_signatures");
+      if (!result.ok) expect(result.message).toBe("webhook-signature holds more than 16 signatures");
+    });
+  });
+
+  test("keys from the config and from a URL are trusted together: a signature valid under either passes", async () => {
+    const fetched = generateTestKeyPair();
+    const remote: PublicKeySource = {
+      current: () => [parsePublicKey(fetched.whpk)],
+      refreshAfterFailure: async () => undefined,
+      awaitingKey: () => false,
+    };
+    const both = { keySource: trustedKeysOf([key], remote) };
+    for (const privateKey of [pair.privateKey, fetched.privateKey]) {
+      const headers = signedHeaders(body, { id: "msg_both", timestamp: nowSeconds, privateKey });
+      expect((await verifySignature(incoming(headers, body), options(both))).ok).toBe(true);
+    }
+    const stranger = generateTestKeyPair();
+    const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: stranger.privateKey });
+    expectRefused(await verifySignature(incoming(headers, body), options(both)), "no_matching_signature");
+  });
+
+  test("a config key beside a URL that has not answered: a signature the config key does not verify is key_unavailable", async () => {
+    const waiting: PublicKeySource = {
+      current: () => [],
+      refreshAfterFailure: async () => undefined,
+      awaitingKey: () => true,
+    };
+    const keySource = trustedKeysOf([key], waiting);
+    const mine = signedHeaders(body, { timestamp: nowSeconds, privateKey: pair.privateKey });
+    expect((await verifySignature(incoming(mine, body), options({ keySource }))).ok).toBe(true);
+    const epilots = signedHeaders(body, { timestamp: nowSeconds, privateKey: generateTestKeyPair().privateKey });
+    expectRefused(await verifySignature(incoming(epilots, body), options({ keySource })), "key_unavailable");
+  });
+
   test("a header with only unknown versions is refused", async () => {
     const call = incoming(
       { "webhook-id": "msg_v2", "webhook-timestamp": String(nowSeconds), "webhook-signature": "v2,xxx v3,yyy" },
@@ -349,11 +428,12 @@ describe("signatures made with test keys", () => {
   test("key_unavailable when the key source has no key and only v1a is present", async () => {
     let refreshes = 0;
     const empty: PublicKeySource = {
-      current: () => undefined,
+      current: () => [],
       refreshAfterFailure: async () => {
         refreshes++;
         return undefined;
       },
+      awaitingKey: () => true,
     };
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: pair.privateKey });
     expectRefused(await verifySignature(incoming(headers, body), options({ keySource: empty })), "key_unavailable");
@@ -361,7 +441,15 @@ describe("signatures made with test keys", () => {
   });
 
   test("a key source without a key that finds one on refresh accepts the call", async () => {
-    const late: PublicKeySource = { current: () => undefined, refreshAfterFailure: async () => key };
+    let loaded = false;
+    const late: PublicKeySource = {
+      current: () => [],
+      refreshAfterFailure: async () => {
+        loaded = true;
+        return [key];
+      },
+      awaitingKey: () => !loaded,
+    };
     const headers = signedHeaders(body, { id: "msg_late_key", timestamp: nowSeconds, privateKey: pair.privateKey });
     expectAccepted(await verifySignature(incoming(headers, body), options({ keySource: late })), {
       id: "msg_late_key",
@@ -372,7 +460,11 @@ describe("signatures made with test keys", () => {
   });
 
   test("during a key outage a valid v1a beside a bogus v1 is key_unavailable (503 to retry), not a 401", async () => {
-    const empty: PublicKeySource = { current: () => undefined, refreshAfterFailure: async () => undefined };
+    const empty: PublicKeySource = {
+      current: () => [],
+      refreshAfterFailure: async () => undefined,
+      awaitingKey: () => true,
+    };
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: pair.privateKey, hmacSecret: whsec() });
     expectRefused(
       await verifySignature(
@@ -405,12 +497,13 @@ describe("signatures made with test keys", () => {
     const source: PublicKeySource = {
       current: () => {
         calls.push("current");
-        return key;
+        return [key];
       },
       refreshAfterFailure: async () => {
         calls.push("refresh");
-        return newKey;
+        return [key, newKey];
       },
+      awaitingKey: () => false,
     };
     const headers = signedHeaders(body, { id: "msg_rotated", timestamp: nowSeconds, privateKey: rotated.privateKey });
     expectAccepted(await verifySignature(incoming(headers, body), options({ keySource: source })), {
@@ -425,11 +518,12 @@ describe("signatures made with test keys", () => {
   test("a valid signature with the current key does not ask the source to refresh", async () => {
     let refreshes = 0;
     const source: PublicKeySource = {
-      current: () => key,
+      current: () => [key],
       refreshAfterFailure: async () => {
         refreshes++;
         return undefined;
       },
+      awaitingKey: () => false,
     };
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: pair.privateKey });
     expect((await verifySignature(incoming(headers, body), options({ keySource: source }))).ok).toBe(true);
@@ -439,8 +533,9 @@ describe("signatures made with test keys", () => {
   test("a refresh returning a key that still does not match is refused", async () => {
     const other = generateTestKeyPair();
     const source: PublicKeySource = {
-      current: () => key,
-      refreshAfterFailure: async () => parsePublicKey(other.whpk) as KeyObject,
+      current: () => [key],
+      refreshAfterFailure: async () => [parsePublicKey(other.whpk) as KeyObject],
+      awaitingKey: () => false,
     };
     const attacker = generateTestKeyPair();
     const headers = signedHeaders(body, { timestamp: nowSeconds, privateKey: attacker.privateKey });

@@ -47,12 +47,20 @@ export class VerifiedCall {
   }
 }
 
-/** Where the Ed25519 key comes from; a remote source may fetch again after a failure (key rotation). */
+/** The Ed25519 keys trusted; a remote source may fetch again after a failure (key rotation). */
 export interface PublicKeySource {
-  /** The key in use, or undefined while none could be loaded yet. */
-  current(): KeyObject | undefined;
-  /** Called when a v1a signature did not verify; resolves to a newer key if one was found. */
-  refreshAfterFailure(): Promise<KeyObject | undefined>;
+  /** The keys trusted now: a v1a signature valid under any one of them passes. Empty while none has loaded. */
+  current(): readonly KeyObject[];
+  /**
+   * Called when no v1a signature verified: may fetch again (the source rate-limits it) and resolves to
+   * the keys trusted afterwards when a new one came, undefined otherwise.
+   */
+  refreshAfterFailure(): Promise<readonly KeyObject[] | undefined>;
+  /**
+   * True while a key the config names has not loaded yet (a URL that has not answered): a v1a
+   * signature that no key verified may be signed with it, so the call gets 503 to retry, not 401.
+   */
+  awaitingKey(): boolean;
 }
 
 export interface SignatureVerifierOptions {
@@ -71,6 +79,7 @@ export type VerificationFailureReason =
   | "timestamp_too_old"
   | "timestamp_in_future"
   | "no_matching_signature"
+  | "too_many_signatures"
   | "key_unavailable";
 
 export type VerificationResult =
@@ -79,13 +88,19 @@ export type VerificationResult =
 
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
-/** More signatures than this in one header are ignored: each costs a verification. */
-const MAX_SIGNATURES_CHECKED = 8;
+/**
+ * A webhook-signature header with more signatures than this is refused as a whole (401, saying so):
+ * each v1a signature costs an Ed25519 verification per trusted key (about 55 µs), so a forged header
+ * costs at most 16 of them per key, and a sender rotating secrets sends two or three. Refusing, rather
+ * than checking only the first ones, means a valid signature is never ignored without a word.
+ */
+export const MAX_SIGNATURES = 16;
 
 /**
  * Checks a call the Standard Webhooks way, on the raw body bytes: headers present, timestamp within
- * tolerance, and at least one of the space-separated signatures valid (`v1a,` Ed25519 with the key
- * from `keySource`, `v1,` HMAC-SHA256 with any of `hmacSecrets`, compared in constant time).
+ * tolerance, at most {@link MAX_SIGNATURES} space-separated signatures and at least one of them valid
+ * (`v1a,` Ed25519 with any key from `keySource`, `v1,` HMAC-SHA256 with any of `hmacSecrets`,
+ * compared in constant time).
  *
  * @example
  * const result = await verifySignature({ headers, body }, { keySource, toleranceMs: 300_000 });
@@ -116,6 +131,8 @@ export async function verifySignature(
     return fail("timestamp_in_future", "webhook-timestamp is too far in the future");
 
   const signatures = parseSignatureHeader(signatureHeader);
+  if (signatures === undefined)
+    return fail("too_many_signatures", `webhook-signature holds more than ${MAX_SIGNATURES} signatures`);
   const signedContent = signedContentOf(webhookId, timestampText, incoming.body);
   const accept = (scheme: "v1" | "v1a"): VerificationResult => ({
     ok: true,
@@ -133,15 +150,15 @@ export async function verifySignature(
 
   const ed25519Candidates = signatures.filter((s) => s.version === "v1a");
   if (ed25519Candidates.length > 0 && options.keySource) {
-    const key = options.keySource.current();
-    if (key && matchesEd25519(ed25519Candidates, signedContent, key)) return accept("v1a");
+    const keys = options.keySource.current();
+    if (keys.some((key) => matchesEd25519(ed25519Candidates, signedContent, key))) return accept("v1a");
     // A failure may mean epilot rotated its key: look once more (the source rate-limits this).
     const refreshed = await options.keySource.refreshAfterFailure();
-    if (refreshed && refreshed !== key && matchesEd25519(ed25519Candidates, signedContent, refreshed))
-      return accept("v1a");
-    // No key to check the v1a signatures with (and no v1 matched): the call may well be epilot's,
+    const fresh = refreshed?.filter((key) => !keys.includes(key)) ?? [];
+    if (fresh.some((key) => matchesEd25519(ed25519Candidates, signedContent, key))) return accept("v1a");
+    // A key the config names is still missing (and no v1 matched): the call may well be epilot's,
     // so it gets 503 to retry later, never 401, whatever else the header holds.
-    if (!key && !refreshed) {
+    if (options.keySource.awaitingKey()) {
       return fail("key_unavailable", "the verification key is not available yet; try again shortly");
     }
   }
@@ -153,12 +170,13 @@ interface SignatureCandidate {
   bytes: Buffer;
 }
 
-function parseSignatureHeader(header: string): SignatureCandidate[] {
+/** The header's signatures, or undefined when it holds more than {@link MAX_SIGNATURES}. */
+function parseSignatureHeader(header: string): SignatureCandidate[] | undefined {
   const out: SignatureCandidate[] = [];
   for (const token of header.split(" ")) {
-    if (out.length >= MAX_SIGNATURES_CHECKED) break;
     const comma = token.indexOf(",");
     if (comma <= 0) continue;
+    if (out.length === MAX_SIGNATURES) return undefined;
     out.push({ version: token.slice(0, comma), bytes: Buffer.from(token.slice(comma + 1), "base64") });
   }
   return out;

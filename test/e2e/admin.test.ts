@@ -160,7 +160,9 @@ describe("reload (binary)", () => {
       const refused = gateway.logs().find((line) => line.msg.startsWith("config reload refused"))!;
       expect(refused.level).toBe("error");
       expect(refused.problems).toEqual([
-        expect.stringMatching(/config\.yaml:\d+:\d+ routes\[0\]\.target\.url: must be an absolute http\(s\) URL/),
+        expect.stringMatching(
+          /config\.yaml:\d+:\d+ routes\[0\] \(erp\)\.target\.url: must be an absolute http\(s\) URL/,
+        ),
       ]);
       expect(gateway.child.exitCode).toBeNull();
       expect((await signedCall(gateway, "erp")).status).toBe(200);

@@ -91,11 +91,14 @@ describe("command line", () => {
     expect(option.stderr).toContain("Unknown option '--port'");
   });
 
-  test("validate accepts a good config with a one-line summary", async () => {
+  test("validate accepts a good config with a summary: the routes, and what is trusted", async () => {
     const dir = tempDir({ "config.yaml": configYaml("http://127.0.0.1:1/key", "http://127.0.0.1:2") });
     const result = await runBinary(["validate", "--config", "config.yaml"], { cwd: dir, env: { ERP_TOKEN: "t" } });
     expect(result.code).toBe(0);
-    expect(result.stdout.trim()).toBe("config.yaml: valid, 1 route: erp-contract (http)");
+    expect(result.stdout.trim().split("\n")).toEqual([
+      "config.yaml: valid, 1 route: erp-contract (http)",
+      "config.yaml: trusts v1a (Ed25519) with the key fetched from http://127.0.0.1:1/key; not epilot's key (add public_key_url: epilot for calls from epilot)",
+    ]);
   });
 
   test("validate lists every problem with file:line:col and key path, and exits 1", async () => {
@@ -116,8 +119,8 @@ routes:
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split("\n")).toEqual([
       "config.yaml:2:9 server.port: must be a number",
-      "config.yaml:5:5 routes[0].transfrom: unknown key",
-      'config.yaml:10:16 routes[0].target.timeout: must be a duration such as 500ms, 10s or 5m (got "10 seconds")',
+      'config.yaml:5:5 routes[0] (erp).transfrom: unknown key, did you mean "transform"?',
+      'config.yaml:10:16 routes[0] (erp).target.timeout: must be a duration such as 500ms, 10s or 5m (got "10 seconds")',
     ]);
   });
 
@@ -135,8 +138,12 @@ routes:
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split("\n");
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^config\.yaml:3:16 routes\[0\]\.transform: JSONata syntax error/);
-    expect(lines[1]).toBe('config.yaml:6:12 routes[0].target.url: must be an absolute http(s) URL (got "not-a-url")');
+    expect(lines[0]).toBe(
+      'config.yaml:3:22 routes[0] (erp).transform: JSONata syntax error: Expected "}" before end of expression',
+    );
+    expect(lines[1]).toBe(
+      'config.yaml:6:12 routes[0] (erp).target.url: must be an absolute http(s) URL (got "not-a-url")',
+    );
   });
 
   test("a missing environment variable is named", async () => {
@@ -144,14 +151,14 @@ routes:
     const result = await runBinary(["validate", "-c", "config.yaml"], { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
-      "config.yaml:13:33 routes[0].target.headers.Authorization: environment variable ERP_TOKEN is not set",
+      "config.yaml:13:33 routes[0] (erp-contract).target.headers.Authorization: environment variable ERP_TOKEN is not set",
     );
   });
 
   test("a missing config file exits 1", async () => {
     const result = await runBinary(["validate", "--config", "nope.yaml"], { cwd });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe("nope.yaml (top level): file not found");
+    expect(result.stderr.trim()).toBe("nope.yaml: file not found");
   });
 
   test("serve refuses a broken config with every problem and exits 1 without listening", async () => {

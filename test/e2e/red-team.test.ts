@@ -204,7 +204,7 @@ describe("12.11: validate refuses {{ }} in a target's scheme, host or port", () 
       const result = await runBinary(["validate", "--config", "config.yaml"], { cwd: folder });
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(
-        "routes[0].target.url: may hold {{ }} placeholders only in the path, query or fragment, not in the scheme, host or port",
+        "routes[0] (erp).target.url: may hold {{ }} placeholders only in the path, query or fragment, not in the scheme, host or port",
       );
     },
   );

@@ -92,7 +92,7 @@ describe("SOAP target in the compiled binary", () => {
     const result = await runBinary(["validate", "--config", "broken.yaml"], { cwd: dir, env: { CRM_PASSWORD: "x" } });
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(
-      'broken.yaml:15:18 routes[0].target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer',
+      'broken.yaml:15:18 routes[0] (crm-customer).target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer',
     );
   });
 });

@@ -135,7 +135,7 @@ describe("a DOCTYPE anywhere", () => {
     const file = join(dir, "config.yaml");
     const yaml = `verification:\n  public_key: "${keys.whpk}"\nroutes:\n  - name: t\n    target:\n      type: soap\n      url: http://127.0.0.1:1/ws\n      operation: X\n      envelope_template: ./t.xml\n`;
     expect(() => compileConfig(loadConfigText(file, yaml, {}), { logger: silentLogger, userAgent: "test" })).toThrow(
-      `${file}:9:26 routes[0].target.envelope_template: ./t.xml: a DOCTYPE is not allowed`,
+      `${file}:9:26 routes[0] (t).target.envelope_template: ./t.xml: a DOCTYPE is not allowed`,
     );
   });
 });

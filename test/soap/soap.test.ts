@@ -444,7 +444,7 @@ describe("WSDL and templates", () => {
     const problems = () => compileConfig(loadConfigText(file, yaml, {}), { logger: silentLogger, userAgent: "test" });
     expect(problems).toThrow(ConfigError);
     expect(problems).toThrow(
-      `${file}:8:18 routes[0].target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer`,
+      `${file}:8:18 routes[0] (crm).target.operation: operation "DeleteCustomer" is not in ./crm.wsdl; it has: CreateCustomer, GetCustomer`,
     );
   });
 
@@ -460,36 +460,38 @@ describe("WSDL and templates", () => {
       throw new Error("expected a config error");
     };
     expect(check("wsdl: ./missing.wsdl\noperation: CreateCustomer")).toEqual([
-      "7:13 routes[0].target.wsdl: file not found: ./missing.wsdl",
+      "7:13 routes[0] (crm).target.wsdl: file not found: ./missing.wsdl",
     ]);
     expect(check("operation: CreateCustomer")).toEqual([
-      "6:7 routes[0].target.url: is required (or set wsdl to read it from)",
+      "6:7 routes[0] (crm).target.url: is required (or set wsdl to read it from)",
     ]);
     expect(check("url: http://crm/ws\noperation: CreateCustomer")).toEqual([
-      "6:7 routes[0].target.namespace: is required (or set wsdl to read it from)",
+      "6:7 routes[0] (crm).target.namespace: is required (or set wsdl to read it from)",
     ]);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nport: Nope")).toEqual([
-      '9:13 routes[0].target.port: no port "Nope" in ./crm.wsdl offers CreateCustomer; these do: CustomerServiceSoap11, CustomerServiceSoap12',
+      '9:13 routes[0] (crm).target.port: no port "Nope" in ./crm.wsdl offers CreateCustomer; these do: CustomerServiceSoap11, CustomerServiceSoap12',
     ]);
     expect(
       check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nenvelope_template: ./create-customer.xml\nversion: '1.2'"),
-    ).toEqual(["10:16 routes[0].target.version: is 1.2 but the envelope template is a SOAP 1.1 envelope"]);
+    ).toEqual(["10:16 routes[0] (crm).target.version: is 1.2 but the envelope template is a SOAP 1.1 envelope"]);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nsoap_headers: [{ name: 'a b' }]")).toEqual([
-      "9:30 routes[0].target.soap_headers[0].name: must be an XML element name (no prefix)",
+      "9:30 routes[0] (crm).target.soap_headers[0].name: must be an XML element name (no prefix)",
     ]);
     expect(
       check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nsoap_headers: [{ name: A, value: '{{ ( }}' }]"),
     ).toHaveLength(1);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nheaders: { SOAPAction: x }")).toEqual([
-      "9:30 routes[0].target.headers.SOAPAction: is set by the SOAP target from version and soap_action",
+      "9:30 routes[0] (crm).target.headers.SOAPAction: is set by the SOAP target from version and soap_action",
     ]);
     expect(
       check(
         "wsdl: ./crm.wsdl\noperation: CreateCustomer\nheaders: { Authorization: x }\nbasic_auth: { username: u, password: p }",
       ),
-    ).toEqual(["9:33 routes[0].target.headers.Authorization: set basic_auth or an Authorization header, not both"]);
+    ).toEqual([
+      "9:33 routes[0] (crm).target.headers.Authorization: set basic_auth or an Authorization header, not both",
+    ]);
     expect(check("wsdl: ./crm.wsdl\noperation: CreateCustomer\nenvelope_template: ./crm.wsdl")[0]).toBe(
-      "9:26 routes[0].target.envelope_template: ./crm.wsdl: the root element must be a SOAP 1.1 or 1.2 Envelope",
+      "9:26 routes[0] (crm).target.envelope_template: ./crm.wsdl: the root element must be a SOAP 1.1 or 1.2 Envelope",
     );
   });
 });

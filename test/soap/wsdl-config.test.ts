@@ -50,13 +50,13 @@ describe("WSDL problems are config errors at the route's keys", () => {
           route("bad-url", "url: not a url\noperation: X\nnamespace: urn:x"),
       ),
     ).toEqual([
-      "12:13 routes[1].target.wsdl: ./wsdl/remote-import.wsdl: wsdl:import of http://crm.example.com/ws/CustomerService?wsdl=CustomerService.wsdl: actiongate reads local files only and never downloads one; save it next to the WSDL and point the import at the file",
-      `17:13 routes[2].target.wsdl: ./wsdl/binding-operation-not-in-porttype.wsdl: operation "DeleteCustomer" has no body element: the binding's operation "DeleteCustomer" is not in portType Customers; set namespace to send <DeleteCustomer> in it, or envelope_template`,
+      "12:13 routes[1] (remote).target.wsdl: ./wsdl/remote-import.wsdl: wsdl:import of http://crm.example.com/ws/CustomerService?wsdl=CustomerService.wsdl: actiongate reads local files only and never downloads one; save it next to the WSDL and point the import at the file",
+      `17:13 routes[2] (no-porttype).target.wsdl: ./wsdl/binding-operation-not-in-porttype.wsdl: operation "DeleteCustomer" has no body element: the binding's operation "DeleteCustomer" is not in portType Customers; set namespace to send <DeleteCustomer> in it, or envelope_template`,
       expect.stringMatching(
-        /^23:18 routes\[3\]\.target\.operation: operation "createInvoice" is rpc\/encoded in \.\/wsdl\/rpc-encoded\.wsdl .*send it with envelope_template/,
+        /^23:18 routes\[3\] \(encoded\)\.target\.operation: operation "createInvoice" is rpc\/encoded in \.\/wsdl\/rpc-encoded\.wsdl .*send it with envelope_template/,
       ),
-      "26:7 routes[4].target.url: is required: ./wsdl/onvif/devicemgmt.wsdl has no address for GetDeviceInformation (binding DeviceBinding is in no wsdl:service port)",
-      '32:12 routes[5].target.url: must be an absolute http(s) URL (got "not a url")',
+      "26:7 routes[4] (onvif).target.url: is required: ./wsdl/onvif/devicemgmt.wsdl has no address for GetDeviceInformation (binding DeviceBinding is in no wsdl:service port)",
+      '32:12 routes[5] (bad-url).target.url: must be an absolute http(s) URL (got "not a url")',
     ]);
   });
 
@@ -78,7 +78,7 @@ describe("WSDL problems are config errors at the route's keys", () => {
 
   test("a WSDL that is not well-formed, or holds a DOCTYPE, names the file and line", () => {
     expect(problems(route("doctype", "wsdl: ./wsdl/doctype-inside.wsdl\noperation: X\nurl: http://x/"))).toEqual([
-      "7:13 routes[0].target.wsdl: ./wsdl/doctype-inside.wsdl: a DOCTYPE is not allowed",
+      "7:13 routes[0] (doctype).target.wsdl: ./wsdl/doctype-inside.wsdl: a DOCTYPE is not allowed",
     ]);
   });
 
@@ -99,7 +99,7 @@ describe("WSDL problems are config errors at the route's keys", () => {
     const refused = await runBinary(["validate", "--config", "broken.yaml"], { cwd: dir });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toStartWith(
-      "broken.yaml:18:13 routes[2].target.wsdl: ./wsdl/remote-import.wsdl: wsdl:import of http://",
+      "broken.yaml:18:13 routes[2] (remote).target.wsdl: ./wsdl/remote-import.wsdl: wsdl:import of http://",
     );
     expect(refused.stderr).not.toContain("unexpected failure");
   });
