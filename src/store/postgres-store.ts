@@ -5,9 +5,18 @@ import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { countsPerRoute, deadLetterFromRow, readEventRow, UNREADABLE_REASON, unreadableAttempt } from "./event-row.ts";
 import { pendingReleases } from "./pending-releases.ts";
 import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
-import { isSealed, KEY_CHECK_NAME, keyCheckValue, keyMatches, openSecret, parseKey, seal } from "./secret-box.ts";
+import {
+  isSealed,
+  KEY_CHECK_NAME,
+  keyCheckValue,
+  keyMatches,
+  openSecret,
+  orderKeyDigester,
+  parseKey,
+  seal,
+} from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
-import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
+import type { DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, PollInbox, Store } from "./types.ts";
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:5432/database */
@@ -46,7 +55,14 @@ const SEAL_BATCH = 500;
 
 const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data";
 
+/**
+ * The first key of the advisory locks that serialise adds per order key (the second is the key's
+ * hash); any constant works, as long as every replica uses the same and the migration lock differs.
+ */
+const ORDER_LOCK_SPACE = 0x6f726472; // "ordr"
+
 type Row = Record<string, unknown>;
+type Tx = postgres.TransactionSql;
 
 /**
  * Opens the PostgreSQL store shared by several replicas: outbox, dead letters and replay guard with
@@ -171,6 +187,36 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     });
 
   const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
+  const digest = orderKeyDigester(key);
+
+  /**
+   * Takes the transaction's lock on each order key (sorted, so that two replicas locking several keys
+   * cannot deadlock). An event of a key gets its seq only after every earlier add of that key has
+   * committed, so seq order is commit order per key: a claim that sees a later event of a key never
+   * misses an earlier one that commits after it.
+   */
+  const lockOrderKeys = async (tx: Tx, digests: readonly (string | null)[]) => {
+    const distinct = [...new Set(digests.filter((value): value is string => value !== null))].sort();
+    for (const value of distinct) await tx`SELECT pg_advisory_xact_lock(${ORDER_LOCK_SPACE}, hashtext(${value}))`;
+  };
+
+  /** Adds one event in `tx`; true when it was added (not when its id is pending or dead already). */
+  const insertEvent = async (tx: Tx | postgres.Sql, event: NewOutboxEvent, orderKey: string | null) => {
+    const data = seal(key, event.id, event.data);
+    const secret = sealed(event.id, event.secret);
+    const stageData = sealed(event.id, event.stageData);
+    // The first of two adds with the same id wins, also against a dead letter of that id (replay
+    // protection is earlier; this is the safety net).
+    const result = await tx`
+      INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key)
+      SELECT ${event.id}, ${event.route}, ${event.stage}, ${data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]', ${stageData}, ${orderKey}
+      WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
+      ON CONFLICT (id) DO NOTHING`;
+    return result.count > 0;
+  };
+
+  const digestOf = (event: NewOutboxEvent) =>
+    event.orderKey === undefined ? null : digest(event.route, event.orderKey);
 
   const countRoutes = async (table: "outbox" | "dead_letters") =>
     countsPerRoute(
@@ -179,32 +225,37 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
-      const data = seal(key, event.id, event.data);
-      const secret = sealed(event.id, event.secret);
-      const stageData = sealed(event.id, event.stageData);
-      // One autocommitted statement: committed when it returns. The first of two adds with the same id
-      // wins, also against a dead letter of that id (replay protection is earlier; this is the safety net).
-      await run(
-        "add",
-        () => sql`
-        INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data)
-        SELECT ${event.id}, ${event.route}, ${event.stage}, ${data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]', ${stageData}
-        WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
-        ON CONFLICT (id) DO NOTHING`,
+      const orderKey = digestOf(event);
+      // Committed when it returns: one autocommitted statement, or with an order key one transaction
+      // that first takes the key's lock.
+      await run("add", () =>
+        orderKey === null
+          ? insertEvent(sql, event, null)
+          : sql.begin(async (tx) => {
+              await lockOrderKeys(tx, [orderKey]);
+              return insertEvent(tx, event, orderKey);
+            }),
       );
     },
 
     async claim(route, limit, claimNow, leaseMs) {
       if (limit <= 0) return [];
-      // SKIP LOCKED: replicas polling at once take disjoint rows instead of waiting on each other.
+      // SKIP LOCKED: replicas polling at once take disjoint rows instead of waiting on each other. An
+      // ordered event goes only as the head of its key's line: nothing of its route and key with a
+      // lower seq is left in the outbox. The check reads other rows without locking them, so a head
+      // another replica holds (leased, or being completed) keeps its line waiting; and no earlier event
+      // of a key can appear later (adds of a key are serialised, a replayed dead letter joins the end).
       const rows = await run(
         "claim",
         () => sql<Row[]>`
         UPDATE outbox SET lease_until = ${claimNow + leaseMs}, lease_owner = ${owner}
         WHERE id IN (
-          SELECT id FROM outbox
+          SELECT id FROM outbox AS o
           WHERE route = ${route} AND next_attempt_at <= ${claimNow} AND (lease_until IS NULL OR lease_until <= ${claimNow})
-          ORDER BY next_attempt_at, created_at
+            AND (order_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM outbox AS earlier
+              WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
+          ORDER BY next_attempt_at, created_at, seq
           LIMIT ${limit}
           FOR UPDATE SKIP LOCKED)
         RETURNING ${sql.unsafe(EVENT_COLUMNS)}`,
@@ -263,12 +314,13 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
         "bury",
         () => sql`
         WITH moved AS (DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING *)
-        INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason)
-        SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, history || ${JSON.stringify([attempt])}::text::jsonb, stage_data, ${now()}, ${reason}
+        INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, order_key, dead_at, reason)
+        SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, history || ${JSON.stringify([attempt])}::text::jsonb, stage_data, order_key, ${now()}, ${reason}
         FROM moved
         ON CONFLICT (id) DO UPDATE SET route = excluded.route, stage = excluded.stage, data = excluded.data, secret = excluded.secret,
           created_at = excluded.created_at, attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
-          history = excluded.history, stage_data = excluded.stage_data, dead_at = excluded.dead_at, reason = excluded.reason`,
+          history = excluded.history, stage_data = excluded.stage_data, order_key = excluded.order_key,
+          dead_at = excluded.dead_at, reason = excluded.reason`,
       );
       if (result.count === 0) lostLease(id, "bury");
     },
@@ -280,12 +332,14 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
   };
 
-  // Back into the outbox at the stage it died in, with fresh attempts and its history; one statement
-  // each, so a dead letter is never lost nor doubled. ON CONFLICT: should the id somehow be pending
-  // already, that pending event is the one that runs.
-  const replayMoved = (replayNow: number) => sql`
-    INSERT INTO outbox (${sql.unsafe(EVENT_COLUMNS)}, lease_until, lease_owner)
-    SELECT id, route, stage, data, secret, created_at, 0, ${replayNow}, history, stage_data, NULL, NULL FROM moved
+  // Back into the outbox at the stage it died in, with fresh attempts and its history, at the end of its
+  // key's line (a new seq, under the key's lock like an add); one statement moves them, so a dead
+  // letter is never lost nor doubled. ON CONFLICT: should the id somehow be pending already, that
+  // pending event is the one that runs.
+  const replayMoved = (tx: Tx, replayNow: number) => tx`
+    INSERT INTO outbox (${tx.unsafe(EVENT_COLUMNS)}, lease_until, lease_owner, order_key)
+    SELECT id, route, stage, data, secret, created_at, 0, ${replayNow}, history, stage_data, NULL, NULL, order_key
+    FROM moved ORDER BY dead_at, id
     ON CONFLICT (id) DO NOTHING`;
 
   const deadLetters: DeadLetterStore = {
@@ -307,21 +361,35 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
 
     async replay(id, replayNow) {
-      const [row] = await run(
-        "replay",
-        () => sql<{ n: number }[]>`
-        WITH moved AS (DELETE FROM dead_letters WHERE id = ${id} RETURNING *), inserted AS (${replayMoved(replayNow)})
-        SELECT count(*)::int AS n FROM moved`,
+      const [row] = await run("replay", () =>
+        sql.begin(async (tx) => {
+          const keys = await tx<{ order_key: string | null }[]>`SELECT order_key FROM dead_letters WHERE id = ${id}`;
+          await lockOrderKeys(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          return tx<{ n: number }[]>`
+            WITH moved AS (DELETE FROM dead_letters WHERE id = ${id} RETURNING *), inserted AS (${replayMoved(tx, replayNow)})
+            SELECT count(*)::int AS n FROM moved`;
+        }),
       );
       return Number(row?.n ?? 0) > 0;
     },
 
     async replayAll(replayNow) {
-      const [row] = await run(
-        "replayAll",
-        () => sql<{ n: number }[]>`
-        WITH moved AS (DELETE FROM dead_letters RETURNING *), inserted AS (${replayMoved(replayNow)})
-        SELECT count(*)::int AS n FROM moved`,
+      const [row] = await run("replayAll", () =>
+        sql.begin(async (tx) => {
+          const keys = await tx<
+            { order_key: string | null }[]
+          >`SELECT DISTINCT order_key FROM dead_letters WHERE order_key IS NOT NULL`;
+          await lockOrderKeys(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          return tx<{ n: number }[]>`
+            WITH moved AS (DELETE FROM dead_letters RETURNING *), inserted AS (${replayMoved(tx, replayNow)})
+            SELECT count(*)::int AS n FROM moved`;
+        }),
       );
       return Number(row?.n ?? 0);
     },
@@ -368,6 +436,45 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     release: (webhookId) => releases.release(webhookId),
   };
 
+  const inbox: PollInbox = {
+    async commit(source, entries, commitNow) {
+      if (entries.length === 0) return [];
+      return run("inbox commit", () =>
+        sql.begin(async (tx) => {
+          const orderKeys = entries.map((entry) => digestOf(entry.event));
+          await lockOrderKeys(tx, orderKeys);
+          const added: boolean[] = [];
+          for (const [index, entry] of entries.entries()) {
+            const seen = await tx`
+              INSERT INTO poll_seen (use_case_id, event_id, source, seen_at)
+              VALUES (${entry.useCaseId}, ${entry.eventId}, ${source}, ${commitNow})
+              ON CONFLICT DO NOTHING`;
+            added.push(seen.count > 0 && (await insertEvent(tx, entry.event, orderKeys[index] ?? null)));
+          }
+          return added;
+        }),
+      );
+    },
+    async prune(source, cutoff) {
+      return (
+        await run("inbox prune", () => sql`DELETE FROM poll_seen WHERE source = ${source} AND seen_at < ${cutoff}`)
+      ).count;
+    },
+    async acquirePollLock(source, lockOwner, lockNow, ttlMs) {
+      const result = await run(
+        "poll lock",
+        () => sql`
+        INSERT INTO poll_locks (source, owner, until) VALUES (${source}, ${lockOwner}, ${lockNow + ttlMs})
+        ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, until = excluded.until
+        WHERE poll_locks.owner = excluded.owner OR poll_locks.until <= ${lockNow}`,
+      );
+      return result.count > 0;
+    },
+    async releasePollLock(source, lockOwner) {
+      await run("poll unlock", () => sql`DELETE FROM poll_locks WHERE source = ${source} AND owner = ${lockOwner}`);
+    },
+  };
+
   // Migrate at start when the database is there; when it is not, say so once and serve not-ready.
   ready().catch((error: unknown) =>
     warn("PostgreSQL is not ready at start; store calls fail (503) until it is", {
@@ -380,6 +487,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     outbox,
     deadLetters,
     replayGuard,
+    inbox,
     ready,
     async status() {
       if (closed) return { kind: "postgres", writable: false, error: "closed" };

@@ -51,6 +51,31 @@ CREATE TABLE store_meta (
   value TEXT NOT NULL
 );
 `,
+  // 3: ordered delivery and polled messages. seq is the order events were added in (a replayed dead
+  // letter gets a new one); order_key a keyed hash of the event's order key (secret-box.ts). poll_seen
+  // remembers the (use_case_id, event_id) of every polled message stored, poll_locks which process
+  // polls a source.
+  `
+ALTER TABLE outbox ADD COLUMN seq INTEGER;
+ALTER TABLE outbox ADD COLUMN order_key TEXT;
+UPDATE outbox SET seq = rowid;
+CREATE INDEX outbox_seq ON outbox (seq);
+CREATE INDEX outbox_order ON outbox (route, order_key, seq);
+ALTER TABLE dead_letters ADD COLUMN order_key TEXT;
+CREATE TABLE poll_seen (
+  use_case_id TEXT NOT NULL,
+  event_id    TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  seen_at     INTEGER NOT NULL,
+  PRIMARY KEY (use_case_id, event_id)
+);
+CREATE INDEX poll_seen_source ON poll_seen (source, seen_at);
+CREATE TABLE poll_locks (
+  source TEXT PRIMARY KEY,
+  owner  TEXT NOT NULL,
+  until  INTEGER NOT NULL
+);
+`,
 ];
 
 /** The version this build brings the database to. */

@@ -111,7 +111,7 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
         const indexes = db
           .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL")
           .all();
-        expect(indexes).toEqual([{ name: "outbox_due" }]);
+        expect(indexes).toEqual([{ name: "outbox_due" }, { name: "outbox_seq" }, { name: "outbox_order" }]);
       } finally {
         db.close();
       }
@@ -457,7 +457,9 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       const store = openStore();
       const written = eventWithSecrets("msg_1", T0);
       await store.outbox.add(written);
-      await store.outbox.add(eventWithSecrets("msg_2", T0 + 1));
+      // Another line (no order key), so that msg_1 is the one claimed throughout.
+      const { orderKey: _, ...second } = eventWithSecrets("msg_2", T0 + 1);
+      await store.outbox.add(second);
       const [claimed] = await store.outbox.claim("erp", 1, clock, LEASE);
       expect(claimed?.data).toBe(written.data);
       expect(store.outbox.secretOf(claimed!)).toBe(written.secret);

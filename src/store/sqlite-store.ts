@@ -9,13 +9,22 @@ import {
   keyMatches,
   loadOrCreateKeyFile,
   openSecret,
+  orderKeyDigester,
   parseKey,
   seal,
 } from "./secret-box.ts";
 import { markStoreCreated, prepareStoreFiles, type StoreWarn, storeFiles } from "./sqlite-files.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite-schema.ts";
 import { StoreOpenError } from "./store-open-error.ts";
-import type { AttemptRecord, DeadLetterStore, NewOutboxEvent, OutboxEvent, OutboxStore, Store } from "./types.ts";
+import type {
+  AttemptRecord,
+  DeadLetterStore,
+  NewOutboxEvent,
+  OutboxEvent,
+  OutboxStore,
+  PollInbox,
+  Store,
+} from "./types.ts";
 
 export interface SqliteStoreOptions {
   /**
@@ -228,6 +237,10 @@ function createStore(
 ): SqliteStore {
   const appendHistory = "history = json_insert(history, '$[#]', json(?))";
   const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
+  const digest = orderKeyDigester(key);
+  // Added after every event in the outbox: inserts are serialised by SQLite's write lock, so this is
+  // the order they were added in (rowid is not: VACUUM may renumber it).
+  const NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox)";
 
   // Table names come from this file only, never from data.
   const countRoutes = (table: "outbox" | "dead_letters") =>
@@ -236,21 +249,23 @@ function createStore(
   const bury = (id: string, attempt: AttemptRecord, reason: string) =>
     db.transaction(() => {
       db.prepare(
-        `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, dead_at, reason)
-         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, json_insert(history, '$[#]', json(?)), stage_data, ?, ?
+        `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, order_key, dead_at, reason)
+         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, json_insert(history, '$[#]', json(?)), stage_data, order_key, ?, ?
          FROM outbox WHERE id = ?`,
       ).run(JSON.stringify(attempt), now(), reason, id);
       db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
     });
 
-  const outbox: OutboxStore = {
-    async add(event: NewOutboxEvent) {
-      // One autocommitted statement: durable when it returns. The first of two adds with the same id wins,
-      // also against a dead letter of that id (replay protection is earlier; this is the safety net).
-      db.prepare(
-        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data)
-         SELECT ?, ?, ?, ?, ?, ?, 0, ?, '[]', ? WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)`,
-      ).run(
+  /** One statement; true when the event was added (not when its id is pending or dead already). */
+  const addEvent = (event: NewOutboxEvent): boolean =>
+    // The first of two adds with the same id wins, also against a dead letter of that id (replay
+    // protection is earlier; this is the safety net).
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key, seq)
+         SELECT ?, ?, ?, ?, ?, ?, 0, ?, '[]', ?, ?, ${NEXT_SEQ} WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)`,
+      )
+      .run(
         event.id,
         event.route,
         event.stage,
@@ -259,20 +274,31 @@ function createStore(
         event.createdAt,
         event.createdAt,
         sealed(event.id, event.stageData),
+        event.orderKey === undefined ? null : digest(event.route, event.orderKey),
         event.id,
-      );
+      ).changes > 0;
+
+  const outbox: OutboxStore = {
+    async add(event: NewOutboxEvent) {
+      // One autocommitted statement: durable when it returns.
+      addEvent(event);
     },
 
     async claim(route, limit, claimNow, leaseMs) {
       if (limit <= 0) return [];
-      // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the same row.
+      // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the
+      // same row. An ordered event goes only as the head of its key's line (nothing of its route and key
+      // added before it is left in the outbox).
       const rows = db
         .prepare(
           `UPDATE outbox SET lease_until = ?
            WHERE id IN (
-             SELECT id FROM outbox
+             SELECT id FROM outbox AS o
              WHERE route = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-             ORDER BY next_attempt_at, created_at
+               AND (order_key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM outbox AS earlier
+                 WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
+             ORDER BY next_attempt_at, created_at, seq
              LIMIT ?)
            RETURNING ${EVENT_COLUMNS}`,
         )
@@ -318,9 +344,10 @@ function createStore(
     },
   };
 
-  // Back into the outbox at the stage it died in, with fresh attempts and its history.
-  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, lease_until)
-    SELECT id, route, stage, data, secret, created_at, 0, ?, history, stage_data, NULL FROM dead_letters`;
+  // Back into the outbox at the stage it died in, with fresh attempts and its history, at the end of
+  // its key's line.
+  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, lease_until, order_key, seq)
+    SELECT id, route, stage, data, secret, created_at, 0, ?, history, stage_data, NULL, order_key, ${NEXT_SEQ} FROM dead_letters`;
 
   const deadLetters: DeadLetterStore = {
     async list() {
@@ -347,7 +374,10 @@ function createStore(
 
     async replayAll(replayNow) {
       return db.transaction(() => {
-        db.prepare(replaySelect).run(replayNow);
+        // One by one, oldest death first: each gets its own place at the end of its key's line.
+        const ids = db.prepare("SELECT id FROM dead_letters ORDER BY dead_at, id").all();
+        const replayOne = db.prepare(`${replaySelect} WHERE id = ?`);
+        for (const row of ids) replayOne.run(replayNow, row.id);
         return db.prepare("DELETE FROM dead_letters").run().changes;
       });
     },
@@ -388,11 +418,41 @@ function createStore(
     release: (webhookId) => releases.release(webhookId),
   };
 
+  const inbox: PollInbox = {
+    async commit(source, entries, commitNow) {
+      return db.transaction(() =>
+        entries.map((entry) => {
+          const { changes } = db
+            .prepare("INSERT OR IGNORE INTO poll_seen (use_case_id, event_id, source, seen_at) VALUES (?, ?, ?, ?)")
+            .run(entry.useCaseId, entry.eventId, source, commitNow);
+          return changes > 0 && addEvent(entry.event);
+        }),
+      );
+    },
+    async prune(source, cutoff) {
+      return db.prepare("DELETE FROM poll_seen WHERE source = ? AND seen_at < ?").run(source, cutoff).changes;
+    },
+    async acquirePollLock(source, owner, lockNow, ttlMs) {
+      const { changes } = db
+        .prepare(
+          `INSERT INTO poll_locks (source, owner, until) VALUES (?, ?, ?)
+           ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, until = excluded.until
+           WHERE poll_locks.owner = excluded.owner OR poll_locks.until <= ?`,
+        )
+        .run(source, owner, lockNow + ttlMs, lockNow);
+      return changes > 0;
+    },
+    async releasePollLock(source, owner) {
+      db.prepare("DELETE FROM poll_locks WHERE source = ? AND owner = ?").run(source, owner);
+    },
+  };
+
   let closed = false;
   return {
     outbox,
     deadLetters,
     replayGuard,
+    inbox,
     async releaseAllLeases() {
       return releaseLeases(db);
     },
