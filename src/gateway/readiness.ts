@@ -1,3 +1,4 @@
+import type { PollSourceStatus } from "../poll/source.ts";
 import { startDeadline } from "../runtime/deadline.ts";
 import type { Store, StoreStatus } from "../store/types.ts";
 import type { CompiledConfig } from "./compile.ts";
@@ -14,6 +15,8 @@ export interface ReadinessSources {
   orphanedEvents?(): Readonly<Record<string, number>>;
   /** True once shutdown began: the load balancer should stop sending calls. */
   draining(): boolean;
+  /** Each `poll:` entry's status, by name (none when the config has no poll entries). */
+  pollSources?(): Readonly<Record<string, PollSourceStatus>>;
 }
 
 export interface ReadinessReport {
@@ -33,6 +36,11 @@ export interface ReadinessReport {
      * ok, the other routes serve) until the route is back or the operator moves them.
      */
     readonly outbox?: { readonly ok: true; readonly waiting_for_unknown_routes: Readonly<Record<string, number>> };
+    /**
+     * Each poll source (epilot's Pollable Outbound): not ok while epilot refuses its token or request
+     * (a configuration problem), or when its polls have failed for 5 minutes.
+     */
+    readonly poll?: { readonly ok: boolean; readonly sources: Readonly<Record<string, PollSourceStatus>> };
   };
 }
 
@@ -85,6 +93,9 @@ export async function checkReadiness(sources: ReadinessSources): Promise<Readine
   };
   const orphans = sources.orphanedEvents?.() ?? {};
   if (Object.keys(orphans).length > 0) checks.outbox = { ok: true, waiting_for_unknown_routes: orphans };
+  const polls = sources.pollSources?.() ?? {};
+  if (Object.keys(polls).length > 0)
+    checks.poll = { ok: Object.values(polls).every((status) => status.ok), sources: polls };
   return { ready: Object.values(checks).every((check) => check.ok), checks };
 }
 
