@@ -59,7 +59,7 @@ const EVENT_COLUMNS = "id, route, stage, data, secret, created_at, attempts, nex
  * The first key of the advisory locks that serialise adds per order key (the second is the key's
  * hash); any constant works, as long as every replica uses the same and the migration lock differs.
  */
-const ORDER_LOCK_SPACE = 0x6f726472; // "ordr"
+export const ORDER_LOCK_SPACE = 0x6f726472; // "ordr"
 
 type Row = Record<string, unknown>;
 type Tx = postgres.TransactionSql;

@@ -425,6 +425,17 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
       expect(await gateway.outbox.claim("erp", 1, clock, LEASE)).toHaveLength(1);
     });
 
+    test("a poll lock left by a process that is gone is freed at open, but not by a tool opening beside the gateway", async () => {
+      const killed = openStore();
+      expect(await killed.inbox.acquirePollLock("feed", "killed-process", T0, 60_000)).toBe(true);
+      await killed.close();
+      const beside = openStore({ releaseLeases: false });
+      expect(await beside.inbox.acquirePollLock("feed", "dlq-tool", T0 + 1, 60_000)).toBe(false);
+      await beside.close();
+      const restarted = openStore();
+      expect(await restarted.inbox.acquirePollLock("feed", "restarted-gateway", T0 + 2, 60_000)).toBe(true);
+    });
+
     test("add is committed when it resolves: kill -9 right after loses nothing", async () => {
       const script = join(dir, "adder.ts");
       writeFileSync(

@@ -55,7 +55,7 @@ export interface SqliteStoreOptions {
 
 /** The SQLite store plus what only a single-process store can offer. */
 export interface SqliteStore extends Store {
-  /** Makes every leased event due at once (their worker is gone); returns how many. */
+  /** Makes every leased event due at once and frees the poll locks (their process is gone); returns how many events. */
   releaseAllLeases(): Promise<number>;
 }
 
@@ -224,6 +224,8 @@ function scrubIfPending(db: SqliteDatabase, path: string, warn: StoreWarn): void
 }
 
 function releaseLeases(db: SqliteDatabase): number {
+  // The poll locks too: the process that held them is gone, and the new one polls at once.
+  db.prepare("DELETE FROM poll_locks").run();
   // Events are only leased once due, so next_attempt_at is already in the past: due at once.
   return db.prepare("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL").run().changes;
 }
