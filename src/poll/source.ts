@@ -146,8 +146,10 @@ export class PollSource {
         },
         ...(options.client ? [options.client] : []),
       );
-    // Outlasts a whole cycle (poll, commit, every try of the ack), so that a live poller keeps it.
-    this.lockTtlMs = (ACK_ATTEMPTS + 2) * config.timeout + 30_000;
+    // Outlasts a usual cycle (poll, commit, ack), so that a live poller keeps it; renewed at every
+    // poll. Should a slow cycle outlast it, the replica taking over only gets an empty batch (the lease
+    // is still out) or, after it lapsed, messages that are already stored: nothing is stored twice.
+    this.lockTtlMs = 3 * config.timeout + 5_000;
   }
 
   start(): void {
