@@ -85,7 +85,9 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
     const file = resolve(configDir, verification.public_key_file);
     const key = attempt(["verification", "public_key_file"], () => parsePublicKey(readKeyFile(file)));
     if (key) keySource = staticKeySource(key);
-  } else {
+  } else if (config.routes.some((route) => route.match?.source === undefined)) {
+    // Fetched only when some route takes custom action calls: a gateway of polled messages only
+    // verifies no signature and has no reason to call epilot's key endpoint.
     remote = remoteKeySource({
       url: verification.public_key_url,
       refreshIntervalMs: verification.key_refresh_interval,
