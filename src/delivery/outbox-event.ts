@@ -1,5 +1,4 @@
 import { isRecord } from "../kit/records.ts";
-import { POLLED_EVENT_ID_PREFIX } from "../payload/message.ts";
 import type { ParsedCall, ParsedInput } from "../payload/parse.ts";
 import type { NewOutboxEvent, OutboxEvent, OutboxStage } from "../store/types.ts";
 import { OutboundMessage } from "../targets/message.ts";
@@ -183,23 +182,6 @@ export function readEventData(event: Pick<OutboxEvent, "data">): OutboxEventData
   }
   // Version 0 (no `v`) has the fields of version 1; version 2 only added optional fields.
   return { ...(json as Omit<OutboxEventData, "v">), v: EVENT_DATA_VERSION };
-}
-
-/**
- * The id epilot's Integration Hub groups an event's monitoring spans by: the webhook-id of a call,
- * the event_id of a polled message. Falls back to the event's id when its data does not read.
- *
- * @example
- * correlationIdOf(event); // "01JDXK7PZ8H4N6Q2S0V3X5Z7B9"
- */
-export function correlationIdOf(event: Pick<OutboxEvent, "id" | "data">): string {
-  // Only polled messages carry another key; a call's data is not read for nothing.
-  if (!event.id.startsWith(POLLED_EVENT_ID_PREFIX)) return event.id;
-  try {
-    return readEventData(event).idempotencyKey ?? event.id;
-  } catch {
-    return event.id;
-  }
 }
 
 export function readEventSecrets(secret: string | undefined): OutboxEventSecrets {
