@@ -1,5 +1,11 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parsedMessageOf } from "../../test/support/calls.ts";
+import { REPO_DIR } from "../../test/support/signing.ts";
+import { compileConfig } from "../gateway/compile.ts";
 import { ConfigError } from "../kit/config-errors.ts";
+import { silentLogger } from "../log/logger.ts";
 import { loadConfigText } from "./load.ts";
 
 /** The lines `actiongate validate` would print for this text. */
@@ -122,7 +128,7 @@ describe("poll entries and their routes", () => {
 ${ROUTE.replace("erp-feed", "a")}`),
     ).toEqual([
       "config.yaml:3:56 poll[0].api_url: must be an https URL (http only for loopback hosts): a token goes with every call",
-      "config.yaml:4:13 poll[1].name: duplicate poll name \"a\"",
+      'config.yaml:4:13 poll[1].name: duplicate poll name "a"',
       "config.yaml:5:13 poll[2].name: no route takes its messages (match.source: b); they would all be acknowledged unrouted",
       "config.yaml:5:56 poll[2].limit: must be at most 100",
     ]);
@@ -151,5 +157,29 @@ routes:
       "config.yaml:2:15 epilot.monitoring.use_case_slug: is required",
       "config.yaml:2:55 epilot.monitoring.api_url: must be an https URL (http only for loopback hosts): a token goes with every call",
     ]);
+  });
+});
+
+describe("examples/poll.yaml", () => {
+  test("is valid, takes the example message on both routes, and opens no public port", async () => {
+    const file = join(REPO_DIR, "examples", "poll.yaml");
+    const env = {
+      EPILOT_INTEGRATION_ID: "i",
+      EPILOT_CONSUMER_TOKEN: "c",
+      EPILOT_MONITORING_TOKEN: "m",
+      ERP_TOKEN: "e",
+    };
+    const compiled = compileConfig(loadConfigText(file, readFileSync(file, "utf8"), env), {
+      logger: silentLogger,
+      userAgent: "actiongate/test",
+    });
+    try {
+      const message = parsedMessageOf(() => {}, "erp-feed");
+      expect(compiled.routes.map((route) => route.matchesMessage?.(message))).toEqual([true, true]);
+      expect(compiled.routes.every((route) => route.matches === undefined)).toBe(true);
+      expect(compiled.verification.remoteKeySource).toBeUndefined();
+    } finally {
+      await compiled.close();
+    }
   });
 });
