@@ -133,6 +133,16 @@ describe("postgres store", () => {
     expect((await replica.outbox.claim("erp", 10, T0, LEASE)).map((event) => event.id)).toEqual(["first"]);
   });
 
+  test("a line whose head left without letting the next go (an older replica completed it) is repaired within a minute", async () => {
+    const store = open();
+    await store.outbox.add({ id: "a1", route: "erp", stage: "deliver", data: "{}", createdAt: T0, orderKey: "k" });
+    await store.outbox.add({ id: "a2", route: "erp", stage: "deliver", data: "{}", createdAt: T0, orderKey: "k" });
+    expect((await store.outbox.claim("erp", 10, T0, LEASE)).map((e) => e.id)).toEqual(["a1"]);
+    await admin()`DELETE FROM outbox WHERE id = 'a1'`;
+    expect(await store.outbox.claim("erp", 10, T0 + 1_000, LEASE)).toEqual([]);
+    expect((await store.outbox.claim("erp", 10, T0 + 60_000, LEASE)).map((e) => e.id)).toEqual(["a2"]);
+  });
+
   test("a database migrated by a newer actiongate is refused with a clear message", async () => {
     await open().ready();
     await admin()`UPDATE actiongate_schema SET version = 99`;

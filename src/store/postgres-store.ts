@@ -46,6 +46,8 @@ export interface PostgresStore extends Store {
 }
 
 const PRUNE_INTERVAL_MS = 60_000;
+/** How often the order lines are checked for an event waiting behind nothing. */
+const REPAIR_INTERVAL_MS = 60_000;
 const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
 /** The readiness probe gives up sooner than other calls, so that /readyz answers within its 2 s. */
 const PROBE_TIMEOUT_MS = 1_500;
@@ -207,13 +209,41 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     const stageData = sealed(event.id, event.stageData);
     // The first of two adds with the same id wins, also against a dead letter of that id (replay
     // protection is earlier; this is the safety net).
+    // It joins the end of its key's line: waiting when an event of its route and key is in the outbox.
     const result = await tx`
-      INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key)
-      SELECT ${event.id}, ${event.route}, ${event.stage}, ${data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]', ${stageData}, ${orderKey}
+      INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key, waiting)
+      SELECT ${event.id}, ${event.route}, ${event.stage}, ${data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]', ${stageData}, ${orderKey},
+        ${orderKey}::text IS NOT NULL AND EXISTS (SELECT 1 FROM outbox AS line WHERE line.route = ${event.route} AND line.order_key = ${orderKey})
       WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
       ON CONFLICT (id) DO NOTHING`;
     return result.count > 0;
   };
+
+  /**
+   * Once an event of a line has left the outbox, the next one of its key goes: under the key's lock, so
+   * that an add of the key still committing is seen (it decided to wait behind the one that left).
+   * A crash before this runs leaves the next one waiting until the minute's repair (`repairLines`).
+   */
+  const releaseLine = (route: string, orderKey: string) =>
+    run("release line", () =>
+      sql.begin(async (tx) => {
+        await lockOrderKeys(tx, [orderKey]);
+        await tx`
+          UPDATE outbox SET waiting = false WHERE id = (
+            SELECT id FROM outbox WHERE route = ${route} AND order_key = ${orderKey} ORDER BY seq LIMIT 1)`;
+      }),
+    );
+
+  /** An event waiting with nothing of its key before it goes (a slipped release, an older replica). */
+  const repairLines = () =>
+    run(
+      "repair lines",
+      () => sql`
+      UPDATE outbox SET waiting = false WHERE waiting AND NOT EXISTS (
+        SELECT 1 FROM outbox AS earlier
+        WHERE earlier.route = outbox.route AND earlier.order_key = outbox.order_key AND earlier.seq < outbox.seq)`,
+    );
+  let lastRepairAt = Number.NEGATIVE_INFINITY;
 
   const digestOf = (event: NewOutboxEvent) =>
     event.orderKey === undefined ? null : digest(event.route, event.orderKey);
@@ -245,13 +275,18 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
       // lower seq is left in the outbox. The check reads other rows without locking them, so a head
       // another replica holds (leased, or being completed) keeps its line waiting; and no earlier event
       // of a key can appear later (adds of a key are serialised, a replayed dead letter joins the end).
+      if (Math.abs(claimNow - lastRepairAt) >= REPAIR_INTERVAL_MS) {
+        lastRepairAt = claimNow;
+        await repairLines();
+      }
+      // Only heads (NOT waiting, through outbox_ready) are looked at, however long their lines.
       const rows = await run(
         "claim",
         () => sql<Row[]>`
         UPDATE outbox SET lease_until = ${claimNow + leaseMs}, lease_owner = ${owner}
         WHERE id IN (
           SELECT id FROM outbox AS o
-          WHERE route = ${route} AND next_attempt_at <= ${claimNow} AND (lease_until IS NULL OR lease_until <= ${claimNow})
+          WHERE route = ${route} AND NOT waiting AND next_attempt_at <= ${claimNow} AND (lease_until IS NULL OR lease_until <= ${claimNow})
             AND (order_key IS NULL OR NOT EXISTS (
               SELECT 1 FROM outbox AS earlier
               WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
@@ -304,15 +339,21 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
 
     async complete(id, _attempt) {
-      const result = await run("complete", () => sql`DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner}`);
-      if (result.count === 0) lostLease(id, "complete");
+      // One statement; an ordered event then lets the next of its line go.
+      const [gone] = await run(
+        "complete",
+        () => sql<{ route: string; order_key: string | null }[]>`
+        DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING route, order_key`,
+      );
+      if (!gone) lostLease(id, "complete");
+      else if (gone.order_key !== null) await releaseLine(gone.route, gone.order_key);
     },
 
     async bury(id, attempt, reason) {
       // One statement moves the row, so a crash between the delete and the insert cannot lose it.
       const result = await run(
         "bury",
-        () => sql`
+        () => sql<{ route: string; order_key: string | null }[]>`
         WITH moved AS (DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING *)
         INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, order_key, dead_at, reason)
         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, history || ${JSON.stringify([attempt])}::text::jsonb, stage_data, order_key, ${now()}, ${reason}
@@ -320,9 +361,12 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
         ON CONFLICT (id) DO UPDATE SET route = excluded.route, stage = excluded.stage, data = excluded.data, secret = excluded.secret,
           created_at = excluded.created_at, attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
           history = excluded.history, stage_data = excluded.stage_data, order_key = excluded.order_key,
-          dead_at = excluded.dead_at, reason = excluded.reason`,
+          dead_at = excluded.dead_at, reason = excluded.reason
+        RETURNING route, order_key`,
       );
-      if (result.count === 0) lostLease(id, "bury");
+      const [moved] = result;
+      if (!moved) lostLease(id, "bury");
+      else if (moved.order_key !== null) await releaseLine(moved.route, moved.order_key);
     },
 
     depth: () => countRoutes("outbox"),
@@ -337,10 +381,23 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   // letter is never lost nor doubled. ON CONFLICT: should the id somehow be pending already, that
   // pending event is the one that runs.
   const replayMoved = (tx: Tx, replayNow: number) => tx`
-    INSERT INTO outbox (${tx.unsafe(EVENT_COLUMNS)}, lease_until, lease_owner, order_key)
-    SELECT id, route, stage, data, secret, created_at, 0, ${replayNow}, history, stage_data, NULL, NULL, order_key
+    INSERT INTO outbox (${tx.unsafe(EVENT_COLUMNS)}, lease_until, lease_owner, order_key, waiting)
+    SELECT id, route, stage, data, secret, created_at, 0, ${replayNow}, history, stage_data, NULL, NULL, order_key, order_key IS NOT NULL
     FROM moved ORDER BY dead_at, id
     ON CONFLICT (id) DO NOTHING`;
+
+  /**
+   * After a replay (under the keys' locks): in each line it joined, the head goes and the rest wait.
+   * Several dead letters of one key come back in one statement, which cannot see its own rows.
+   */
+  const settleLines = (tx: Tx, orderKeys: readonly (string | null)[]) => {
+    const keys = [...new Set(orderKeys.filter((value): value is string => value !== null))];
+    return tx`
+      UPDATE outbox SET waiting = EXISTS (
+        SELECT 1 FROM outbox AS earlier
+        WHERE earlier.route = outbox.route AND earlier.order_key = outbox.order_key AND earlier.seq < outbox.seq)
+      WHERE order_key = ANY(${keys})`;
+  };
 
   const deadLetters: DeadLetterStore = {
     async list() {
@@ -368,9 +425,14 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
             tx,
             keys.map((key) => key.order_key),
           );
-          return tx<{ n: number }[]>`
+          const counted = await tx<{ n: number }[]>`
             WITH moved AS (DELETE FROM dead_letters WHERE id = ${id} RETURNING *), inserted AS (${replayMoved(tx, replayNow)})
             SELECT count(*)::int AS n FROM moved`;
+          await settleLines(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          return counted;
         }),
       );
       return Number(row?.n ?? 0) > 0;
@@ -386,9 +448,14 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
             tx,
             keys.map((key) => key.order_key),
           );
-          return tx<{ n: number }[]>`
+          const counted = await tx<{ n: number }[]>`
             WITH moved AS (DELETE FROM dead_letters RETURNING *), inserted AS (${replayMoved(tx, replayNow)})
             SELECT count(*)::int AS n FROM moved`;
+          await settleLines(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          return counted;
         }),
       );
       return Number(row?.n ?? 0);

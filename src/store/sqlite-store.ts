@@ -66,6 +66,8 @@ const BUSY_TIMEOUT_MS = 5_000;
 /** The readiness probe waits less for the write lock, so that /readyz answers within its 2 s. */
 const PROBE_BUSY_TIMEOUT_MS = 1_500;
 const PRUNE_INTERVAL_MS = 60_000;
+/** How often the order lines are checked for an event waiting behind nothing. */
+const REPAIR_INTERVAL_MS = 60_000;
 /** Rows sealed per statement batch when a store of the first version is upgraded. */
 const SEAL_BATCH = 500;
 /** A row of store_meta that says the file still holds plain text of the first version in its free space. */
@@ -248,6 +250,16 @@ function createStore(
   const countRoutes = (table: "outbox" | "dead_letters") =>
     countsPerRoute(db.prepare(`SELECT route, COUNT(*) AS n FROM ${table} GROUP BY route`).all());
 
+  /** Lets the next event of a line go once `id` has left the outbox (in the same transaction). */
+  const removeEvent = (id: string) => {
+    const removed = db.prepare("DELETE FROM outbox WHERE id = ? RETURNING route, order_key").get(id);
+    if (removed?.order_key === null || removed?.order_key === undefined) return;
+    db.prepare(
+      `UPDATE outbox SET waiting = 0 WHERE id = (
+         SELECT id FROM outbox WHERE route = ? AND order_key = ? ORDER BY seq LIMIT 1)`,
+    ).run(removed.route, removed.order_key);
+  };
+
   const bury = (id: string, attempt: AttemptRecord, reason: string) =>
     db.transaction(() => {
       db.prepare(
@@ -255,8 +267,14 @@ function createStore(
          SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, json_insert(history, '$[#]', json(?)), stage_data, order_key, ?, ?
          FROM outbox WHERE id = ?`,
       ).run(JSON.stringify(attempt), now(), reason, id);
-      db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+      removeEvent(id);
     });
+
+  // An event joins the end of its key's line: it waits when an event of its route and key is in the
+  // outbox already.
+  const WAITING = (route: string, orderKey: string) =>
+    `(CASE WHEN ${orderKey} IS NOT NULL AND EXISTS (SELECT 1 FROM outbox AS line WHERE line.route = ${route} AND line.order_key = ${orderKey}) THEN 1 ELSE 0 END)`;
+  let lastRepairAt = Number.NEGATIVE_INFINITY;
 
   /** One statement; true when the event was added (not when its id is pending or dead already). */
   const addEvent = (event: NewOutboxEvent): boolean =>
@@ -264,8 +282,9 @@ function createStore(
     // protection is earlier; this is the safety net).
     db
       .prepare(
-        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key, seq)
-         SELECT ?, ?, ?, ?, ?, ?, 0, ?, '[]', ?, ?, ${NEXT_SEQ} WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)`,
+        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key, seq, waiting)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0, ?6, '[]', ?7, ?8, ${NEXT_SEQ}, ${WAITING("?2", "?8")}
+         WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1)`,
       )
       .run(
         event.id,
@@ -274,10 +293,8 @@ function createStore(
         seal(key, event.id, event.data),
         sealed(event.id, event.secret),
         event.createdAt,
-        event.createdAt,
         sealed(event.id, event.stageData),
         event.orderKey === undefined ? null : digest(event.route, event.orderKey),
-        event.id,
       ).changes > 0;
 
   const outbox: OutboxStore = {
@@ -291,12 +308,17 @@ function createStore(
       // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the
       // same row. An ordered event goes only as the head of its key's line (nothing of its route and key
       // added before it is left in the outbox).
+      if (Math.abs(claimNow - lastRepairAt) >= REPAIR_INTERVAL_MS) {
+        lastRepairAt = claimNow;
+        repairLines();
+      }
+      // The heads alone are found through outbox_ready (waiting = 0); the NOT EXISTS guards them too.
       const rows = db
         .prepare(
           `UPDATE outbox SET lease_until = ?
            WHERE id IN (
              SELECT id FROM outbox AS o
-             WHERE route = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+             WHERE route = ? AND waiting = 0 AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
                AND (order_key IS NULL OR NOT EXISTS (
                  SELECT 1 FROM outbox AS earlier
                  WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
@@ -332,7 +354,7 @@ function createStore(
     },
 
     async complete(id, _attempt) {
-      db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+      db.transaction(() => removeEvent(id));
     },
 
     async bury(id, attempt, reason) {
@@ -348,8 +370,23 @@ function createStore(
 
   // Back into the outbox at the stage it died in, with fresh attempts and its history, at the end of
   // its key's line.
-  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, lease_until, order_key, seq)
-    SELECT id, route, stage, data, secret, created_at, 0, ?, history, stage_data, NULL, order_key, ${NEXT_SEQ} FROM dead_letters`;
+  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, lease_until, order_key, seq, waiting)
+    SELECT id, route, stage, data, secret, created_at, 0, ?, history, stage_data, NULL, order_key, ${NEXT_SEQ},
+      ${WAITING("dead_letters.route", "dead_letters.order_key")}
+    FROM dead_letters`;
+
+  /**
+   * The lines kept right even if something slipped (a replica of an older version completing a head
+   * does not let the next go): an event waiting with nothing of its key before it goes. Once a minute.
+   */
+  const repairLines = () =>
+    db
+      .prepare(
+        `UPDATE outbox SET waiting = 0 WHERE waiting = 1 AND NOT EXISTS (
+           SELECT 1 FROM outbox AS earlier
+           WHERE earlier.route = outbox.route AND earlier.order_key = outbox.order_key AND earlier.seq < outbox.seq)`,
+      )
+      .run();
 
   const deadLetters: DeadLetterStore = {
     async list() {
