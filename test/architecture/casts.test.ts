@@ -21,7 +21,7 @@ const SANCTIONED_MAKERS: readonly { readonly call: RegExp; readonly files: reado
   // for the tools that send nothing (explain, test), or from a test's fixture.
   {
     call: /\bparsePollMessage\s*\(/,
-    files: ["src/payload/message.ts", "src/poll/", "src/cli/", "test/support/calls.ts"],
+    files: ["src/payload/message.ts", "src/payload/message.test.ts", "src/poll/", "src/cli/", "test/support/calls.ts"],
   },
   {
     call: /\bOutboundMessage\.fromCall\s*\(/,
