@@ -57,18 +57,27 @@ export async function serveCommand(
     await compiled.close();
     return 1;
   }
-  logger.info("listening", {
+  const started = {
     version: VERSION,
     runtime: runtimeName,
-    host: gateway.hostname,
-    port: gateway.port,
-    tls: compiled.serverTls !== undefined,
     config: configFile,
     routes: compiled.routes.map((route) => route.name),
     store: storeKind(loaded.config),
     verification: describeTrustedKeys(compiled.verification.trusted),
+    ...(gateway.pollSources.length > 0 ? { poll: gateway.pollSources.map((source) => source.name) } : {}),
     ...(gateway.adminPort !== undefined ? { admin_port: gateway.adminPort } : {}),
-  });
+  };
+  if (gateway.port === undefined) {
+    // Only routes of polled messages: nothing needs to reach this box, so no public port is open.
+    logger.info("running without a public listener", started);
+  } else {
+    logger.info("listening", {
+      ...started,
+      host: gateway.hostname,
+      port: gateway.port,
+      tls: compiled.serverTls !== undefined,
+    });
+  }
   // SIGHUP (and with --watch, a change of the file) reloads the config; see gateway/reload.ts.
   const stopReloading = startReloadTriggers({
     file: configFile,

@@ -149,7 +149,7 @@ routes:
 
   test("keys are not interpolated", () => {
     expect(problemsOf(`\${KEY}: 1\n${ROUTE}`, { KEY: "server" })).toEqual([
-      "config.yaml:1:1 ${KEY}: unknown key (known here: $schema, server, admin, verification, log, store, epilot, routes)",
+      "config.yaml:1:1 ${KEY}: unknown key (known here: $schema, server, admin, verification, log, store, epilot, poll, routes)",
     ]);
   });
 
@@ -213,7 +213,7 @@ routes:
     ).toEqual([
       'config.yaml:3:3 server.prot: unknown key, did you mean "port"?',
       'config.yaml:4:1 verificaton: unknown key, did you mean "verification"?',
-      "config.yaml:7:5 routes[0] (erp).strip_paths: unknown key (known here: name, match, strip, forward_headers, forward_caller, skip_when, skip_reason, transform, target, response, delivery)",
+      "config.yaml:7:5 routes[0] (erp).strip_paths: unknown key (known here: name, match, strip, forward_headers, forward_caller, skip_when, skip_reason, transform, target, response, delivery, use_case_slug)",
       'config.yaml:11:7 routes[0] (erp).target.methd: unknown key, did you mean "method"?',
       'config.yaml:13:7 routes[0] (erp).response.fail_wen: unknown key, did you mean "fail_when"?',
     ]);

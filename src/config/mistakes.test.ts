@@ -309,7 +309,7 @@ routes:
 `),
     ).toEqual([
       "config.yaml:3:61 routes[0] (erp).target.wsdl: unknown key (known here: type, url, method, headers, timeout, idempotency_header, connections, max_response_size, tls, auth, csrf, rate_limit, proxy)",
-      "config.yaml:4:17 routes[0] (erp).delivery.retries: unknown key (known here: mode, max_attempts, backoff, concurrency, circuit_breaker)",
+      "config.yaml:4:17 routes[0] (erp).delivery.retries: unknown key (known here: mode, order_key, max_attempts, backoff, concurrency, circuit_breaker)",
     ]);
   });
 });

@@ -4,6 +4,7 @@ import { epilotSchema } from "../epilot/schema.ts";
 import { isRecord } from "../kit/records.ts";
 import { envBoolean, formatDuration } from "../kit/units.ts";
 import { logSchema } from "../log/schema.ts";
+import { pollSchema } from "../poll/schema.ts";
 import { matchSchema } from "../routing/schema.ts";
 import { adminSchema, serverSchema } from "../server/schema.ts";
 import { storeSchema } from "../store/schema.ts";
@@ -17,7 +18,7 @@ import { verificationSchema } from "../verify/schema.ts";
  * reference (docs/configuration.md) and the JSON Schema for editors are generated from it.
  */
 
-export const routeSchema = z
+const routeFields = z
   .strictObject({
     name: z
       .string()
@@ -47,8 +48,50 @@ export const routeSchema = z
     ),
     response: responseSchema.optional(),
     delivery: deliverySchema.prefault({}),
+    use_case_slug: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "the use case this route's monitoring spans are reported under (instead of epilot.monitoring.use_case_slug)",
+      ),
   })
-  .describe("One custom action: where it goes and in what shape.");
+  .describe("One custom action, or one kind of polled message: where it goes and in what shape.");
+
+/** Where a route of polled messages differs from one of custom actions: it has no caller, no headers, no token. */
+const routeSchema = routeFields
+  .superRefine((route, ctx) => {
+    const polled = route.match?.source !== undefined;
+    const refuse = (path: PropertyKey[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    if (polled) {
+      if (route.delivery.mode === "sync")
+        refuse(
+          ["delivery", "mode"],
+          "polled messages always go through the outbox (async); sync has no caller to answer",
+        );
+      if (route.forward_headers.length > 0) refuse(["forward_headers"], "polled messages carry no headers to forward");
+      if (route.forward_caller) refuse(["forward_caller"], "polled messages carry no caller");
+      if (route.response?.write_back !== undefined)
+        refuse(
+          ["response", "write_back"],
+          "write-back needs the x-epilot-token of a custom action call; polled messages carry none",
+        );
+    } else if (route.delivery.order_key !== undefined && route.delivery.mode !== "async") {
+      refuse(
+        ["delivery", "order_key"],
+        "orders outbox deliveries: needs delivery.mode: async (a sync route delivers at once)",
+      );
+    }
+  })
+  .transform((route) => ({
+    ...route,
+    delivery: {
+      ...route.delivery,
+      mode: route.delivery.mode ?? (route.match?.source !== undefined ? ("async" as const) : ("sync" as const)),
+    },
+  }));
+
+export { routeSchema };
 
 export const configSchema = z
   .strictObject({
@@ -59,6 +102,7 @@ export const configSchema = z
     log: logSchema.prefault({}),
     store: storeSchema.optional(),
     epilot: epilotSchema.prefault({}),
+    poll: pollSchema.optional(),
     routes: z
       .array(routeSchema)
       .min(1, "must list at least one route")
@@ -79,6 +123,7 @@ export const configSchema = z
       .describe("The routes, tried in order for `POST /actions`."),
   })
   .superRefine((config, ctx) => {
+    checkPollSources(config, ctx);
     if (!config.store && config.server.workers > 1) {
       ctx.addIssue({
         code: "custom",
@@ -91,7 +136,8 @@ export const configSchema = z
       return;
     }
     config.routes.forEach((route, index) => {
-      if (route.delivery.mode === "async") {
+      // Routes of polled messages are async too; the poll entry's own problem says what is missing.
+      if (route.delivery.mode === "async" && route.match?.source === undefined) {
         ctx.addIssue({
           code: "custom",
           message: "async delivery needs a store (set store.path or store.url)",
@@ -101,6 +147,63 @@ export const configSchema = z
     });
   })
   .describe("actiongate configuration");
+
+/**
+ * Polled messages are stored before they are acknowledged, so a poll source needs a store; each one
+ * needs a route (or every message would be acknowledged unrouted, which is a loss by configuration),
+ * and each `match.source` must name one.
+ */
+function checkPollSources(
+  config: {
+    poll?: readonly { name: string }[] | undefined;
+    store?: unknown;
+    server: { workers: number };
+    routes: readonly RouteConfig[];
+  },
+  ctx: z.RefinementCtx<unknown>,
+): void {
+  const sources = config.poll ?? [];
+  if (sources.length > 0 && !config.store) {
+    ctx.addIssue({
+      code: "custom",
+      message: "polled messages are stored before they are acknowledged: set store.path or store.url",
+      path: ["poll"],
+    });
+  }
+  const names = new Set(sources.map((source) => source.name));
+  const routed = new Set<string>();
+  config.routes.forEach((route, index) => {
+    const source = route.match?.source;
+    if (source === undefined) return;
+    routed.add(source);
+    if (!names.has(source)) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          names.size > 0
+            ? `names no poll entry (there are: ${[...names].join(", ")})`
+            : "names no poll entry (add it under poll:)",
+        path: ["routes", index, "match", "source"],
+      });
+    }
+  });
+  sources.forEach((source, index) => {
+    if (!routed.has(source.name)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `no route takes its messages (match.source: ${source.name}); they would all be acknowledged unrouted`,
+        path: ["poll", index, "name"],
+      });
+    }
+  });
+  if (config.server.workers > 1 && config.routes.every((route) => route.match?.source !== undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      message: "workers share the public listener, and a gateway of polled messages only has none",
+      path: ["server", "workers"],
+    });
+  }
+}
 
 /**
  * An outbox attempt runs under a lease of `store.lease`; when the lease runs out first, another worker

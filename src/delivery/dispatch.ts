@@ -2,6 +2,7 @@ import type { Logger } from "../log/logger.ts";
 import type { ParsedCall } from "../payload/parse.ts";
 import type { OutboxStore } from "../store/types.ts";
 import { type CallAnswer, failure } from "./answer.ts";
+import { orderKeyOf } from "./order-key.ts";
 import { buildOutboxEvent, firstFollowUp } from "./outbox-event.ts";
 import { prepareMessage } from "./prepare.ts";
 import type { Route } from "./route.ts";
@@ -39,8 +40,12 @@ async function acceptAsync(parsed: ParsedCall, route: Route, context: DispatchCo
       route: route.name,
     });
   }
+  const ordered = await orderKeyOf(parsed, route, prepared.message.payload, context.logger);
+  if (!ordered.ok) return ordered.answer;
   try {
-    await context.outbox.add(buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now()));
+    await context.outbox.add(
+      buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now(), undefined, ordered.key),
+    );
   } catch (error) {
     context.logger.error("outbox write failed", {
       route: route.name,

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import {
   delivered,
   outboxEventFor,
+  outboxEventForMessage,
   rejected,
   scriptedEpilot,
   scriptedTarget,
@@ -9,7 +10,7 @@ import {
   unreachable,
 } from "../../test/support/delivery.ts";
 import { waitFor } from "../../test/support/gateway.ts";
-import { silentLogger } from "../log/logger.ts";
+import { createLogger, silentLogger } from "../log/logger.ts";
 import { openMemoryStore } from "../store/memory-store.ts";
 import type { Store } from "../store/types.ts";
 import type { Target, TargetOutcome } from "../targets/types.ts";
@@ -226,5 +227,134 @@ describe("DeliveryEngine", () => {
     finish();
     await stopped;
     expect(await store.outbox.depth()).toEqual({});
+  });
+});
+
+describe("DeliveryEngine: ordered delivery", () => {
+  /** A target that records, per entity, how many of its events it holds at once and in which order they came. */
+  function entityTarget(failFirst: Record<string, number>) {
+    const inFlight = new Map<string, number>();
+    let mostAtOnce = 0;
+    const order: { entity: string; n: number; ok: boolean }[] = [];
+    const target: Target = {
+      ...stubTarget("entities"),
+      async deliver(message) {
+        const { entity, n } = (message.payload as any).payload;
+        inFlight.set(entity, (inFlight.get(entity) ?? 0) + 1);
+        mostAtOnce = Math.max(mostAtOnce, inFlight.get(entity)!);
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        inFlight.set(entity, inFlight.get(entity)! - 1);
+        const failing = (failFirst[entity] ?? 0) > 0;
+        if (failing) failFirst[entity]!--;
+        order.push({ entity, n, ok: !failing });
+        return failing ? rejected(503) : delivered();
+      },
+      close: async () => {},
+    };
+    return { target, order, mostAtOnce: () => mostAtOnce };
+  }
+
+  test("events of one key go one at a time and in order, across retries; another key flows meanwhile", async () => {
+    const store = openMemoryStore({ replayWindowMs: 60_000 });
+    const entities = entityTarget({ A: 6 });
+    const route = testRoute({
+      target: entities.target,
+      source: "erp-feed",
+      orderKey: "payload.entity",
+      concurrency: 8,
+      maxAttempts: 20,
+    });
+    const sequence = ["A", "B", "A", "B", "A", "B", "B", "B"];
+    for (const [n, entity] of sequence.entries()) {
+      await store.outbox.add(
+        await outboxEventForMessage(route, (raw) => {
+          raw.event_id = `evt_${n}`;
+          raw.payload = { entity, n };
+        }),
+      );
+    }
+    start(store, () => [route]);
+    await waitFor(async () => Object.keys(await store.outbox.depth()).length === 0, 5_000, "every event delivered");
+    expect(entities.mostAtOnce()).toBe(1);
+    const deliveredOf = (entity: string) => entities.order.filter((o) => o.entity === entity && o.ok).map((o) => o.n);
+    expect(deliveredOf("A")).toEqual([0, 2, 4]);
+    expect(deliveredOf("B")).toEqual([1, 3, 5, 6, 7]);
+    // B did not wait for A's retries: all of B was delivered before A's first success.
+    const firstA = entities.order.findIndex((o) => o.entity === "A" && o.ok);
+    const lastB = entities.order.findLastIndex((o) => o.entity === "B");
+    expect(lastB).toBeLessThan(firstA);
+  });
+
+  test("a dead-lettered head lets the next event of its key go", async () => {
+    const store = openMemoryStore({ replayWindowMs: 60_000 });
+    const entities = entityTarget({ A: 2 });
+    const route = testRoute({
+      target: entities.target,
+      source: "erp-feed",
+      orderKey: "payload.entity",
+      maxAttempts: 2,
+    });
+    for (const n of [0, 1]) {
+      await store.outbox.add(
+        await outboxEventForMessage(route, (raw) => {
+          raw.event_id = `evt_${n}`;
+          raw.payload = { entity: "A", n };
+        }),
+      );
+    }
+    start(store, () => [route]);
+    await waitFor(async () => Object.keys(await store.outbox.depth()).length === 0, 5_000, "the outbox empty");
+    expect((await store.deadLetters.list()).map((letter) => letter.id)).toEqual([
+      "poll:5b0c7a4e-2f1d-4e6a-9c3b-8d7e6f5a4b21:evt_0",
+    ]);
+    expect(entities.order.map((o) => [o.n, o.ok])).toEqual([
+      [0, false],
+      [0, false],
+      [1, true],
+    ]);
+  });
+
+  test("a polled message goes to its target with its event_id as the idempotency key", async () => {
+    const store = openMemoryStore({ replayWindowMs: 60_000 });
+    const target = scriptedTarget(delivered());
+    const route = testRoute({ target, source: "erp-feed" });
+    await store.outbox.add(await outboxEventForMessage(route));
+    start(store, () => [route]);
+    await waitFor(() => target.calls.length === 1, 5_000, "the delivery");
+    expect(target.calls[0]!.idempotencyKey).toBe("01JDXK7PZ8H4N6Q2S0V3X5Z7B9");
+  });
+});
+
+describe("DeliveryEngine: result listeners", () => {
+  test("every listener hears each attempt with its event; one that throws changes nothing", async () => {
+    const store = openMemoryStore({ replayWindowMs: 60_000 });
+    const target = scriptedTarget(rejected(503), delivered());
+    const route = testRoute({ target });
+    const event = await outboxEventFor(route, { edit: noCallback });
+    await store.outbox.add(event);
+    const heard: [string, string, boolean, string, number][] = [];
+    const { epilot } = scriptedEpilot();
+    const lines: string[] = [];
+    const engine = new DeliveryEngine({
+      outbox: store.outbox,
+      acquireConfig: () => ({ routes: [route], epilot, release: () => {} }),
+      logger: createLogger({ level: "error", sink: (line) => lines.push(line) }),
+      pollIntervalMs: 5,
+      onResult: [
+        () => {
+          throw new Error("listener bug");
+        },
+        (name, result, dead, claimed) => heard.push([name, result.kind, dead, claimed.id, claimed.attempts]),
+      ],
+    });
+    engines.push(engine);
+    engine.start();
+    await waitFor(() => heard.length === 2, 5_000, "both attempts heard");
+    expect(heard).toEqual([
+      ["erp", "retry", false, event.id, 0],
+      ["erp", "done", false, event.id, 1],
+    ]);
+    expect(await store.outbox.depth()).toEqual({});
+    expect(lines.filter((line) => line.includes("a delivery result listener failed"))).toHaveLength(2);
   });
 });

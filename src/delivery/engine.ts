@@ -18,14 +18,26 @@ export interface DeliveryConfigLease {
   release(): void;
 }
 
+/**
+ * Told what one attempt decided: metrics (delivered, retried, dead-lettered), monitoring spans. `event`
+ * is the event as claimed (its attempts before this one, its stage). A listener that throws is logged
+ * and changes nothing of the delivery.
+ */
+export type DeliveryResultListener = (
+  route: string,
+  result: StepResult,
+  deadLettered: boolean,
+  event: OutboxEvent,
+) => void;
+
 export interface DeliveryEngineOptions {
   readonly outbox: OutboxStore;
   /** Takes the config in force now (a reload swaps it); see {@link DeliveryConfigLease}. */
   readonly acquireConfig: () => DeliveryConfigLease;
   readonly logger: Logger;
   readonly observer?: DeliveryObserver | undefined;
-  /** Told what each attempt decided (metrics: delivered, retried, dead-lettered). */
-  readonly onResult?: ((route: string, result: StepResult, deadLettered: boolean) => void) | undefined;
+  /** Told what each attempt decided, once it is recorded; one listener or several. */
+  readonly onResult?: DeliveryResultListener | readonly DeliveryResultListener[] | undefined;
   /** How long a claimed event stays reserved for this worker; another worker takes it over after. */
   readonly leaseMs?: number | undefined;
   /** How often the outbox is polled when nothing woke the engine up. */
@@ -73,8 +85,11 @@ export class DeliveryEngine {
   private readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly now: () => number;
+  private readonly listeners: readonly DeliveryResultListener[];
 
   constructor(private readonly options: DeliveryEngineOptions) {
+    const onResult = options.onResult;
+    this.listeners = onResult === undefined ? [] : typeof onResult === "function" ? [onResult] : onResult;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.now = options.now ?? Date.now;
@@ -233,6 +248,20 @@ export class DeliveryEngine {
     }
   }
 
+  private tell(route: Route, result: StepResult, deadLettered: boolean, event: OutboxEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(route.name, result, deadLettered, event);
+      } catch (error) {
+        this.options.logger.error("a delivery result listener failed", {
+          route: route.name,
+          webhook_id: event.id,
+          error: (error as Error).message,
+        });
+      }
+    }
+  }
+
   private async record(event: OutboxEvent, route: Route, result: StepResult): Promise<void> {
     const { outbox, logger } = this.options;
     const log = { route: route.name, webhook_id: event.id, stage: event.stage, attempt: event.attempts + 1 };
@@ -245,7 +274,7 @@ export class DeliveryEngine {
             : "attempt postponed: circuit breaker open",
           { ...log, until: new Date(result.until).toISOString() },
         );
-        this.options.onResult?.(route.name, result, false);
+        this.tell(route, result, false, event);
         return;
       case "done":
         if (result.next) {
@@ -260,7 +289,7 @@ export class DeliveryEngine {
           await outbox.complete(event.id, result.attempt);
           logger.info("event done", { ...log, outcome: result.attempt.outcome, status: result.attempt.status });
         }
-        this.options.onResult?.(route.name, result, false);
+        this.tell(route, result, false, event);
         return;
       case "retry": {
         const attempts = event.attempts + 1;
@@ -274,7 +303,7 @@ export class DeliveryEngine {
             target_url: result.attempt.url,
             reason,
           });
-          this.options.onResult?.(route.name, result, true);
+          this.tell(route, result, true, event);
           return;
         }
         const delay = nextDelayMs(attempts, route.delivery.backoff, result.retryAfterMs);
@@ -287,7 +316,7 @@ export class DeliveryEngine {
           error: result.attempt.error,
           retry_in_ms: delay,
         });
-        this.options.onResult?.(route.name, result, false);
+        this.tell(route, result, false, event);
         return;
       }
       case "dead":
@@ -299,7 +328,7 @@ export class DeliveryEngine {
           target_url: result.attempt.url,
           reason: result.reason,
         });
-        this.options.onResult?.(route.name, result, true);
+        this.tell(route, result, true, event);
         return;
     }
   }

@@ -1,5 +1,5 @@
 import { isRecord } from "../kit/records.ts";
-import type { ParsedCall } from "../payload/parse.ts";
+import type { ParsedCall, ParsedInput } from "../payload/parse.ts";
 import type { NewOutboxEvent, OutboxEvent, OutboxStage } from "../store/types.ts";
 import { OutboundMessage } from "../targets/message.ts";
 import type { TargetResponse } from "../targets/types.ts";
@@ -9,8 +9,14 @@ import type { Route } from "./route.ts";
  * The format of an outbox event's `data`, so that a later version of actiongate can read rows an
  * earlier one wrote. Rows without `v` were written before it existed; they have the same fields as 1.
  * Bump it (and read the old shape in {@link readEventData}) whenever a field changes meaning.
+ *
+ * 2 added polled messages (`idempotencyKey`, `origin`). Calls are still written as 1, which they
+ * are, so that replicas of the previous version keep delivering them during a rolling upgrade;
+ * those replicas dead-letter a polled message as unreadable instead of sending it with the wrong
+ * idempotency key.
  */
-export const EVENT_DATA_VERSION = 1;
+export const EVENT_DATA_VERSION = 2;
+const CALL_DATA_VERSION = 1;
 
 /** What the stages of an outbox event need that is not secret (stored as JSON in `data`). */
 export interface OutboxEventData {
@@ -20,6 +26,22 @@ export interface OutboxEventData {
   readonly payload: unknown;
   readonly callbackUrl?: string;
   readonly entity?: { readonly schema: string; readonly id: string };
+  /** Sent as the idempotency key when it is not the event's id (a polled message: its event_id). */
+  readonly idempotencyKey?: string;
+  /** Where a polled message came from: for the dead letters, the console and monitoring (no payload). */
+  readonly origin?: PolledOrigin;
+}
+
+/** What identifies a polled message, kept beside it in the outbox (no payload content). */
+export interface PolledOrigin {
+  readonly kind: "poll";
+  readonly source: string;
+  readonly message_id: string;
+  readonly use_case_id: string;
+  readonly event_id: string;
+  readonly event_name: string;
+  readonly org_id: string;
+  readonly enqueued_at: string;
 }
 
 /** What is secret (stored encrypted in `secret`): epilot's tokens and any header the route forwards. */
@@ -30,24 +52,44 @@ export interface OutboxEventSecrets {
 }
 
 /**
- * Builds the outbox event for a call: at `deliver` for an async route, or at its first follow-up
- * (write-back, resume) after a sync delivery, with the target's answer as stage data.
+ * Builds the outbox event for a call or a polled message: at `deliver` for an async route or a
+ * polled message, or at a call's first follow-up (write-back, resume) after a sync delivery, with the
+ * target's answer as stage data. `orderKey` (delivery/order-key.ts) orders it among the route's
+ * events.
  *
  * @example
  * await outbox.add(buildOutboxEvent(parsed, route, message, "deliver", Date.now()));
  */
 export function buildOutboxEvent(
-  parsed: ParsedCall,
+  parsed: ParsedInput,
   route: Pick<Route, "name">,
   message: OutboundMessage,
   stage: OutboxStage,
   now: number,
   response?: TargetResponse,
+  orderKey?: string,
 ): NewOutboxEvent {
+  const built = parsed.kind === "call" ? callEventParts(parsed, message) : messageEventParts(parsed, message);
+  return {
+    id: parsed.id,
+    route: route.name,
+    stage,
+    data: JSON.stringify(built.data),
+    secret: JSON.stringify(built.secrets),
+    createdAt: now,
+    ...(response ? { stageData: JSON.stringify(response) } : {}),
+    ...(orderKey !== undefined ? { orderKey } : {}),
+  };
+}
+
+function callEventParts(
+  parsed: ParsedCall,
+  message: OutboundMessage,
+): { data: OutboxEventData; secrets: OutboxEventSecrets } {
   const { data: payloadData } = parsed.payload;
   const entity = payloadData.entity;
   const data: OutboxEventData = {
-    v: EVENT_DATA_VERSION,
+    v: CALL_DATA_VERSION,
     body: message.body,
     payload: message.payload,
     ...(payloadData.callback_post_url ? { callbackUrl: payloadData.callback_post_url } : {}),
@@ -59,15 +101,32 @@ export function buildOutboxEvent(
     ...(epilotToken ? { epilotToken } : {}),
     ...(payloadData.resume_token ? { resumeToken: payloadData.resume_token } : {}),
   };
-  return {
-    id: message.webhookId,
-    route: route.name,
-    stage,
-    data: JSON.stringify(data),
-    secret: JSON.stringify(secrets),
-    createdAt: now,
-    ...(response ? { stageData: JSON.stringify(response) } : {}),
+  return { data, secrets };
+}
+
+/** A polled message carries no token, callback or forwarded header: only its shaped body and where it came from. */
+function messageEventParts(
+  parsed: Extract<ParsedInput, { kind: "message" }>,
+  message: OutboundMessage,
+): { data: OutboxEventData; secrets: OutboxEventSecrets } {
+  const polled = parsed.message;
+  const data: OutboxEventData = {
+    v: EVENT_DATA_VERSION,
+    body: message.body,
+    payload: message.payload,
+    idempotencyKey: message.idempotencyKey,
+    origin: {
+      kind: "poll",
+      source: parsed.source,
+      message_id: polled.id,
+      use_case_id: polled.use_case_id,
+      event_id: polled.event_id,
+      event_name: polled.event_name,
+      org_id: polled.org_id,
+      enqueued_at: polled.enqueued_at,
+    },
   };
+  return { data, secrets: { forwardedHeaders: {} } };
 }
 
 /**
@@ -121,7 +180,7 @@ export function readEventData(event: Pick<OutboxEvent, "data">): OutboxEventData
       `the stored event data has format ${String(version)}; this actiongate reads up to ${EVENT_DATA_VERSION}`,
     );
   }
-  // Version 0 (no `v`) has the fields of version 1.
+  // Version 0 (no `v`) has the fields of version 1; version 2 only added optional fields.
   return { ...(json as Omit<OutboxEventData, "v">), v: EVENT_DATA_VERSION };
 }
 
@@ -144,6 +203,7 @@ export function messageOfEvent(
 ): OutboundMessage {
   return OutboundMessage.fromStored({
     id: event.id,
+    idempotencyKey: data.idempotencyKey,
     body: data.body,
     payload: data.payload,
     forwardedHeaders: secrets.forwardedHeaders,

@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.ts";
-import type { ParsedCall } from "../payload/parse.ts";
+import type { ParsedInput } from "../payload/parse.ts";
 import { OutboundMessage } from "../targets/message.ts";
 import { ExpressionEvaluationError } from "../transform/expression.ts";
 import { type ShapeResult, shapePayload } from "../transform/shaping.ts";
@@ -12,17 +12,18 @@ export type PreparedMessage =
   | { ok: false; answer: CallAnswer; shaped: ShapeResult };
 
 /**
- * Everything a route does before its target is called, the same for sync and async delivery:
- * strip, `skip_when`, `transform`, and the headers the route forwards. Failures and skips come back
- * as the answer to give epilot.
+ * Everything a route does before its target is called, the same for sync and async delivery and for
+ * calls and polled messages: strip, `skip_when`, `transform`, and the headers the route forwards (a
+ * call's only: a polled message has none). Failures and skips come back as the answer to give epilot
+ * (the poll source reads its outcome and reason instead).
  *
  * @example
  * const prepared = await prepareMessage(parsed, route, logger);
  * if (!prepared.ok) return prepared.answer;
  * await route.target.deliver(prepared.message);
  */
-export async function prepareMessage(parsed: ParsedCall, route: Route, logger: Logger): Promise<PreparedMessage> {
-  const shaped = await shapePayload(parsed.payload, route.shaping);
+export async function prepareMessage(parsed: ParsedInput, route: Route, logger: Logger): Promise<PreparedMessage> {
+  const shaped = await shapePayload(parsed.document, route.shaping);
   switch (shaped.kind) {
     case "skipped":
       return {
@@ -51,7 +52,7 @@ export async function prepareMessage(parsed: ParsedCall, route: Route, logger: L
         message: OutboundMessage.fromCall(parsed, {
           body: shaped.body,
           payload: shaped.stripped,
-          forwardedHeaders: pickHeaders(parsed.call.headers, route.forwardHeaders),
+          forwardedHeaders: parsed.kind === "call" ? pickHeaders(parsed.call.headers, route.forwardHeaders) : {},
         }),
       };
   }

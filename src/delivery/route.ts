@@ -1,3 +1,4 @@
+import type { ParsedMessage } from "../payload/message.ts";
 import type { ParsedCall } from "../payload/parse.ts";
 import type { Routable } from "../routing/router.ts";
 import type { Target } from "../targets/types.ts";
@@ -21,6 +22,12 @@ export interface DeliveryPolicy {
   readonly maxAttempts: number;
   readonly backoff: BackoffPolicy;
   readonly concurrency: number;
+  /**
+   * `delivery.order_key`, compiled: outbox events of the route with the same key are delivered one
+   * at a time, in the order they were stored. Routes of polled messages without one order by the
+   * message's `group`.
+   */
+  readonly orderKey?: CompiledExpression | undefined;
 }
 
 /**
@@ -31,6 +38,8 @@ export interface DeliveryPolicy {
 export interface Route extends Routable {
   readonly name: string;
   readonly matches?: ((call: ParsedCall) => boolean) | undefined;
+  /** Set on routes of polled messages (`match.source`). */
+  readonly matchesMessage?: ((message: ParsedMessage) => boolean) | undefined;
   readonly shaping: Shaping;
   /** Lower-case names of incoming headers passed to the target. */
   readonly forwardHeaders: readonly string[];
@@ -41,4 +50,6 @@ export interface Route extends Routable {
   readonly target: Target;
   /** `http`, `soap`: for logs and metrics. */
   readonly targetType: string;
+  /** `use_case_slug`: the use case its monitoring spans are reported under, instead of `epilot.monitoring.use_case_slug`. */
+  readonly useCaseSlug?: string | undefined;
 }

@@ -34,10 +34,13 @@ export const deliverySchema = z
   .strictObject({
     mode: z
       .enum(["sync", "async"])
-      .default("sync")
+      .optional()
       .describe(
-        "sync: epilot waits for the target's answer; async: 202 once stored, delivered in the background with retries (needs `store`)",
+        "sync (the default for custom actions): epilot waits for the target's answer; async: 202 once stored, delivered in the background with retries (needs `store`). Routes of polled messages are always async",
       ),
+    order_key: expression(
+      "over the stripped payload (or polled message); outbox events of this route with the same key are delivered one at a time, in the order they were stored (e.g. data.entity._id). Routes of polled messages order by the message's group without it. Async routes only",
+    ).optional(),
     max_attempts: envNumber(z.number().int().min(1).max(1000))
       .prefault(10)
       .describe("attempts per stage (delivery, resume, write-back) before the event goes to the dead letters"),

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parsedCallOf } from "../../test/support/calls.ts";
+import { parsedCallOf, parsedMessageOf } from "../../test/support/calls.ts";
 import { checkedFixture } from "../../test/support/payloads.ts";
 import { loadConfigText } from "../config/load.ts";
 import { ConfigError } from "../kit/config-errors.ts";
@@ -159,6 +159,32 @@ routes:
     expect(describeTrustedKeys(compiled.verification.trusted)).toBe(
       "trusts v1 (HMAC) with 1 secret (verification.secrets); not epilot's key (add public_key_url: epilot for calls from epilot)",
     );
+  });
+
+  test("routes of polled messages: matched on the message, ordered by their order key; no key is fetched without call routes", async () => {
+    const polled = compile(`store: { path: store.db }
+poll: [{ name: feed, integration_id: i, token: t }]
+routes:
+  - name: contracts
+    match: { source: feed, event_name: contract.updated }
+    use_case_slug: contract_sync
+    target: { type: http, url: "http://127.0.0.1:8081/api" }
+    delivery: { order_key: payload.contract._id }
+`);
+    const [route] = polled.routes;
+    expect(route?.matches).toBeUndefined();
+    expect(route?.matchesMessage?.(parsedMessageOf(() => {}, "feed"))).toBe(true);
+    expect(route?.matchesMessage?.(parsedMessageOf(() => {}, "other"))).toBe(false);
+    expect(route?.matchesMessage?.(parsedMessageOf((raw) => (raw.event_name = "contract.created"), "feed"))).toBe(
+      false,
+    );
+    expect(route?.delivery.mode).toBe("async");
+    expect(await route?.delivery.orderKey?.evaluate({ payload: { contract: { _id: "c-1" } } })).toBe("c-1");
+    expect(route?.useCaseSlug).toBe("contract_sync");
+    // A message has no caller: nothing of one is stripped.
+    expect(route?.shaping.strip).toEqual([]);
+    expect(polled.verification.remoteKeySource).toBeUndefined();
+    expect(polled.verification.keySource).toBeUndefined();
   });
 
   test("close() resolves, and may be called again", async () => {

@@ -9,7 +9,7 @@ import type { EpilotCallbacks } from "../epilot/types.ts";
 import { ConfigError, type ConfigProblem, InvalidConfigValue, withRouteNames } from "../kit/config-errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ParsedCall } from "../payload/parse.ts";
-import { compileMatch } from "../routing/match.ts";
+import { compileMatch, compileMessageMatch } from "../routing/match.ts";
 import type { ServerTls } from "../runtime/serve.ts";
 import { loadServerTls } from "../server/server-tls.ts";
 import { createTarget } from "../targets/registry.ts";
@@ -132,7 +132,10 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions): Co
         parsePublicKey(readKeyFile(resolve(configDir, verification.public_key_file!))),
       ),
   ].filter((key) => key !== undefined && key !== false);
-  const keyUrls = keyUrlsOf(verification);
+  // Fetched only when some route takes custom action calls: a gateway of polled messages only
+  // verifies no signature and has no reason to call epilot's key endpoint.
+  const takesCalls = config.routes.some((route) => route.match?.source === undefined);
+  const keyUrls = takesCalls ? keyUrlsOf(verification) : [];
   const remote =
     keyUrls.length > 0
       ? remoteKeySet(keyUrls, {
@@ -240,6 +243,7 @@ function compileRoute(
   const failWhen = expression(["response", "fail_when"], route.response?.fail_when);
   const errorReason = expression(["response", "error_reason"], route.response?.error_reason);
   const writeBack = expression(["response", "write_back"], route.response?.write_back);
+  const orderKey = expression(["delivery", "order_key"], route.delivery.order_key);
   const target = attempt([...path, "target"], () => createTarget(route.target, context));
   if (target && "tls" in route.target && route.target.tls?.reject_unauthorized === false) {
     context.logger.warn(
@@ -260,7 +264,7 @@ function compileRoute(
       }
     });
   }
-  const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason, writeBack].some(
+  const failed = [skipWhen, skipReason, transform, responseTransform, failWhen, errorReason, writeBack, orderKey].some(
     (compiled) => compiled === null,
   );
   if (!target || failed) {
@@ -268,13 +272,16 @@ function compileRoute(
     return undefined;
   }
 
+  const polled = route.match?.source !== undefined;
   const strip = route.strip.map(parseStripPath);
-  // The user's token and identity leave only when the route asks for them by name.
-  if (!route.forward_caller) strip.push(parseStripPath("data.trigger_event.caller"));
-  const payloadMatches = route.match ? compileMatch(route.match) : undefined;
+  // The user's token and identity leave only when the route asks for them by name (a call's only).
+  if (!polled && !route.forward_caller) strip.push(parseStripPath("data.trigger_event.caller"));
+  const payloadMatches = route.match && !polled ? compileMatch(route.match) : undefined;
+  const messageMatches = route.match && polled ? compileMessageMatch(route.match) : undefined;
   return {
     name: route.name,
     ...(payloadMatches ? { matches: (call: ParsedCall) => payloadMatches(call.payload) } : {}),
+    ...(messageMatches ? { matchesMessage: messageMatches } : {}),
     shaping: {
       strip,
       ...(skipWhen ? { skipWhen } : {}),
@@ -293,6 +300,7 @@ function compileRoute(
       maxAttempts: route.delivery.max_attempts,
       backoff: { initialMs: route.delivery.backoff.initial, maxMs: route.delivery.backoff.max },
       concurrency: route.delivery.concurrency,
+      ...(orderKey ? { orderKey } : {}),
     },
     breaker: new CircuitBreaker({
       failureThreshold: route.delivery.circuit_breaker.failure_threshold,
@@ -302,6 +310,7 @@ function compileRoute(
     }),
     target,
     targetType: route.target.type,
+    ...(route.use_case_slug !== undefined ? { useCaseSlug: route.use_case_slug } : {}),
   };
 }
 

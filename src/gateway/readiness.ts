@@ -1,3 +1,4 @@
+import type { PollSourceStatus } from "../poll/source.ts";
 import { startDeadline } from "../runtime/deadline.ts";
 import type { Store, StoreStatus } from "../store/types.ts";
 import type { CompiledConfig } from "./compile.ts";
@@ -16,6 +17,8 @@ export interface ReadinessSources {
   draining(): boolean;
   /** Set when the admin listener is reachable from the network without `admin.token` (shown, never failing). */
   readonly adminExposed?: { readonly host: string } | undefined;
+  /** Each `poll:` entry's status, by name (none when the config has no poll entries). */
+  pollSources?(): Readonly<Record<string, PollSourceStatus>>;
 }
 
 export interface ReadinessReport {
@@ -40,6 +43,11 @@ export interface ReadinessReport {
      * /readyz are open to the network there. A warning, not a failure (the gateway serves).
      */
     readonly admin?: { readonly ok: true; readonly host: string; readonly token: false; readonly warning: string };
+    /**
+     * Each poll source (epilot's Pollable Outbound): not ok while epilot refuses its token or request
+     * (a configuration problem), or when its polls have failed for 5 minutes.
+     */
+    readonly poll?: { readonly ok: boolean; readonly sources: Readonly<Record<string, PollSourceStatus>> };
   };
 }
 
@@ -101,6 +109,9 @@ export async function checkReadiness(sources: ReadinessSources): Promise<Readine
     const { host } = sources.adminExposed;
     checks.admin = { ok: true, host, token: false, warning: adminExposedWarning(host) };
   }
+  const polls = sources.pollSources?.() ?? {};
+  if (Object.keys(polls).length > 0)
+    checks.poll = { ok: Object.values(polls).every((status) => status.ok), sources: polls };
   return { ready: Object.values(checks).every((check) => check.ok), checks };
 }
 

@@ -7,12 +7,13 @@ import { onReloadSignal } from "../runtime/process.ts";
 import { watchFile } from "../runtime/watch.ts";
 import { type CompiledConfig, compileConfig } from "./compile.ts";
 
-/** Sections read once at start (listeners, store, logger): a reload keeps their old values. */
+/** Sections read once at start (listeners, store, logger, poll sources): a reload keeps their old values. */
 export const RESTART_ONLY_SECTIONS = [
   "server",
   "admin",
   "store",
   "log",
+  "poll",
 ] as const satisfies readonly (keyof GatewayConfig)[];
 
 export type ReloadTrigger = "SIGHUP" | "watch";
@@ -27,6 +28,8 @@ export type ReloadOutcome =
 export interface ReloadTarget {
   /** The config in force. */
   readonly config: CompiledConfig;
+  /** False when the gateway started without a public listener (routes of polled messages only). */
+  readonly listensForCalls?: boolean;
   /** Serves `next` from now on; calls in flight finish on the config they started with. */
   replaceConfig(next: CompiledConfig): void;
 }
@@ -118,6 +121,13 @@ export function createConfigReloader(options: ConfigReloaderOptions): ConfigRelo
     lastText = text;
     if (restartOnly.length > 0)
       logger.warn("config reload: these keys need a restart; their old values stay in force", { keys: restartOnly });
+    if (
+      options.gateway.listensForCalls === false &&
+      compiled.routes.some((route) => route.matchesMessage === undefined)
+    )
+      logger.warn("config reload: routes for custom actions need the public listener, which opens at the next start", {
+        routes: compiled.routes.filter((route) => route.matchesMessage === undefined).map((route) => route.name),
+      });
     const routes = compiled.routes.map((route) => route.name);
     logger.info("config reloaded", { trigger, config: file, routes });
     options.onResult?.("success");
@@ -157,19 +167,29 @@ function differingPaths(a: unknown, b: unknown, path: PropertyKey[]): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [formatPath(path)];
 }
 
-/** What the schema would have said of the file with the old restart-only sections (async routes need a store). */
+/**
+ * What the schema would have said of the file with the old restart-only sections: async routes need
+ * a store, and a route's match.source must name a poll entry that runs.
+ */
 function problemsWithKeptSections(config: GatewayConfig, loaded: LoadedConfig): string[] {
-  if (config.store) return [];
+  const problem = (path: PropertyKey[], message: string) =>
+    formatProblem(loaded.file, { path, message, ...loaded.locate(path) });
+  const running = new Set((config.poll ?? []).map((source) => source.name));
   return config.routes.flatMap((route, index) => {
-    if (route.delivery.mode !== "async") return [];
-    const path = ["routes", index, "delivery", "mode"];
-    return [
-      formatProblem(loaded.file, {
-        path,
-        message: "async delivery needs a store, and adding one needs a restart",
-        ...loaded.locate(path),
-      }),
-    ];
+    const problems: string[] = [];
+    if (!config.store && route.delivery.mode === "async")
+      problems.push(
+        problem(["routes", index, "delivery", "mode"], "async delivery needs a store, and adding one needs a restart"),
+      );
+    const source = route.match?.source;
+    if (source !== undefined && !running.has(source))
+      problems.push(
+        problem(
+          ["routes", index, "match", "source"],
+          "names a poll entry that is not running; adding one needs a restart",
+        ),
+      );
+    return problems;
   });
 }
 

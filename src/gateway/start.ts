@@ -1,8 +1,14 @@
-import { DeliveryEngine } from "../delivery/engine.ts";
+import { DeliveryEngine, type DeliveryResultListener } from "../delivery/engine.ts";
+import { spanOfAttempt, spanOfCall, spanOfStoredMessage } from "../delivery/outcome-spans.ts";
+import type { Route } from "../delivery/route.ts";
+import { createEpilotHttpClient } from "../epilot/http-client.ts";
+import { MonitoringReporter } from "../epilot/monitoring.ts";
 import type { Logger } from "../log/logger.ts";
 import { GatewayMetrics } from "../metrics/metrics.ts";
+import { PollMetrics } from "../metrics/poll-metrics.ts";
 import { type ActionPipeline, handleAction } from "../pipeline/handle-action.ts";
-import { createRouter } from "../routing/router.ts";
+import { PollSource } from "../poll/source.ts";
+import { createRouter, inputOf } from "../routing/router.ts";
 import { startDeadline } from "../runtime/deadline.ts";
 import { ignoreProxyEnvironment } from "../runtime/http-client.ts";
 import { type RunningServer, serve } from "../runtime/serve.ts";
@@ -19,12 +25,17 @@ import type { CompiledConfig } from "./compile.ts";
 import { adminExposedWarning, checkReadiness } from "./readiness.ts";
 
 export interface RunningGateway {
-  readonly port: number;
-  readonly hostname: string;
+  /** The public listener's port and host; undefined when there is none (routes of polled messages only). */
+  readonly port?: number;
+  readonly hostname?: string;
   readonly store: Store;
   /** The port of the admin listener (`admin`), when it is on. */
   readonly adminPort?: number;
   readonly metrics: GatewayMetrics;
+  /** False when no public listener was opened (routes of polled messages only). */
+  readonly listensForCalls: boolean;
+  /** The `poll:` entries, polling in this process (only the first worker polls). */
+  readonly pollSources: readonly PollSource[];
   /** The config in force (a reload replaces it). */
   readonly config: CompiledConfig;
   /** Serves `next` from now on; calls in flight finish on the config they started with (see ActiveConfig). */
@@ -48,8 +59,9 @@ export interface StartGatewayOptions {
 }
 
 /**
- * Starts the public listener for a compiled config, the delivery engine over the store, and the key
- * refresh when the key is remote.
+ * Starts the public listener for a compiled config (when it has routes for custom actions: a gateway
+ * of polled messages only opens no public port), the delivery engine over the store, the poll sources,
+ * the monitoring reporter, and the key refresh when the key is remote.
  *
  * @example
  * const gateway = await startGateway(compiled, logger, { userAgent: USER_AGENT });
@@ -70,12 +82,43 @@ export async function startGateway(
   const store =
     options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
   const metrics = new GatewayMetrics();
+  const pollMetrics = new PollMetrics(metrics.registry);
   let draining = false;
   const observer = { targetAttempt: (route: string, seconds: number) => metrics.observeTarget(route, seconds) };
   // The admin API's view of this process: its recent calls and what its delivery loop did per route.
   const adminConfig = config.source.admin;
   const recentCalls = adminConfig ? new CallRing(adminConfig.recent_calls) : undefined;
   const deliveries = new DeliveryTally();
+  // Polling goes to epilot through epilot.proxy like every other call to epilot; closed at stop.
+  const pollClient = config.source.poll?.length ? createEpilotHttpClient(config.source.epilot.proxy) : undefined;
+  // The use case a route's spans go under: the route's own, or epilot.monitoring's (read at each span: a reload may change it).
+  const slugOf = (routeName: string): string | undefined => {
+    const monitoring = active.config.source.epilot.monitoring;
+    if (!monitoring) return undefined;
+    return active.config.routes.find((route) => route.name === routeName)?.useCaseSlug ?? monitoring.use_case_slug;
+  };
+  const reporter = new MonitoringReporter({
+    endpoint: () => {
+      const monitoring = active.config.source.epilot.monitoring;
+      return (
+        monitoring && {
+          apiUrl: monitoring.api_url,
+          integrationId: monitoring.integration_id,
+          token: monitoring.token,
+          timeoutMs: monitoring.timeout,
+        }
+      );
+    },
+    logger,
+    userAgent: options.userAgent,
+    client: createEpilotHttpClient(config.source.epilot.proxy),
+    onSpans: (result, count) => pollMetrics.recordSpans(result, count),
+  });
+  const reportAttempt: DeliveryResultListener = (route, result, deadLettered, event) => {
+    const slug = slugOf(route);
+    const span = slug === undefined ? undefined : spanOfAttempt(route, result, deadLettered, event, slug);
+    if (span) reporter.report(span);
+  };
   // Built once per config (at start and at each reload); the engine and the listener read the one in force.
   const active: ActiveConfig = new ActiveConfig(config, {
     buildHandler: (current) => {
@@ -92,7 +135,27 @@ export async function startGateway(
       };
       return createGatewayApp({
         server: current.source.server,
-        handleAction: (headers, body, routeName) => handleAction(headers, body, routeName, pipeline),
+        handleAction: async (headers, body, routeName) => {
+          const answer = await handleAction(headers, body, routeName, pipeline);
+          if (answer.route !== undefined && answer.webhookId !== undefined) {
+            const slug = slugOf(answer.route);
+            const span =
+              slug === undefined
+                ? undefined
+                : spanOfCall(
+                    {
+                      route: answer.route,
+                      webhookId: answer.webhookId,
+                      outcome: answer.outcome,
+                      status: answer.status,
+                      at: Date.now(),
+                    },
+                    slug,
+                  );
+            if (span) reporter.report(span);
+          }
+          return answer;
+        },
         routeNames: new Set(current.routes.map((route) => route.name)),
         logger,
         metrics,
@@ -107,29 +170,62 @@ export async function startGateway(
     acquireConfig: () => active.acquire(),
     logger,
     observer,
-    onResult: (route, result, deadLettered) => {
-      const counted = deliveryResult(result, deadLettered);
-      if (counted === undefined || result.kind === "postpone") return;
-      metrics.recordDelivery(route, result.attempt.stage, counted);
-      deliveries.record(route, counted);
-    },
+    onResult: [
+      (route, result, deadLettered) => {
+        const counted = deliveryResult(result, deadLettered);
+        if (counted === undefined || result.kind === "postpone") return;
+        metrics.recordDelivery(route, result.attempt.stage, counted);
+        deliveries.record(route, counted);
+      },
+      reportAttempt,
+    ],
     // store.lease: how long this replica holds a claimed event before another may take it over.
     ...(config.source.store ? { leaseMs: config.source.store.lease } : {}),
   });
+  // poll is read once at start (a restart-only section); sources poll in the delivering process only.
+  const pollSources = (config.source.poll ?? []).map(
+    (source) =>
+      new PollSource({
+        config: source,
+        inbox: store.inbox,
+        acquireConfig: () => active.acquire(),
+        logger,
+        userAgent: options.userAgent,
+        ...(pollClient ? { client: pollClient } : {}),
+        onStored: () => engine.wake(),
+        observer: {
+          messages: (name, result, count) => pollMetrics.recordMessages(name, result, count),
+          acks: (name, result, count) => pollMetrics.recordAcks(name, result, count),
+          lag: (name, seconds) => pollMetrics.recordLag(name, seconds),
+          stored: (_name, route: Route, message, at) => {
+            const slug = slugOf(route.name);
+            if (slug !== undefined) reporter.report(spanOfStoredMessage(route.name, message, at, slug));
+          },
+        },
+      }),
+  );
+  pollMetrics.attach({
+    pollSources: () => pollSources.map((source) => ({ name: source.name, lastSuccessAt: source.lastSuccessTime() })),
+    monitoringQueued: () => reporter.queued,
+  });
   config.verification.remoteKeySource?.start();
   const server = config.source.server;
-  let running: RunningServer;
+  // Without routes for custom actions nothing can reach the public listener: none is opened.
+  const listensForCalls = config.routes.some((route) => inputOf(route) === "call");
+  let running: RunningServer | undefined;
   try {
-    running = await serve({
-      hostname: server.host,
-      port: options.worker?.port ?? server.port,
-      fetch: active.fetch,
-      // Our reader enforces max_body_size and answers every 413 in epilot's shape; the runtime's
-      // own cap would answer a large Content-Length with a bare 413 before we see the call.
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      ...(config.serverTls ? { tls: config.serverTls } : {}),
-      reusePort: options.worker !== undefined,
-    });
+    running = listensForCalls
+      ? await serve({
+          hostname: server.host,
+          port: options.worker?.port ?? server.port,
+          fetch: active.fetch,
+          // Our reader enforces max_body_size and answers every 413 in epilot's shape; the runtime's
+          // own cap would answer a large Content-Length with a bare 413 before we see the call.
+          maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+          ...(config.serverTls ? { tls: config.serverTls } : {}),
+          reusePort: options.worker !== undefined,
+        })
+      : undefined;
   } catch (error) {
     config.verification.remoteKeySource?.stop();
     await store.close();
@@ -148,6 +244,7 @@ export async function startGateway(
           draining: () => draining,
           orphanedEvents: () => engine.orphanedEvents(),
           ...(exposed ? { adminExposed: { host: adminConfig.host } } : {}),
+          pollSources: () => Object.fromEntries(pollSources.map((source) => [source.name, source.status()])),
         }),
       logger,
       api: {
@@ -167,21 +264,26 @@ export async function startGateway(
         app: adminApp,
       });
     } catch (error) {
-      await running.stop();
+      await running?.stop();
       config.verification.remoteKeySource?.stop();
       await store.close();
       throw error;
     }
   }
   const adminListener = admin;
-  if (deliversFromOutbox) engine.start();
+  reporter.start();
+  if (deliversFromOutbox) {
+    engine.start();
+    for (const source of pollSources) source.start();
+  }
   const listener = running;
   return {
-    port: listener.port,
-    hostname: listener.hostname,
+    ...(listener ? { port: listener.port, hostname: listener.hostname } : {}),
     store,
     ...(adminListener ? { adminPort: adminListener.port } : {}),
     metrics,
+    listensForCalls,
+    pollSources,
     get config() {
       return active.config;
     },
@@ -190,13 +292,23 @@ export async function startGateway(
       // /readyz answers 503 from now on, so that a load balancer stops sending calls.
       draining = true;
       const deadline = startDeadline(server.shutdown_timeout);
-      const result = await Promise.race([listener.stop().then(() => "stopped" as const), deadline.expired]);
+      const result = await Promise.race([
+        Promise.all([
+          listener?.stop(),
+          // A poll in flight is abandoned (its lease lapses); a batch in hand is committed and acknowledged.
+          ...pollSources.map((source) => source.stop()),
+        ]).then(() => "stopped" as const),
+        deadline.expired,
+      ]);
       deadline.clear();
       if (result === "timeout")
         logger.warn("shutdown deadline reached with calls still in flight", {
           shutdown_timeout_ms: server.shutdown_timeout,
         });
       await engine.stop();
+      // The outcomes of the last attempts go out too, within a short deadline.
+      await reporter.stop(2_000);
+      await pollClient?.close();
       await active.closeAll();
       await adminListener?.stop();
       await store.close();

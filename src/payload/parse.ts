@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_JSON_DEPTH, exceedsJsonDepth } from "../kit/json-depth.ts";
 import type { VerifiedCall } from "../verify/signature.ts";
+import type { ParsedMessage } from "./message.ts";
 import { type CustomActionPayload, checkCustomActionPayload, describePayloadIssues } from "./schema.ts";
 
 /**
@@ -29,6 +30,8 @@ export interface UnsignedCall {
  */
 export class ParsedCall {
   readonly #parsed = true;
+  /** Tells it apart from a ParsedMessage (payload/message.ts) where routes take either. */
+  readonly kind = "call" as const;
 
   private constructor(
     readonly call: VerifiedCall | UnsignedCall,
@@ -40,6 +43,16 @@ export class ParsedCall {
     return this.call.webhookId;
   }
 
+  /** Sent to the target as the idempotency key: the webhook-id. */
+  get idempotencyKey(): string {
+    return this.call.webhookId;
+  }
+
+  /** What a route's `match`, `strip`, expressions and placeholders read: the payload. */
+  get document(): CustomActionPayload {
+    return this.payload;
+  }
+
   /** Whether `value` was made by parseCustomAction (a runtime check for what a cast could slip past the compiler). */
   static is(value: unknown): value is ParsedCall {
     return typeof value === "object" && value !== null && #parsed in value;
@@ -49,6 +62,13 @@ export class ParsedCall {
     issueParsedCall = (call, payload) => new ParsedCall(call, payload);
   }
 }
+
+/**
+ * Either kind of input a route takes: a custom action call or a polled message. Only their parsers
+ * make them, so whatever reaches a route passed verification (a call) or came from epilot's queue
+ * (a message), and its schema.
+ */
+export type ParsedInput = ParsedCall | ParsedMessage;
 
 export type ParseResult = { ok: true; parsed: ParsedCall } | { ok: false; message: string };
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { parsedMessageOf } from "../../test/support/calls.ts";
 import { checkedFixture } from "../../test/support/payloads.ts";
-import { compileMatch, firstUnmetRule } from "./match.ts";
+import { compileMatch, compileMessageMatch, firstUnmetRule } from "./match.ts";
 
 const payload = checkedFixture;
 
@@ -122,5 +123,30 @@ describe("firstUnmetRule", () => {
       expected: ["erp-contract-sync"],
       actual: undefined,
     });
+  });
+});
+
+describe("compileMessageMatch", () => {
+  const message = parsedMessageOf;
+  test("source, use_case_id, event_name and org_id each read the message; every listed key must hold", () => {
+    const rule = compileMessageMatch({
+      source: "erp-feed",
+      use_case_id: "5b0c7a4e-2f1d-4e6a-9c3b-8d7e6f5a4b21",
+      event_name: ["contract.created", "contract.updated"],
+      org_id: "739224",
+    });
+    expect(rule(message())).toBe(true);
+    expect(rule(message(() => {}, "other-feed"))).toBe(false);
+    expect(rule(message((raw) => (raw.use_case_id = "another-use-case")))).toBe(false);
+    expect(rule(message((raw) => (raw.event_name = "contract.deleted")))).toBe(false);
+    expect(rule(message((raw) => (raw.org_id = 1)))).toBe(false);
+    expect(compileMessageMatch({ source: "erp-feed", org_id: "739224" })(message((raw) => (raw.org_id = 739224)))).toBe(
+      true,
+    );
+  });
+
+  test("a key that cannot be read from a message is refused when compiled, never ignored", () => {
+    expect(() => compileMessageMatch({ component_id: "x" } as never)).toThrow("component_id");
+    expect(() => compileMatch({ source: "feed" } as never)).toThrow("source");
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { parsedCallOf } from "../../test/support/calls.ts";
-import { compileMatch, type MatchRules } from "./match.ts";
-import { createRouter, type Routable } from "./router.ts";
+import { parsedCallOf, parsedMessageOf } from "../../test/support/calls.ts";
+import { compileMatch, compileMessageMatch, type MatchRules, type MessageMatchRules } from "./match.ts";
+import { createRouter, inputOf, type Routable } from "./router.ts";
 
 /** A route as the router sees it: a name and, with `match`, the predicate compiled from it. */
 function route(name: string, match?: MatchRules): Routable {
@@ -76,5 +76,37 @@ describe("createRouter", () => {
     expect(empty.byName("erp")).toBeUndefined();
     expect(empty.byMatch(await payload())).toBeUndefined();
     expect(empty.routes).toEqual([]);
+  });
+});
+
+describe("createRouter with routes of polled messages", () => {
+  const messageRoute = (name: string, match: MessageMatchRules): Routable => ({
+    name,
+    matchesMessage: compileMessageMatch(match),
+  });
+  const contracts = messageRoute("contracts", { source: "erp-feed", event_name: "contract.updated" });
+  const anyFromFeed = messageRoute("feed-rest", { source: "erp-feed" });
+  const calls = route("calls", { component_id: "erp-contract-sync" });
+  const router = createRouter([contracts, calls, anyFromFeed]);
+
+  test("a polled message goes to the first route of its source whose match holds, never to a call's route", () => {
+    expect(router.byMatch(parsedMessageOf())).toBe(contracts);
+    expect(router.byMatch(parsedMessageOf((raw) => (raw.event_name = "contract.created")))).toBe(anyFromFeed);
+    expect(router.byMatch(parsedMessageOf(() => {}, "other-feed"))).toBeUndefined();
+  });
+
+  test("a call never reaches a route of polled messages, not even by its name", async () => {
+    expect(router.byMatch(await payload())).toBe(calls);
+    expect(router.byName("contracts")).toBeUndefined();
+    expect(router.byName("calls")).toBe(calls);
+    const onlyMessages = createRouter([contracts]);
+    expect(onlyMessages.byMatch(await payload())).toBeUndefined();
+  });
+
+  test("byName with input message finds routes of polled messages only (explain and test name them)", () => {
+    expect(router.byName("contracts", "message")).toBe(contracts);
+    expect(router.byName("calls", "message")).toBeUndefined();
+    expect(inputOf(contracts)).toBe("message");
+    expect(inputOf(calls)).toBe("call");
   });
 });

@@ -17,6 +17,9 @@ import {
 
 interface Row extends OutboxEvent {
   leaseUntil: number;
+  /** The order the row was added in (a replayed dead letter gets a new one: the end of its key's line). */
+  seq: number;
+  orderKey?: string;
 }
 
 /** `history` with `attempt` appended, the oldest dropped beyond MAX_HISTORY (as the durable stores do). */
@@ -65,18 +68,45 @@ export interface MemoryStoreOptions {
  * ends up in a log line or a heap dump shows no token.
  */
 export function openMemoryStore(options: MemoryStoreOptions): Store {
+  const letterOf = (letter: DeadLetter & { orderKey?: string }): DeadLetter => {
+    const { orderKey: _, ...rest } = letter;
+    return rest;
+  };
   const now = options.now ?? Date.now;
   const key = randomBytes(32);
   const rows = new Map<string, Row>();
-  const dead = new Map<string, DeadLetter>();
+  const dead = new Map<string, DeadLetter & { orderKey?: string }>();
   /** When each delivery loop last polled. */
   const delivering = new Map<string, number>();
+  let lastSeq = 0;
+  const seen = new Map<string, { source: string; at: number }>();
+  const pollLocks = new Map<string, { owner: string; until: number }>();
   const take = (id: string): Row => {
     const row = rows.get(id);
     if (!row) throw new Error(`outbox event ${id} is not in the outbox`);
     return row;
   };
   const put = (row: Row) => rows.set(row.id, row);
+  /** The event's public shape: no lease, no order. */
+  const eventOf = (row: Row): OutboxEvent => {
+    const { leaseUntil: _, seq: __, orderKey: ___, ...event } = row;
+    return event;
+  };
+  const addEvent = (event: NewOutboxEvent): boolean => {
+    if (rows.has(event.id) || dead.has(event.id)) return false;
+    const { secret, orderKey, ...rest } = event;
+    put({
+      ...rest,
+      ...(secret !== undefined ? { secret: seal(key, event.id, secret) } : {}),
+      ...(orderKey !== undefined ? { orderKey } : {}),
+      attempts: 0,
+      nextAttemptAt: event.createdAt,
+      history: [],
+      leaseUntil: 0,
+      seq: ++lastSeq,
+    });
+    return true;
+  };
   const guard = new MemoryReplayGuard({
     windowMs: options.replayWindowMs,
     ...(options.onEvict ? { onEvict: options.onEvict } : {}),
@@ -89,27 +119,30 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
     },
     outbox: {
       async add(event: NewOutboxEvent) {
-        if (rows.has(event.id) || dead.has(event.id)) return;
-        const { secret, ...rest } = event;
-        put({
-          ...rest,
-          ...(secret !== undefined ? { secret: seal(key, event.id, secret) } : {}),
-          attempts: 0,
-          nextAttemptAt: event.createdAt,
-          history: [],
-          leaseUntil: 0,
-        });
+        addEvent(event);
       },
       async claim(route, limit, claimNow, leaseMs) {
         if (limit <= 0) return [];
+        // The head of each key's line: only it may go out.
+        const heads = new Map<string, number>();
+        for (const row of rows.values()) {
+          if (row.route !== route || row.orderKey === undefined) continue;
+          const head = heads.get(row.orderKey);
+          if (head === undefined || row.seq < head) heads.set(row.orderKey, row.seq);
+        }
         const due = [...rows.values()]
-          .filter((row) => row.route === route && row.nextAttemptAt <= claimNow && row.leaseUntil <= claimNow)
-          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt)
+          .filter(
+            (row) =>
+              row.route === route &&
+              row.nextAttemptAt <= claimNow &&
+              row.leaseUntil <= claimNow &&
+              (row.orderKey === undefined || heads.get(row.orderKey) === row.seq),
+          )
+          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt || a.seq - b.seq)
           .slice(0, limit);
         return due.map((row) => {
           row.leaseUntil = claimNow + leaseMs;
-          const { leaseUntil: _, ...event } = row;
-          return event;
+          return eventOf(row);
         });
       },
       async retryLater(id, attempt, nextAttemptAt) {
@@ -144,9 +177,10 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
       async bury(id, attempt, reason) {
         const row = take(id);
         rows.delete(id);
-        const { leaseUntil: _, ...event } = row;
+        const event = eventOf(row);
         dead.set(id, {
           ...event,
+          ...(row.orderKey !== undefined ? { orderKey: row.orderKey } : {}),
           attempts: row.attempts + 1,
           history: appended(row.history, attempt),
           deadAt: now(),
@@ -197,15 +231,19 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
       },
     },
     deadLetters: {
-      list: async () => [...dead.values()].sort((a, b) => b.deadAt - a.deadAt || (a.id < b.id ? -1 : 1)),
-      get: async (id) => dead.get(id),
+      list: async () => [...dead.values()].map(letterOf).sort((a, b) => b.deadAt - a.deadAt || (a.id < b.id ? -1 : 1)),
+      get: async (id) => {
+        const letter = dead.get(id);
+        return letter ? letterOf(letter) : undefined;
+      },
       async replay(id, replayNow) {
         const letter = dead.get(id);
         if (!letter) return false;
         dead.delete(id);
         const { deadAt: _, reason: __, ...event } = letter;
-        // Should the id somehow be pending already, that pending event is the one that runs.
-        if (!rows.has(id)) put({ ...event, attempts: 0, nextAttemptAt: replayNow, leaseUntil: 0 });
+        // Should the id somehow be pending already, that pending event is the one that runs. A new
+        // seq: the replayed event joins the end of its key's line.
+        if (!rows.has(id)) put({ ...event, attempts: 0, nextAttemptAt: replayNow, leaseUntil: 0, seq: ++lastSeq });
         return true;
       },
       async replayAll(replayNow) {
@@ -249,6 +287,32 @@ export function openMemoryStore(options: MemoryStoreOptions): Store {
         let count = 0;
         for (const letter of picked) if (await this.replay(letter.id, replayNow)) count++;
         return count;
+      },
+    },
+    inbox: {
+      async commit(source, entries, commitNow) {
+        return entries.map((entry) => {
+          const seenKey = `${entry.useCaseId}\u0000${entry.eventId}`;
+          if (seen.has(seenKey)) return false;
+          seen.set(seenKey, { source, at: commitNow });
+          return addEvent(entry.event);
+        });
+      },
+      async prune(source, cutoff) {
+        let count = 0;
+        for (const [seenKey, entry] of seen) {
+          if (entry.source === source && entry.at < cutoff && seen.delete(seenKey)) count++;
+        }
+        return count;
+      },
+      async acquirePollLock(source, owner, lockNow, ttlMs) {
+        const held = pollLocks.get(source);
+        if (held && held.owner !== owner && held.until > lockNow) return false;
+        pollLocks.set(source, { owner, until: lockNow + ttlMs });
+        return true;
+      },
+      async releasePollLock(source, owner) {
+        if (pollLocks.get(source)?.owner === owner) pollLocks.delete(source);
       },
     },
     status: async () => ({ kind: "memory", writable: true }),

@@ -14,8 +14,13 @@ import {
 } from "../../test/support/store-contract.ts";
 import { UNREADABLE_REASON } from "./event-row.ts";
 import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
-import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from "./postgres-store.ts";
-import { seal } from "./secret-box.ts";
+import {
+  ORDER_LOCK_SPACE,
+  openPostgresStore,
+  type PostgresStore,
+  type PostgresStoreOptions,
+} from "./postgres-store.ts";
+import { orderKeyDigester, seal } from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 
 const KEY = Buffer.alloc(32, 3).toString("base64");
@@ -94,6 +99,49 @@ describe("postgres store", () => {
     // Opening again later changes nothing and keeps the data.
     await stores[0]!.outbox.add({ id: "a", route: "erp", stage: "deliver", data: "{}", createdAt: T0 });
     expect(await open().outbox.depth()).toEqual({ erp: 1 });
+  });
+
+  test("an add of an order key waits while another replica's add of that key commits: the earlier event is never skipped", async () => {
+    const replica = open();
+    await replica.ready();
+    const key = Buffer.from(KEY, "base64");
+    const digest = orderKeyDigester(key)("erp", "contract:1");
+    let commitFirst: () => void = () => {};
+    const firstCommitted = new Promise<void>((resolve) => (commitFirst = resolve));
+    let holding: () => void = () => {};
+    const lockHeld = new Promise<void>((resolve) => (holding = resolve));
+    // Another replica in the middle of its add: it holds the key's lock and has its row (and seq), not committed yet.
+    const other = admin().begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${ORDER_LOCK_SPACE}, hashtext(${digest}))`;
+      await tx`
+        INSERT INTO outbox (id, route, stage, data, created_at, attempts, next_attempt_at, history, order_key)
+        VALUES ('first', 'erp', 'deliver', ${seal(key, "first", "{}")}, ${T0}, 0, ${T0}, '[]', ${digest})`;
+      holding();
+      await firstCommitted;
+    });
+    await lockHeld;
+    let added = false;
+    const second = replica.outbox
+      .add({ id: "second", route: "erp", stage: "deliver", data: "{}", createdAt: T0, orderKey: "contract:1" })
+      .then(() => (added = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Without the lock "second" would be committed now and handed out ahead of "first".
+    expect(added).toBe(false);
+    expect(await replica.outbox.claim("erp", 10, T0, LEASE)).toEqual([]);
+    commitFirst();
+    await other;
+    await second;
+    expect((await replica.outbox.claim("erp", 10, T0, LEASE)).map((event) => event.id)).toEqual(["first"]);
+  });
+
+  test("a line whose head left without letting the next go (an older replica completed it) is repaired within a minute", async () => {
+    const store = open();
+    await store.outbox.add({ id: "a1", route: "erp", stage: "deliver", data: "{}", createdAt: T0, orderKey: "k" });
+    await store.outbox.add({ id: "a2", route: "erp", stage: "deliver", data: "{}", createdAt: T0, orderKey: "k" });
+    expect((await store.outbox.claim("erp", 10, T0, LEASE)).map((e) => e.id)).toEqual(["a1"]);
+    await admin()`DELETE FROM outbox WHERE id = 'a1'`;
+    expect(await store.outbox.claim("erp", 10, T0 + 1_000, LEASE)).toEqual([]);
+    expect((await store.outbox.claim("erp", 10, T0 + 60_000, LEASE)).map((e) => e.id)).toEqual(["a2"]);
   });
 
   test("a database migrated by a newer actiongate is refused with a clear message", async () => {

@@ -17,7 +17,16 @@ import {
 } from "./event-row.ts";
 import { pendingReleases } from "./pending-releases.ts";
 import { migrate, POSTGRES_SCHEMA_VERSION } from "./postgres-schema.ts";
-import { isSealed, KEY_CHECK_NAME, keyCheckValue, keyMatches, openSecret, parseKey, seal } from "./secret-box.ts";
+import {
+  isSealed,
+  KEY_CHECK_NAME,
+  keyCheckValue,
+  keyMatches,
+  openSecret,
+  orderKeyDigester,
+  parseKey,
+  seal,
+} from "./secret-box.ts";
 import { StoreOpenError } from "./store-open-error.ts";
 import {
   type AttemptRecord,
@@ -27,6 +36,7 @@ import {
   type NewOutboxEvent,
   type OutboxEvent,
   type OutboxStore,
+  type PollInbox,
   type Store,
 } from "./types.ts";
 
@@ -58,6 +68,8 @@ export interface PostgresStore extends Store {
 }
 
 const PRUNE_INTERVAL_MS = 60_000;
+/** How often the order lines are checked for an event waiting behind nothing. */
+const REPAIR_INTERVAL_MS = 60_000;
 const DEFAULT_OPERATION_TIMEOUT_MS = 10_000;
 /** The readiness probe gives up sooner than other calls, so that /readyz answers within its 2 s. */
 const PROBE_TIMEOUT_MS = 1_500;
@@ -71,13 +83,20 @@ const SUMMARY_COLUMNS = "id, route, stage, attempts, created_at, next_attempt_at
 /** `history` without its oldest attempt once it holds MAX_HISTORY, before one more is appended. */
 const TRIMMED_HISTORY = `(CASE WHEN jsonb_array_length(history) >= ${MAX_HISTORY} THEN history - 0 ELSE history END)`;
 
+/**
+ * The first key of the advisory locks that serialise adds per order key (the second is the key's
+ * hash); any constant works, as long as every replica uses the same and the migration lock differs.
+ */
+export const ORDER_LOCK_SPACE = 0x6f726472; // "ordr"
+
 type Row = Record<string, unknown>;
+type Tx = postgres.TransactionSql;
 
 /** A dead letter of an id already there is replaced (the newer death wins), as in SQLite's INSERT OR REPLACE. */
 const DEAD_LETTER_UPSERT = `ON CONFLICT (id) DO UPDATE SET route = excluded.route, stage = excluded.stage, data = excluded.data,
   secret = excluded.secret, created_at = excluded.created_at, attempts = excluded.attempts,
   next_attempt_at = excluded.next_attempt_at, history = excluded.history, stage_data = excluded.stage_data,
-  dead_at = excluded.dead_at, reason = excluded.reason`;
+  order_key = excluded.order_key, dead_at = excluded.dead_at, reason = excluded.reason`;
 
 /**
  * Opens the PostgreSQL store shared by several replicas: outbox, dead letters and replay guard with
@@ -207,14 +226,73 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     sql`${sql.unsafe(TRIMMED_HISTORY)} || ${JSON.stringify([storedAttempt(key, id, attempt)])}::text::jsonb`;
 
   /** The WHERE condition of a dead-letter filter. */
-  const deadLetterWhere = (filter: DeadLetterFilter) => {
-    const conditions = [sql`TRUE`];
-    if (filter.route !== undefined) conditions.push(sql`route = ${filter.route}`);
-    if (filter.routes !== undefined) conditions.push(sql`route = ANY(${sql.array([...filter.routes])}::text[])`);
-    if (filter.reasonContains !== undefined) conditions.push(sql`strpos(reason, ${filter.reasonContains}) > 0`);
-    if (filter.diedBefore !== undefined) conditions.push(sql`dead_at < ${filter.diedBefore}`);
-    return conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
+  const deadLetterWhere = (filter: DeadLetterFilter, q: postgres.Sql | Tx = sql) => {
+    const conditions = [q`TRUE`];
+    if (filter.route !== undefined) conditions.push(q`route = ${filter.route}`);
+    if (filter.routes !== undefined) conditions.push(q`route = ANY(${q.array([...filter.routes])}::text[])`);
+    if (filter.reasonContains !== undefined) conditions.push(q`strpos(reason, ${filter.reasonContains}) > 0`);
+    if (filter.diedBefore !== undefined) conditions.push(q`dead_at < ${filter.diedBefore}`);
+    return conditions.reduce((all, condition) => q`${all} AND ${condition}`);
   };
+
+  const digest = orderKeyDigester(key);
+
+  /**
+   * Takes the transaction's lock on each order key (sorted, so that two replicas locking several keys
+   * cannot deadlock). An event of a key gets its seq only after every earlier add of that key has
+   * committed, so seq order is commit order per key: a claim that sees a later event of a key never
+   * misses an earlier one that commits after it.
+   */
+  const lockOrderKeys = async (tx: Tx, digests: readonly (string | null)[]) => {
+    const distinct = [...new Set(digests.filter((value): value is string => value !== null))].sort();
+    for (const value of distinct) await tx`SELECT pg_advisory_xact_lock(${ORDER_LOCK_SPACE}, hashtext(${value}))`;
+  };
+
+  /** Adds one event in `tx`; true when it was added (not when its id is pending or dead already). */
+  const insertEvent = async (tx: Tx | postgres.Sql, event: NewOutboxEvent, orderKey: string | null) => {
+    const data = seal(key, event.id, event.data);
+    const secret = sealed(event.id, event.secret);
+    const stageData = sealed(event.id, event.stageData);
+    // The first of two adds with the same id wins, also against a dead letter of that id (replay
+    // protection is earlier; this is the safety net).
+    // It joins the end of its key's line: waiting when an event of its route and key is in the outbox.
+    const result = await tx`
+      INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key, waiting)
+      SELECT ${event.id}, ${event.route}, ${event.stage}, ${data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]', ${stageData}, ${orderKey},
+        ${orderKey}::text IS NOT NULL AND EXISTS (SELECT 1 FROM outbox AS line WHERE line.route = ${event.route} AND line.order_key = ${orderKey})
+      WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
+      ON CONFLICT (id) DO NOTHING`;
+    return result.count > 0;
+  };
+
+  /**
+   * Once an event of a line has left the outbox, the next one of its key goes: under the key's lock, so
+   * that an add of the key still committing is seen (it decided to wait behind the one that left).
+   * A crash before this runs leaves the next one waiting until the minute's repair (`repairLines`).
+   */
+  const releaseLine = (route: string, orderKey: string) =>
+    run("release line", () =>
+      sql.begin(async (tx) => {
+        await lockOrderKeys(tx, [orderKey]);
+        await tx`
+          UPDATE outbox SET waiting = false WHERE id = (
+            SELECT id FROM outbox WHERE route = ${route} AND order_key = ${orderKey} ORDER BY seq LIMIT 1)`;
+      }),
+    );
+
+  /** An event waiting with nothing of its key before it goes (a slipped release, an older replica). */
+  const repairLines = () =>
+    run(
+      "repair lines",
+      () => sql`
+      UPDATE outbox SET waiting = false WHERE waiting AND NOT EXISTS (
+        SELECT 1 FROM outbox AS earlier
+        WHERE earlier.route = outbox.route AND earlier.order_key = outbox.order_key AND earlier.seq < outbox.seq)`,
+    );
+  let lastRepairAt = Number.NEGATIVE_INFINITY;
+
+  const digestOf = (event: NewOutboxEvent) =>
+    event.orderKey === undefined ? null : digest(event.route, event.orderKey);
 
   const countRoutes = async (table: "outbox" | "dead_letters") =>
     countsPerRoute(
@@ -223,32 +301,42 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
-      const data = seal(key, event.id, event.data);
-      const secret = sealed(event.id, event.secret);
-      const stageData = sealed(event.id, event.stageData);
-      // One autocommitted statement: committed when it returns. The first of two adds with the same id
-      // wins, also against a dead letter of that id (replay protection is earlier; this is the safety net).
-      await run(
-        "add",
-        () => sql`
-        INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data)
-        SELECT ${event.id}, ${event.route}, ${event.stage}, ${data}, ${secret}, ${event.createdAt}, 0, ${event.createdAt}, '[]', ${stageData}
-        WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ${event.id})
-        ON CONFLICT (id) DO NOTHING`,
+      const orderKey = digestOf(event);
+      // Committed when it returns: one autocommitted statement, or with an order key one transaction
+      // that first takes the key's lock.
+      await run("add", () =>
+        orderKey === null
+          ? insertEvent(sql, event, null)
+          : sql.begin(async (tx) => {
+              await lockOrderKeys(tx, [orderKey]);
+              return insertEvent(tx, event, orderKey);
+            }),
       );
     },
 
     async claim(route, limit, claimNow, leaseMs) {
       if (limit <= 0) return [];
-      // SKIP LOCKED: replicas polling at once take disjoint rows instead of waiting on each other.
+      // SKIP LOCKED: replicas polling at once take disjoint rows instead of waiting on each other. An
+      // ordered event goes only as the head of its key's line: nothing of its route and key with a
+      // lower seq is left in the outbox. The check reads other rows without locking them, so a head
+      // another replica holds (leased, or being completed) keeps its line waiting; and no earlier event
+      // of a key can appear later (adds of a key are serialised, a replayed dead letter joins the end).
+      if (Math.abs(claimNow - lastRepairAt) >= REPAIR_INTERVAL_MS) {
+        lastRepairAt = claimNow;
+        await repairLines();
+      }
+      // Only heads (NOT waiting, through outbox_ready) are looked at, however long their lines.
       const rows = await run(
         "claim",
         () => sql<Row[]>`
         UPDATE outbox SET lease_until = ${claimNow + leaseMs}, lease_owner = ${owner}
         WHERE id IN (
-          SELECT id FROM outbox
-          WHERE route = ${route} AND next_attempt_at <= ${claimNow} AND (lease_until IS NULL OR lease_until <= ${claimNow})
-          ORDER BY next_attempt_at, created_at
+          SELECT id FROM outbox AS o
+          WHERE route = ${route} AND NOT waiting AND next_attempt_at <= ${claimNow} AND (lease_until IS NULL OR lease_until <= ${claimNow})
+            AND (order_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM outbox AS earlier
+              WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
+          ORDER BY next_attempt_at, created_at, seq
           LIMIT ${limit}
           FOR UPDATE SKIP LOCKED)
         RETURNING ${sql.unsafe(EVENT_COLUMNS)}`,
@@ -296,22 +384,31 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
 
     async complete(id, _attempt) {
-      const result = await run("complete", () => sql`DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner}`);
-      if (result.count === 0) lostLease(id, "complete");
+      // One statement; an ordered event then lets the next of its line go.
+      const [gone] = await run(
+        "complete",
+        () => sql<{ route: string; order_key: string | null }[]>`
+        DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING route, order_key`,
+      );
+      if (!gone) lostLease(id, "complete");
+      else if (gone.order_key !== null) await releaseLine(gone.route, gone.order_key);
     },
 
     async bury(id, attempt, reason) {
       // One statement moves the row, so a crash between the delete and the insert cannot lose it.
       const result = await run(
         "bury",
-        () => sql`
+        () => sql<{ route: string; order_key: string | null }[]>`
         WITH moved AS (DELETE FROM outbox WHERE id = ${id} AND lease_owner = ${owner} RETURNING *)
-        INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason)
-        SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, ${appended(id, attempt)}, stage_data, ${now()}, ${reason}
+        INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, order_key, dead_at, reason)
+        SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, ${appended(id, attempt)}, stage_data, order_key, ${now()}, ${reason}
         FROM moved
-        ${sql.unsafe(DEAD_LETTER_UPSERT)}`,
+        ${sql.unsafe(DEAD_LETTER_UPSERT)}
+        RETURNING route, order_key`,
       );
-      if (result.count === 0) lostLease(id, "bury");
+      const [moved] = result;
+      if (!moved) lostLease(id, "bury");
+      else if (moved.order_key !== null) await releaseLine(moved.route, moved.order_key);
     },
 
     depth: () => countRoutes("outbox"),
@@ -348,8 +445,8 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
           ORDER BY next_attempt_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED),
         moved AS (DELETE FROM outbox WHERE id IN (SELECT id FROM picked) RETURNING *),
         inserted AS (
-          INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, dead_at, reason)
-          SELECT ${sql.unsafe(EVENT_COLUMNS)}, ${moveNow}, ${reason} FROM moved
+          INSERT INTO dead_letters (${sql.unsafe(EVENT_COLUMNS)}, order_key, dead_at, reason)
+          SELECT ${sql.unsafe(EVENT_COLUMNS)}, order_key, ${moveNow}, ${reason} FROM moved
           ${sql.unsafe(DEAD_LETTER_UPSERT)})
         SELECT count(*)::int AS n FROM moved`,
       );
@@ -383,13 +480,28 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
   };
 
-  // Back into the outbox at the stage it died in, with fresh attempts and its history; one statement
-  // each, so a dead letter is never lost nor doubled. ON CONFLICT: should the id somehow be pending
-  // already, that pending event is the one that runs.
-  const replayMoved = (replayNow: number) => sql`
-    INSERT INTO outbox (${sql.unsafe(EVENT_COLUMNS)}, lease_until, lease_owner)
-    SELECT id, route, stage, data, secret, created_at, 0, ${replayNow}, history, stage_data, NULL, NULL FROM moved
+  // Back into the outbox at the stage it died in, with fresh attempts and its history, at the end of its
+  // key's line (a new seq, under the key's lock like an add); one statement moves them, so a dead
+  // letter is never lost nor doubled. ON CONFLICT: should the id somehow be pending already, that
+  // pending event is the one that runs.
+  const replayMoved = (tx: Tx, replayNow: number) => tx`
+    INSERT INTO outbox (${tx.unsafe(EVENT_COLUMNS)}, lease_until, lease_owner, order_key, waiting)
+    SELECT id, route, stage, data, secret, created_at, 0, ${replayNow}, history, stage_data, NULL, NULL, order_key, order_key IS NOT NULL
+    FROM moved ORDER BY dead_at, id
     ON CONFLICT (id) DO NOTHING`;
+
+  /**
+   * After a replay (under the keys' locks): in each line it joined, the head goes and the rest wait.
+   * Several dead letters of one key come back in one statement, which cannot see its own rows.
+   */
+  const settleLines = (tx: Tx, orderKeys: readonly (string | null)[]) => {
+    const keys = [...new Set(orderKeys.filter((value): value is string => value !== null))];
+    return tx`
+      UPDATE outbox SET waiting = EXISTS (
+        SELECT 1 FROM outbox AS earlier
+        WHERE earlier.route = outbox.route AND earlier.order_key = outbox.order_key AND earlier.seq < outbox.seq)
+      WHERE order_key = ANY(${keys})`;
+  };
 
   const deadLetters: DeadLetterStore = {
     async list() {
@@ -410,21 +522,45 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
 
     async replay(id, replayNow) {
-      const [row] = await run(
-        "replay",
-        () => sql<{ n: number }[]>`
-        WITH moved AS (DELETE FROM dead_letters WHERE id = ${id} RETURNING *), inserted AS (${replayMoved(replayNow)})
-        SELECT count(*)::int AS n FROM moved`,
+      const [row] = await run("replay", () =>
+        sql.begin(async (tx) => {
+          const keys = await tx<{ order_key: string | null }[]>`SELECT order_key FROM dead_letters WHERE id = ${id}`;
+          await lockOrderKeys(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          const counted = await tx<{ n: number }[]>`
+            WITH moved AS (DELETE FROM dead_letters WHERE id = ${id} RETURNING *), inserted AS (${replayMoved(tx, replayNow)})
+            SELECT count(*)::int AS n FROM moved`;
+          await settleLines(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          return counted;
+        }),
       );
       return Number(row?.n ?? 0) > 0;
     },
 
     async replayAll(replayNow) {
-      const [row] = await run(
-        "replayAll",
-        () => sql<{ n: number }[]>`
-        WITH moved AS (DELETE FROM dead_letters RETURNING *), inserted AS (${replayMoved(replayNow)})
-        SELECT count(*)::int AS n FROM moved`,
+      const [row] = await run("replayAll", () =>
+        sql.begin(async (tx) => {
+          const keys = await tx<
+            { order_key: string | null }[]
+          >`SELECT DISTINCT order_key FROM dead_letters WHERE order_key IS NOT NULL`;
+          await lockOrderKeys(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          const counted = await tx<{ n: number }[]>`
+            WITH moved AS (DELETE FROM dead_letters RETURNING *), inserted AS (${replayMoved(tx, replayNow)})
+            SELECT count(*)::int AS n FROM moved`;
+          await settleLines(
+            tx,
+            keys.map((key) => key.order_key),
+          );
+          return counted;
+        }),
       );
       return Number(row?.n ?? 0);
     },
@@ -462,14 +598,22 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 
     async replayBatch(filter, replayNow, limit) {
       if (limit <= 0) return 0;
-      const [row] = await run(
-        "replayBatch",
-        () => sql<{ n: number }[]>`
-        WITH picked AS (
-          SELECT id FROM dead_letters WHERE ${deadLetterWhere(filter)} ORDER BY dead_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED),
-        moved AS (DELETE FROM dead_letters WHERE id IN (SELECT id FROM picked) RETURNING *),
-        inserted AS (${replayMoved(replayNow)})
-        SELECT count(*)::int AS n FROM moved`,
+      const [row] = await run("replayBatch", () =>
+        sql.begin(async (tx) => {
+          const picked = await tx<{ id: string; order_key: string | null }[]>`
+            SELECT id, order_key FROM dead_letters WHERE ${deadLetterWhere(filter, tx)}
+            ORDER BY dead_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+          if (picked.length === 0) return [{ n: 0 }];
+          // As replayAll: under the keys' locks, then each line it joined settled.
+          const keys = picked.map((letter) => letter.order_key);
+          await lockOrderKeys(tx, keys);
+          const counted = await tx<{ n: number }[]>`
+            WITH moved AS (DELETE FROM dead_letters WHERE id = ANY(${tx.array(picked.map((letter) => letter.id))}::text[]) RETURNING *),
+            inserted AS (${replayMoved(tx, replayNow)})
+            SELECT count(*)::int AS n FROM moved`;
+          await settleLines(tx, keys);
+          return counted;
+        }),
       );
       return Number(row?.n ?? 0);
     },
@@ -507,6 +651,45 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     release: (webhookId) => releases.release(webhookId),
   };
 
+  const inbox: PollInbox = {
+    async commit(source, entries, commitNow) {
+      if (entries.length === 0) return [];
+      return run("inbox commit", () =>
+        sql.begin(async (tx) => {
+          const orderKeys = entries.map((entry) => digestOf(entry.event));
+          await lockOrderKeys(tx, orderKeys);
+          const added: boolean[] = [];
+          for (const [index, entry] of entries.entries()) {
+            const seen = await tx`
+              INSERT INTO poll_seen (use_case_id, event_id, source, seen_at)
+              VALUES (${entry.useCaseId}, ${entry.eventId}, ${source}, ${commitNow})
+              ON CONFLICT DO NOTHING`;
+            added.push(seen.count > 0 && (await insertEvent(tx, entry.event, orderKeys[index] ?? null)));
+          }
+          return added;
+        }),
+      );
+    },
+    async prune(source, cutoff) {
+      return (
+        await run("inbox prune", () => sql`DELETE FROM poll_seen WHERE source = ${source} AND seen_at < ${cutoff}`)
+      ).count;
+    },
+    async acquirePollLock(source, lockOwner, lockNow, ttlMs) {
+      const result = await run(
+        "poll lock",
+        () => sql`
+        INSERT INTO poll_locks (source, owner, until) VALUES (${source}, ${lockOwner}, ${lockNow + ttlMs})
+        ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, until = excluded.until
+        WHERE poll_locks.owner = excluded.owner OR poll_locks.until <= ${lockNow}`,
+      );
+      return result.count > 0;
+    },
+    async releasePollLock(source, lockOwner) {
+      await run("poll unlock", () => sql`DELETE FROM poll_locks WHERE source = ${source} AND owner = ${lockOwner}`);
+    },
+  };
+
   // Migrate at start when the database is there; when it is not, say so once and serve not-ready.
   ready().catch((error: unknown) =>
     warn("PostgreSQL is not ready at start; store calls fail (503) until it is", {
@@ -519,6 +702,7 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     outbox,
     deadLetters,
     replayGuard,
+    inbox,
     ready,
     async status() {
       if (closed) return { kind: "postgres", writable: false, error: "closed" };

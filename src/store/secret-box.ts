@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { StoreOpenError } from "./store-open-error.ts";
 
@@ -141,4 +141,20 @@ export function keyCheckValue(key: Uint8Array): string {
 /** Whether `stored` (the store's key check) was sealed with `key`. */
 export function keyMatches(key: Uint8Array, stored: string): boolean {
   return openSecret(key, KEY_CHECK_NAME, stored) === KEY_CHECK_TEXT;
+}
+
+/**
+ * What a store keeps of an event's order key: a keyed hash (HMAC-SHA256 under a key derived from the
+ * store's key, bound to the route), because the key is read from the payload (an entity id, a
+ * customer number) and nothing of a payload rests in clear. Equal keys of one route give equal
+ * digests on every replica (they share the key), which is all that ordering compares.
+ *
+ * @example
+ * const digest = orderKeyDigester(key);
+ * digest("erp", "contract:4711"); // "k1:3q2+7w..." (the same for every call, on every replica)
+ */
+export function orderKeyDigester(key: Uint8Array): (route: string, orderKey: string) => string {
+  const derived = createHmac("sha256", key).update("actiongate order key").digest();
+  return (route, orderKey) =>
+    `k1:${createHmac("sha256", derived).update(route).update("\u0000").update(orderKey).digest("base64")}`;
 }

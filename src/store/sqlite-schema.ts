@@ -56,6 +56,34 @@ CREATE TABLE store_meta (
   `
 CREATE INDEX dead_letters_route ON dead_letters (route, dead_at);
 `,
+  // 4: ordered delivery and polled messages. seq is the order events were added in (a replayed dead
+  // letter gets a new one); order_key a keyed hash of the event's order key (secret-box.ts); waiting is
+  // 1 for an event behind an earlier one of its key (only the head of a line is 0, so claims find the
+  // heads through outbox_ready without looking at the lines behind them). poll_seen remembers the
+  // (use_case_id, event_id) of every polled message stored, poll_locks which process polls a source.
+  `
+ALTER TABLE outbox ADD COLUMN seq INTEGER;
+ALTER TABLE outbox ADD COLUMN order_key TEXT;
+ALTER TABLE outbox ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+UPDATE outbox SET seq = rowid;
+CREATE INDEX outbox_seq ON outbox (seq);
+CREATE INDEX outbox_order ON outbox (route, order_key, seq);
+CREATE INDEX outbox_ready ON outbox (route, next_attempt_at) WHERE waiting = 0;
+ALTER TABLE dead_letters ADD COLUMN order_key TEXT;
+CREATE TABLE poll_seen (
+  use_case_id TEXT NOT NULL,
+  event_id    TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  seen_at     INTEGER NOT NULL,
+  PRIMARY KEY (use_case_id, event_id)
+);
+CREATE INDEX poll_seen_source ON poll_seen (source, seen_at);
+CREATE TABLE poll_locks (
+  source TEXT PRIMARY KEY,
+  owner  TEXT NOT NULL,
+  until  INTEGER NOT NULL
+);
+`,
 ];
 
 /** The version this build brings the database to. */

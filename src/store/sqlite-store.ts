@@ -21,6 +21,7 @@ import {
   keyMatches,
   loadOrCreateKeyFile,
   openSecret,
+  orderKeyDigester,
   parseKey,
   seal,
 } from "./secret-box.ts";
@@ -35,6 +36,7 @@ import {
   type NewOutboxEvent,
   type OutboxEvent,
   type OutboxStore,
+  type PollInbox,
   type Store,
 } from "./types.ts";
 
@@ -67,7 +69,7 @@ export interface SqliteStoreOptions {
 
 /** The SQLite store plus what only a single-process store can offer. */
 export interface SqliteStore extends Store {
-  /** Makes every leased event due at once (their worker is gone); returns how many. */
+  /** Makes every leased event due at once and frees the poll locks (their process is gone); returns how many events. */
   releaseAllLeases(): Promise<number>;
 }
 
@@ -78,6 +80,8 @@ const BUSY_TIMEOUT_MS = 5_000;
 /** The readiness probe waits less for the write lock, so that /readyz answers within its 2 s. */
 const PROBE_BUSY_TIMEOUT_MS = 1_500;
 const PRUNE_INTERVAL_MS = 60_000;
+/** How often the order lines are checked for an event waiting behind nothing. */
+const REPAIR_INTERVAL_MS = 60_000;
 /** Rows sealed per statement batch when a store of the first version is upgraded. */
 const SEAL_BATCH = 500;
 /** A row of store_meta that says the file still holds plain text of the first version in its free space. */
@@ -264,6 +268,8 @@ function scrubIfPending(db: SqliteDatabase, path: string, warn: StoreWarn): void
 }
 
 function releaseLeases(db: SqliteDatabase): number {
+  // The poll locks too: the process that held them is gone, and the new one polls at once.
+  db.prepare("DELETE FROM poll_locks").run();
   // Events are only leased once due, so next_attempt_at is already in the past: due at once.
   return db.prepare("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL").run().changes;
 }
@@ -278,51 +284,88 @@ function createStore(
   const appendHistory = `history = ${APPENDED_HISTORY}`;
   const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
   const stored = (id: string, attempt: AttemptRecord) => JSON.stringify(storedAttempt(key, id, attempt));
+  const digest = orderKeyDigester(key);
+  // Added after every event in the outbox: inserts are serialised by SQLite's write lock, so this is
+  // the order they were added in (rowid is not: VACUUM may renumber it).
+  const NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox)";
 
   // Table names come from this file only, never from data.
   const countRoutes = (table: "outbox" | "dead_letters") =>
     countsPerRoute(db.prepare(`SELECT route, COUNT(*) AS n FROM ${table} GROUP BY route`).all());
 
+  /** Lets the next event of a line go once `id` has left the outbox (in the same transaction). */
+  const removeEvent = (id: string) => {
+    const removed = db.prepare("DELETE FROM outbox WHERE id = ? RETURNING route, order_key").get(id);
+    if (removed?.order_key === null || removed?.order_key === undefined) return;
+    db.prepare(
+      `UPDATE outbox SET waiting = 0 WHERE id = (
+         SELECT id FROM outbox WHERE route = ? AND order_key = ? ORDER BY seq LIMIT 1)`,
+    ).run(removed.route, removed.order_key);
+  };
+
   const bury = (id: string, attempt: AttemptRecord, reason: string) =>
     db.transaction(() => {
       db.prepare(
-        `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, dead_at, reason)
-         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, ${APPENDED_HISTORY}, stage_data, ?, ?
+        `INSERT OR REPLACE INTO dead_letters (${EVENT_COLUMNS}, order_key, dead_at, reason)
+         SELECT id, route, stage, data, secret, created_at, attempts + 1, next_attempt_at, ${APPENDED_HISTORY}, stage_data, order_key, ?, ?
          FROM outbox WHERE id = ?`,
       ).run(stored(id, attempt), now(), reason, id);
-      db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+      removeEvent(id);
     });
 
-  const outbox: OutboxStore = {
-    async add(event: NewOutboxEvent) {
-      // One autocommitted statement: durable when it returns. The first of two adds with the same id wins,
-      // also against a dead letter of that id (replay protection is earlier; this is the safety net).
-      db.prepare(
-        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data)
-         SELECT ?, ?, ?, ?, ?, ?, 0, ?, '[]', ? WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?)`,
-      ).run(
+  // An event joins the end of its key's line: it waits when an event of its route and key is in the
+  // outbox already.
+  const WAITING = (route: string, orderKey: string) =>
+    `(CASE WHEN ${orderKey} IS NOT NULL AND EXISTS (SELECT 1 FROM outbox AS line WHERE line.route = ${route} AND line.order_key = ${orderKey}) THEN 1 ELSE 0 END)`;
+  let lastRepairAt = Number.NEGATIVE_INFINITY;
+
+  /** One statement; true when the event was added (not when its id is pending or dead already). */
+  const addEvent = (event: NewOutboxEvent): boolean =>
+    // The first of two adds with the same id wins, also against a dead letter of that id (replay
+    // protection is earlier; this is the safety net).
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key, seq, waiting)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0, ?6, '[]', ?7, ?8, ${NEXT_SEQ}, ${WAITING("?2", "?8")}
+         WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1)`,
+      )
+      .run(
         event.id,
         event.route,
         event.stage,
         seal(key, event.id, event.data),
         sealed(event.id, event.secret),
         event.createdAt,
-        event.createdAt,
         sealed(event.id, event.stageData),
-        event.id,
-      );
+        event.orderKey === undefined ? null : digest(event.route, event.orderKey),
+      ).changes > 0;
+
+  const outbox: OutboxStore = {
+    async add(event: NewOutboxEvent) {
+      // One autocommitted statement: durable when it returns.
+      addEvent(event);
     },
 
     async claim(route, limit, claimNow, leaseMs) {
       if (limit <= 0) return [];
-      // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the same row.
+      // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the
+      // same row. An ordered event goes only as the head of its key's line (nothing of its route and key
+      // added before it is left in the outbox).
+      if (Math.abs(claimNow - lastRepairAt) >= REPAIR_INTERVAL_MS) {
+        lastRepairAt = claimNow;
+        repairLines();
+      }
+      // The heads alone are found through outbox_ready (waiting = 0); the NOT EXISTS guards them too.
       const rows = db
         .prepare(
           `UPDATE outbox SET lease_until = ?
            WHERE id IN (
-             SELECT id FROM outbox
-             WHERE route = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-             ORDER BY next_attempt_at, created_at
+             SELECT id FROM outbox AS o
+             WHERE route = ? AND waiting = 0 AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+               AND (order_key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM outbox AS earlier
+                 WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
+             ORDER BY next_attempt_at, created_at, seq
              LIMIT ?)
            RETURNING ${EVENT_COLUMNS}`,
         )
@@ -354,7 +397,7 @@ function createStore(
     },
 
     async complete(id, _attempt) {
-      db.prepare("DELETE FROM outbox WHERE id = ?").run(id);
+      db.transaction(() => removeEvent(id));
     },
 
     async bury(id, attempt, reason) {
@@ -429,9 +472,25 @@ function createStore(
     },
   };
 
-  // Back into the outbox at the stage it died in, with fresh attempts and its history.
-  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, lease_until)
-    SELECT id, route, stage, data, secret, created_at, 0, ?, history, stage_data, NULL FROM dead_letters`;
+  // Back into the outbox at the stage it died in, with fresh attempts and its history, at the end of
+  // its key's line.
+  const replaySelect = `INSERT OR IGNORE INTO outbox (${EVENT_COLUMNS}, lease_until, order_key, seq, waiting)
+    SELECT id, route, stage, data, secret, created_at, 0, ?, history, stage_data, NULL, order_key, ${NEXT_SEQ},
+      ${WAITING("dead_letters.route", "dead_letters.order_key")}
+    FROM dead_letters`;
+
+  /**
+   * The lines kept right even if something slipped (a replica of an older version completing a head
+   * does not let the next go): an event waiting with nothing of its key before it goes. Once a minute.
+   */
+  const repairLines = () =>
+    db
+      .prepare(
+        `UPDATE outbox SET waiting = 0 WHERE waiting = 1 AND NOT EXISTS (
+           SELECT 1 FROM outbox AS earlier
+           WHERE earlier.route = outbox.route AND earlier.order_key = outbox.order_key AND earlier.seq < outbox.seq)`,
+      )
+      .run();
 
   const deadLetters: DeadLetterStore = {
     async list() {
@@ -458,7 +517,10 @@ function createStore(
 
     async replayAll(replayNow) {
       return db.transaction(() => {
-        db.prepare(replaySelect).run(replayNow);
+        // One by one, oldest death first: each gets its own place at the end of its key's line.
+        const ids = db.prepare("SELECT id FROM dead_letters ORDER BY dead_at, id").all();
+        const replayOne = db.prepare(`${replaySelect} WHERE id = ?`);
+        for (const row of ids) replayOne.run(replayNow, row.id);
         return db.prepare("DELETE FROM dead_letters").run().changes;
       });
     },
@@ -503,14 +565,15 @@ function createStore(
       if (limit <= 0) return 0;
       const where = deadLetterWhere(filter);
       return db.transaction(() => {
-        const ids = JSON.stringify(
-          db
-            .prepare(`SELECT id FROM dead_letters WHERE ${where.sql} ORDER BY dead_at, id LIMIT ?`)
-            .all(...where.params, limit)
-            .map((row) => String(row.id)),
-        );
-        db.prepare(`${replaySelect} WHERE id IN (SELECT value FROM json_each(?))`).run(replayNow, ids);
-        return db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT value FROM json_each(?))").run(ids).changes;
+        const ids = db
+          .prepare(`SELECT id FROM dead_letters WHERE ${where.sql} ORDER BY dead_at, id LIMIT ?`)
+          .all(...where.params, limit)
+          .map((row) => String(row.id));
+        // One by one, oldest death first, as replayAll: each gets its own place at the end of its key's line.
+        const replayOne = db.prepare(`${replaySelect} WHERE id = ?`);
+        for (const id of ids) replayOne.run(replayNow, id);
+        const list = JSON.stringify(ids);
+        return db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT value FROM json_each(?))").run(list).changes;
       });
     },
   };
@@ -541,11 +604,41 @@ function createStore(
     release: (webhookId) => releases.release(webhookId),
   };
 
+  const inbox: PollInbox = {
+    async commit(source, entries, commitNow) {
+      return db.transaction(() =>
+        entries.map((entry) => {
+          const { changes } = db
+            .prepare("INSERT OR IGNORE INTO poll_seen (use_case_id, event_id, source, seen_at) VALUES (?, ?, ?, ?)")
+            .run(entry.useCaseId, entry.eventId, source, commitNow);
+          return changes > 0 && addEvent(entry.event);
+        }),
+      );
+    },
+    async prune(source, cutoff) {
+      return db.prepare("DELETE FROM poll_seen WHERE source = ? AND seen_at < ?").run(source, cutoff).changes;
+    },
+    async acquirePollLock(source, owner, lockNow, ttlMs) {
+      const { changes } = db
+        .prepare(
+          `INSERT INTO poll_locks (source, owner, until) VALUES (?, ?, ?)
+           ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, until = excluded.until
+           WHERE poll_locks.owner = excluded.owner OR poll_locks.until <= ?`,
+        )
+        .run(source, owner, lockNow + ttlMs, lockNow);
+      return changes > 0;
+    },
+    async releasePollLock(source, owner) {
+      db.prepare("DELETE FROM poll_locks WHERE source = ? AND owner = ?").run(source, owner);
+    },
+  };
+
   let closed = false;
   return {
     outbox,
     deadLetters,
     replayGuard,
+    inbox,
     async releaseAllLeases() {
       return releaseLeases(db);
     },

@@ -66,6 +66,12 @@ export interface NewOutboxEvent {
   readonly createdAt: number;
   /** JSON an earlier step left for `stage` (a sync call's target answer, for write-back); encrypted at rest. */
   readonly stageData?: string;
+  /**
+   * Events of one route with the same order key are handed out one at a time, in the order they were
+   * added (see {@link OutboxStore.claim}). Kept as a keyed hash at rest (it is read from the payload);
+   * not returned by `claim`.
+   */
+  readonly orderKey?: string;
 }
 
 /** An event claimed by a worker. */
@@ -148,6 +154,12 @@ export interface OutboxStore {
   /**
    * Claims up to `limit` events of `route` that are due (`nextAttemptAt <= now`) and not leased,
    * leasing them until `now + leaseMs`. An event whose lease ran out (its worker died) is due again.
+   *
+   * Ordered events: an event with an order key is handed out only while no event of the same route
+   * and key that was added before it is still in the outbox (leased, waiting for a retry, or at a
+   * later stage), on every connection and replica. So the events of one key go out one at a time
+   * in the order they were added; one that goes to the dead letters lets the next go, and a dead
+   * letter replayed joins the end of its key's line. Other keys are independent.
    */
   claim(route: string, limit: number, now: number, leaseMs: number): Promise<OutboxEvent[]>;
   /** Records a failed attempt and schedules the next one; releases the lease. */
@@ -180,6 +192,40 @@ export interface OutboxStore {
   stopDelivering(owner: string): Promise<void>;
   /** When a delivery loop last polled (the newest mark), or undefined when none ever did. */
   lastDelivering(): Promise<number | undefined>;
+}
+
+/** One polled message as the poll source commits it (see {@link PollInbox.commit}). */
+export interface InboxEntry {
+  /** The duplicate key epilot's at-least-once delivery calls for: one event is stored once per use case. */
+  readonly useCaseId: string;
+  readonly eventId: string;
+  /** The outbox event to add when the message was not seen before. */
+  readonly event: NewOutboxEvent;
+}
+
+/**
+ * What the poll sources keep: which events were stored already (for the duplicate check across
+ * restarts and replicas), and which replica polls a source now.
+ */
+export interface PollInbox {
+  /**
+   * In one transaction, for each entry in order: when `(useCaseId, eventId)` is new, remembers it
+   * (with `source` and `now`) and adds its outbox event; a key seen before adds nothing. Resolves
+   * once committed, with `true` for each entry that was new, so that the caller acknowledges only
+   * what is durable. Adding an event whose id is in the outbox or the dead letters adds nothing
+   * either (the key was pruned while the event waited).
+   */
+  commit(source: string, entries: readonly InboxEntry[], now: number): Promise<boolean[]>;
+  /** Forgets the keys `source` stored before `cutoff` (ms since epoch); returns how many. */
+  prune(source: string, cutoff: number): Promise<number>;
+  /**
+   * Takes or renews the right to poll `source` until `now + ttlMs`, for `owner`: true when `owner`
+   * holds it now. Another owner gets it once it ran out, so that one replica polls a source at a
+   * time (epilot hands out one batch per stream anyway; this saves the others' empty polls).
+   */
+  acquirePollLock(source: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Gives the right up (shutdown), if `owner` holds it. */
+  releasePollLock(source: string, owner: string): Promise<void>;
 }
 
 export interface DeadLetterStore {
@@ -223,6 +269,7 @@ export interface Store {
   readonly outbox: OutboxStore;
   readonly deadLetters: DeadLetterStore;
   readonly replayGuard: ReplayGuard;
+  readonly inbox: PollInbox;
   /**
    * Checks that the store answers and accepts writes (readiness): commits a small real write (a probe
    * row in `store_meta`, written and deleted in one transaction), so a full or read-only disk, a

@@ -38,7 +38,9 @@ export const transportKeys = {
     .describe("deadline for the whole exchange (connect, send, answer); on expiry epilot gets 504"),
   idempotency_header: headerNameSchema
     .default("Idempotency-Key")
-    .describe("HTTP header that carries the webhook-id, so the legacy system can drop duplicates"),
+    .describe(
+      "HTTP header that carries the webhook-id (the event_id of a polled message), so the legacy system can drop duplicates",
+    ),
   connections: envNumber(z.number().int().min(1).max(1024))
     .prefault(32)
     .describe("keep-alive connections kept open per target host"),
@@ -247,7 +249,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       userAgent: context.userAgent,
       configured: call.line.headers,
       auth,
-      owned: { ...owned, [idempotencyHeader]: message.webhookId },
+      owned: { ...owned, [idempotencyHeader]: message.idempotencyKey },
       forwarded: message.forwardedHeaders,
     }),
     ...(call.body !== undefined ? { body: call.body } : {}),

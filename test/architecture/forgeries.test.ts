@@ -10,7 +10,7 @@ import { REPO_DIR } from "../support/signing.ts";
  * are removed from a copy and the compiler must refuse exactly those lines: proof that each forgery
  * fails for itself, not for a typo next to it.
  */
-test("each forgery of VerifiedCall, ParsedCall and OutboundMessage is a compile error", () => {
+test("each forgery of VerifiedCall, ParsedCall, ParsedMessage and OutboundMessage is a compile error", () => {
   const source = readFileSync(join(REPO_DIR, "test", "architecture", "forgeries.ts"), "utf8");
   const lines = source.split("\n");
   const forged: { name: string; line: number }[] = [];
@@ -27,6 +27,8 @@ test("each forgery of VerifiedCall, ParsedCall and OutboundMessage is a compile 
     "plain-message",
     "deliver-sync-hand-built",
     "unsigned-as-verified",
+    "hand-built-parsed-message",
+    "prepare-hand-built-message",
   ]);
 
   const dir = mkdtempSync(join(tmpdir(), "actiongate-forgeries-"));

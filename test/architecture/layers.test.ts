@@ -19,6 +19,7 @@ const RANK: Readonly<Record<string, number>> = {
   targets: 5,
   delivery: 6,
   metrics: 7,
+  poll: 7, // epilot's Pollable Outbound: leases messages and hands them to the outbox, like pipeline/ does calls
   pipeline: 8,
   server: 9,
   config: 10, // assembles the schemas each part declares

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
+import { type ParsedMessage, parsePollMessage } from "../../src/payload/message.ts";
 import { type ParsedCall, parseCustomAction } from "../../src/payload/parse.ts";
 import { OutboundMessage } from "../../src/targets/message.ts";
 import { type VerifiedCall, verifySignature } from "../../src/verify/signature.ts";
-import { fixturePayload, signedHeaders, uniqueWebhookId } from "./signing.ts";
+import { fixturePayload, fixturePollMessage, signedHeaders, uniqueWebhookId } from "./signing.ts";
 
 /**
  * Real VerifiedCalls and ParsedCalls for unit tests. Only verifySignature and parseCustomAction make
@@ -73,4 +74,27 @@ export async function outboundMessageOf(
     payload: parts.payload ?? parsed.payload,
     forwardedHeaders: parts.forwardedHeaders ?? {},
   });
+}
+
+/**
+ * The example poll message (changed by `edit`), parsed as the poll source parses it: a ParsedMessage
+ * as routes get it, leased by the poll entry `source`.
+ *
+ * @example
+ * const message = parsedMessageOf((raw) => { raw.event_name = "contract.created"; });
+ */
+export function parsedMessageOf(
+  edit: ((raw: Record<string, any>) => void) | Record<string, unknown> = () => {},
+  source = "erp-feed",
+): ParsedMessage {
+  let raw: Record<string, any>;
+  if (typeof edit === "function") {
+    raw = fixturePollMessage();
+    edit(raw);
+  } else {
+    raw = edit;
+  }
+  const result = parsePollMessage(raw, source);
+  if (!result.ok) throw new Error(`test message did not parse: ${result.message}`);
+  return result.parsed;
 }

@@ -1,4 +1,5 @@
 import { CircuitBreaker } from "../../src/delivery/circuit-breaker.ts";
+import { orderKeyOf } from "../../src/delivery/order-key.ts";
 import { buildOutboxEvent } from "../../src/delivery/outbox-event.ts";
 import { prepareMessage } from "../../src/delivery/prepare.ts";
 import type { Route } from "../../src/delivery/route.ts";
@@ -8,7 +9,7 @@ import type { NewOutboxEvent, OutboxStage } from "../../src/store/types.ts";
 import type { OutboundMessage } from "../../src/targets/message.ts";
 import type { Target, TargetOutcome } from "../../src/targets/types.ts";
 import { compileExpression } from "../../src/transform/expression.ts";
-import { parsedCallOf } from "./calls.ts";
+import { parsedCallOf, parsedMessageOf } from "./calls.ts";
 
 /** A target that answers from a script, one outcome per call (the last one repeats), and records each call. */
 export interface ScriptedTarget extends Target {
@@ -76,6 +77,10 @@ export interface TestRouteOptions {
   concurrency?: number;
   writeBack?: string;
   failWhen?: string;
+  /** `delivery.order_key`, JSONata. */
+  orderKey?: string;
+  /** A route of polled messages of this source (`match.source`). */
+  source?: string;
   now?: () => number;
 }
 
@@ -83,6 +88,9 @@ export interface TestRouteOptions {
 export function testRoute(options: TestRouteOptions = {}): Route {
   return {
     name: options.name ?? "erp",
+    ...(options.source !== undefined
+      ? { matchesMessage: (message: { source: string }) => message.source === options.source }
+      : {}),
     shaping: { strip: [] },
     forwardHeaders: [],
     response: {
@@ -94,6 +102,7 @@ export function testRoute(options: TestRouteOptions = {}): Route {
       maxAttempts: options.maxAttempts ?? 3,
       backoff: { initialMs: 1, maxMs: 1 },
       concurrency: options.concurrency ?? 4,
+      ...(options.orderKey ? { orderKey: compileExpression(options.orderKey) } : {}),
     },
     breaker: new CircuitBreaker({
       failureThreshold: options.failureThreshold ?? 100,
@@ -139,4 +148,21 @@ export async function outboxEventFor(
   const prepared = await prepareMessage(parsed, route, silentLogger);
   if (!prepared.ok) throw new Error(`the test payload was not prepared: ${JSON.stringify(prepared.answer.body)}`);
   return buildOutboxEvent(parsed, route, prepared.message, options.stage ?? "deliver", options.now ?? Date.now());
+}
+
+/**
+ * The outbox event the poll source would store for the example poll message (changed by `edit`) on
+ * `route`, made the way it makes it (parse, prepare, order key, build).
+ */
+export async function outboxEventForMessage(
+  route: Route,
+  edit: (raw: Record<string, any>) => void = () => {},
+  now = Date.now(),
+): Promise<NewOutboxEvent> {
+  const parsed = parsedMessageOf(edit);
+  const prepared = await prepareMessage(parsed, route, silentLogger);
+  if (!prepared.ok) throw new Error(`the test message was not prepared: ${JSON.stringify(prepared.answer.body)}`);
+  const ordered = await orderKeyOf(parsed, route, prepared.message.payload, silentLogger);
+  if (!ordered.ok) throw new Error(`the test message has no order key: ${JSON.stringify(ordered.answer.body)}`);
+  return buildOutboxEvent(parsed, route, prepared.message, "deliver", now, undefined, ordered.key);
 }

@@ -58,7 +58,10 @@ export async function startInProcessGateway(yaml: string, env: Record<string, st
 
 export interface GatewayProcess {
   url: string;
+  /** The public listener's port; 0 when the gateway runs without one (routes of polled messages only). */
   port: number;
+  /** The admin listener's port, when the config has `admin`. */
+  adminPort?: number;
   child: ChildProcess;
   stdout(): string;
   stderr(): string;
@@ -71,8 +74,8 @@ export interface GatewayProcess {
 
 /**
  * Runs the compiled binary (`dist/actiongate`) from `cwd`, a folder with no node_modules, and
- * waits until it logs that it listens. `executable` runs another program instead (`deno`, with
- * `run -A src/main.ts` at the start of `args`).
+ * waits until it logs that it listens (or that it runs without a public listener). `executable`
+ * runs another program instead (`deno`, with `run -A src/main.ts` at the start of `args`).
  */
 export async function spawnGateway(
   args: string[],
@@ -90,16 +93,24 @@ export async function spawnGateway(
   child.stdout!.on("data", (chunk) => (out += chunk));
   child.stderr!.on("data", (chunk) => (err += chunk));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
+  const started = await new Promise<{ port: number; admin_port?: number }>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`gateway did not start in time.\nstdout: ${out}\nstderr: ${err}`)),
       15_000,
     );
     const check = () => {
-      const listening = out.split("\n").find((line) => line.includes('"msg":"listening"'));
-      if (listening) {
+      const line = out
+        .split("\n")
+        .find(
+          (text) => text.includes('"msg":"listening"') || text.includes('"msg":"running without a public listener"'),
+        );
+      if (line) {
         clearTimeout(timer);
-        resolve((JSON.parse(listening) as any).port);
+        const parsed = JSON.parse(line) as any;
+        resolve({
+          port: parsed.port ?? 0,
+          ...(parsed.admin_port !== undefined ? { admin_port: parsed.admin_port } : {}),
+        });
       }
     };
     child.stdout!.on("data", check);
@@ -113,9 +124,11 @@ export async function spawnGateway(
       .split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as Record<string, any>);
+  const port = started.port;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    ...(started.admin_port !== undefined ? { adminPort: started.admin_port } : {}),
     child,
     stdout: () => out,
     stderr: () => err,

@@ -14,6 +14,14 @@ export function readFixture(name: string): string {
   return readFileSync(join(FIXTURES_DIR, name), "utf8");
 }
 
+/** The Pollable Outbound message that the docs, the examples and the tests use (epilot's shape). */
+export const EXAMPLE_POLL_MESSAGE_FILE = join(REPO_DIR, "examples", "payloads", "poll-message.json");
+
+/** The example poll message from `examples/payloads/`, as an object to modify per test. */
+export function fixturePollMessage(): Record<string, any> {
+  return JSON.parse(readFileSync(EXAMPLE_POLL_MESSAGE_FILE, "utf8")) as any;
+}
+
 /** The realistic custom action body from `examples/payloads/`, as an object to modify per test. */
 export function fixturePayload(): Record<string, any> {
   return JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8")) as any;

@@ -252,6 +252,239 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       });
     });
 
+    describe("ordered delivery", () => {
+      /** Claims what is due now and returns the ids, in the store's order. */
+      const claimIds = async (store: Store, route = "erp", limit = 10, at = clock) =>
+        (await store.outbox.claim(route, limit, at, LEASE)).map((e) => e.id);
+
+      test("events of one key go out one at a time, in the order they were added; other keys are independent", async () => {
+        const store = await openStore();
+        // Added out of createdAt order on purpose: the line follows the order of adding.
+        await store.outbox.add(event("k1", { orderKey: "contract:1", createdAt: T0 - 10 }));
+        await store.outbox.add(event("k2", { orderKey: "contract:1", createdAt: T0 - 20 }));
+        await store.outbox.add(event("k3", { orderKey: "contract:1", createdAt: T0 - 30 }));
+        await store.outbox.add(event("j1", { orderKey: "contract:2" }));
+        await store.outbox.add(event("free", {}));
+        expect((await claimIds(store)).sort()).toEqual(["free", "j1", "k1"]);
+        // The head is leased: nothing of its line goes, whatever the limit.
+        expect(await claimIds(store)).toEqual([]);
+        await store.outbox.complete("k1", attempt("delivered"));
+        expect(await claimIds(store)).toEqual(["k2"]);
+        await store.outbox.complete("k2", attempt("delivered"));
+        await store.outbox.complete("j1", attempt("delivered"));
+        expect(await claimIds(store)).toEqual(["k3"]);
+      });
+
+      test("a head waiting for its retry holds its line back; when it is due it goes first", async () => {
+        const store = await openStore();
+        await store.outbox.add(event("a1", { orderKey: "k" }));
+        await store.outbox.add(event("a2", { orderKey: "k" }));
+        await store.outbox.add(event("b1", { orderKey: "other" }));
+        expect((await claimIds(store)).sort()).toEqual(["a1", "b1"]);
+        await store.outbox.retryLater("a1", attempt("target_failed", { status: 503 }), T0 + 5_000);
+        await store.outbox.complete("b1", attempt("delivered"));
+        expect(await claimIds(store, "erp", 10, T0 + 4_999)).toEqual([]);
+        expect(await claimIds(store, "erp", 10, T0 + 5_000)).toEqual(["a1"]);
+        await store.outbox.complete("a1", attempt("delivered"));
+        expect(await claimIds(store, "erp", 10, T0 + 5_000)).toEqual(["a2"]);
+      });
+
+      test("a head whose lease ran out is taken over; its line still waits for it", async () => {
+        const store = await openStore();
+        await store.outbox.add(event("a1", { orderKey: "k" }));
+        await store.outbox.add(event("a2", { orderKey: "k" }));
+        expect(await claimIds(store)).toEqual(["a1"]);
+        expect(await claimIds(store, "erp", 10, T0 + LEASE)).toEqual(["a1"]);
+      });
+
+      test("a head at a later stage (resume, write-back) still holds its line", async () => {
+        const store = await openStore();
+        await store.outbox.add(event("a1", { orderKey: "k" }));
+        await store.outbox.add(event("a2", { orderKey: "k" }));
+        expect(await claimIds(store)).toEqual(["a1"]);
+        await store.outbox.advance("a1", attempt("delivered"), "resume");
+        expect(await claimIds(store)).toEqual(["a1"]);
+        await store.outbox.postpone("a1", T0);
+        expect(await claimIds(store)).toEqual(["a1"]);
+      });
+
+      test("a dead-lettered head lets the next go; replayed, it joins the end of its line", async () => {
+        const store = await openStore();
+        for (const id of ["a1", "a2", "a3"]) await store.outbox.add(event(id, { orderKey: "k" }));
+        expect(await claimIds(store)).toEqual(["a1"]);
+        await store.outbox.bury("a1", attempt("target_failed"), "gave up");
+        expect(await claimIds(store)).toEqual(["a2"]);
+        expect(await store.deadLetters.replay("a1", clock)).toBe(true);
+        // a2 is in flight: the replayed a1 must not go beside it.
+        expect(await claimIds(store)).toEqual([]);
+        await store.outbox.complete("a2", attempt("delivered"));
+        expect(await claimIds(store)).toEqual(["a3"]);
+        await store.outbox.complete("a3", attempt("delivered"));
+        expect(await claimIds(store)).toEqual(["a1"]);
+      });
+
+      test("replayAll puts every dead letter of a key back one behind the other", async () => {
+        const store = await openStore();
+        for (const id of ["a1", "a2"]) await store.outbox.add(event(id, { orderKey: "k" }));
+        expect(await claimIds(store)).toEqual(["a1"]);
+        await store.outbox.bury("a1", attempt("target_failed"), "gave up");
+        clock += 1;
+        expect(await claimIds(store)).toEqual(["a2"]);
+        await store.outbox.bury("a2", attempt("target_failed"), "gave up");
+        expect(await store.deadLetters.replayAll(clock)).toBe(2);
+        const first = await claimIds(store);
+        expect(first).toHaveLength(1);
+        expect(await claimIds(store)).toEqual([]);
+        await store.outbox.complete(first[0]!, attempt("delivered"));
+        expect(await claimIds(store)).toEqual(first[0] === "a1" ? ["a2"] : ["a1"]);
+      });
+
+      test("an order key belongs to its route: the same key on another route is another line", async () => {
+        const store = await openStore();
+        await store.outbox.add(event("erp1", { orderKey: "k" }));
+        await store.outbox.add(event("erp2", { orderKey: "k" }));
+        await store.outbox.add(event("crm1", { orderKey: "k", route: "crm" }));
+        expect(await claimIds(store)).toEqual(["erp1"]);
+        expect(await claimIds(store, "crm")).toEqual(["crm1"]);
+      });
+
+      test("claims from two connections never lease two events of one key at once, and keep each key's order", async () => {
+        const a = await openStore();
+        const b = await openStore();
+        const keys = ["k0", "k1", "k2", "k3", "k4"];
+        const added: Record<string, string[]> = {};
+        const push = (into: Record<string, string[]>, key: string, id: string) => {
+          into[key] = [...(into[key] ?? []), id];
+        };
+        for (let i = 0; i < 60; i++) {
+          const key = keys[i % keys.length]!;
+          const id = `e${String(i).padStart(2, "0")}`;
+          push(added, key, id);
+          await (i % 2 === 0 ? a : b).outbox.add(event(id, { orderKey: key }));
+        }
+        const delivered: Record<string, string[]> = {};
+        const keyOf = (id: string) => keys[Number(id.slice(1)) % keys.length]!;
+        for (let round = 0; round < 200 && Object.values(delivered).flat().length < 60; round++) {
+          const [fromA, fromB] = await Promise.all([
+            a.outbox.claim("erp", 3, clock, LEASE),
+            b.outbox.claim("erp", 3, clock, LEASE),
+          ]);
+          const leased = [...fromA, ...fromB].map((e) => keyOf(e.id));
+          expect(new Set(leased).size).toBe(leased.length);
+          await Promise.all([
+            ...fromA.map((e) => a.outbox.complete(e.id, attempt("delivered"))),
+            ...fromB.map((e) => b.outbox.complete(e.id, attempt("delivered"))),
+          ]);
+          for (const e of [...fromA, ...fromB]) push(delivered, keyOf(e.id), e.id);
+        }
+        expect(delivered).toEqual(added);
+      });
+
+      test.skipIf(!durable)("the order survives reopening", async () => {
+        const first = await openStore();
+        for (const id of ["a1", "a2"]) await first.outbox.add(event(id, { orderKey: "k" }));
+        await first.close();
+        const second = await openStore();
+        expect(await claimIds(second, "erp", 10, T0 + LEASE)).toEqual(["a1"]);
+      });
+    });
+
+    describe("poll inbox", () => {
+      const entry = (eventId: string, overrides: Partial<NewOutboxEvent> = {}, useCaseId = "uc-1") => ({
+        useCaseId,
+        eventId,
+        event: event(`poll:${useCaseId}:${eventId}`, overrides),
+      });
+
+      test("commit stores what is new and reports each duplicate, in the same batch or later", async () => {
+        const store = await openStore();
+        expect(
+          await store.inbox.commit("feed", [entry("e1"), entry("e2"), entry("e1", { data: "again" })], clock),
+        ).toEqual([true, true, false]);
+        // The same events again, as epilot may deliver them under new message ids.
+        expect(await store.inbox.commit("feed", [entry("e2"), entry("e3")], clock)).toEqual([false, true]);
+        // The duplicate key is per use case: the same event of another use case is another message.
+        expect(await store.inbox.commit("feed", [entry("e1", {}, "uc-2")], clock)).toEqual([true]);
+        expect(await store.outbox.depth()).toEqual({ erp: 4 });
+        const stored = await store.outbox.claim("erp", 10, clock, LEASE);
+        expect(stored.find((e) => e.id === "poll:uc-1:e1")?.data).toBe(JSON.stringify({ body: { n: "poll:uc-1:e1" } }));
+      });
+
+      test("stored events keep the order of the batch within their key", async () => {
+        const store = await openStore();
+        await store.inbox.commit(
+          "feed",
+          ["e1", "e2", "e3"].map((id) => entry(id, { orderKey: "0" })),
+          clock,
+        );
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const [next] = await store.outbox.claim("erp", 10, clock, LEASE);
+          ids.push(next!.id);
+          await store.outbox.complete(next!.id, attempt("delivered"));
+        }
+        expect(ids).toEqual(["poll:uc-1:e1", "poll:uc-1:e2", "poll:uc-1:e3"]);
+      });
+
+      test("prune forgets the keys of one source stored before the cutoff; a pending or dead event is still not added twice", async () => {
+        const store = await openStore();
+        await store.inbox.commit("feed", [entry("old")], T0);
+        await store.inbox.commit("other", [entry("other-source")], T0);
+        await store.inbox.commit("feed", [entry("new")], T0 + 1_000);
+        expect(await store.inbox.prune("feed", T0 + 1)).toBe(1);
+        // "old" is forgotten, but its event still waits in the outbox: not added twice.
+        expect(
+          await store.inbox.commit("feed", [entry("old"), entry("new"), entry("other-source")], T0 + 2_000),
+        ).toEqual([false, false, false]);
+        await store.outbox.claim("erp", 10, clock, LEASE);
+        await store.outbox.bury("poll:uc-1:old", attempt("target_failed"), "gave up");
+        expect(await store.inbox.prune("feed", T0 + 3_000)).toBe(2);
+        expect(await store.inbox.commit("feed", [entry("old")], T0 + 4_000)).toEqual([false]);
+        await store.outbox.complete("poll:uc-1:new", attempt("delivered"));
+        // Once the event has left the outbox and its key was pruned, it counts as new again.
+        expect(await store.inbox.commit("feed", [entry("new")], T0 + 5_000)).toEqual([true]);
+      });
+
+      test("two connections committing the same batch at once store each event once", async () => {
+        const a = await openStore();
+        const b = await openStore();
+        const batch = Array.from({ length: 20 }, (_, i) => entry(`e${i}`, { orderKey: "0" }));
+        const [fromA, fromB] = await Promise.all([
+          a.inbox.commit("feed", batch, clock),
+          b.inbox.commit("feed", batch, clock),
+        ]);
+        expect(fromA.map((added, i) => Number(added) + Number(fromB[i]))).toEqual(batch.map(() => 1));
+        expect(await a.outbox.depth()).toEqual({ erp: 20 });
+      });
+
+      test.skipIf(!durable)("what was stored is remembered across restarts", async () => {
+        const first = await openStore();
+        expect(await first.inbox.commit("feed", [entry("e1")], clock)).toEqual([true]);
+        await first.outbox.claim("erp", 10, clock, LEASE);
+        await first.outbox.complete("poll:uc-1:e1", attempt("delivered"));
+        await first.close();
+        const second = await openStore();
+        expect(await second.inbox.commit("feed", [entry("e1")], clock)).toEqual([false]);
+      });
+
+      test("one owner holds a source's poll lock at a time, until it runs out or is given up", async () => {
+        const a = await openStore();
+        const b = await openStore();
+        expect(await a.inbox.acquirePollLock("feed", "replica-a", T0, 10_000)).toBe(true);
+        expect(await b.inbox.acquirePollLock("feed", "replica-b", T0 + 1, 10_000)).toBe(false);
+        expect(await b.inbox.acquirePollLock("other", "replica-b", T0 + 1, 10_000)).toBe(true);
+        // Renewed by its owner, so it lasts.
+        expect(await a.inbox.acquirePollLock("feed", "replica-a", T0 + 9_000, 10_000)).toBe(true);
+        expect(await b.inbox.acquirePollLock("feed", "replica-b", T0 + 18_999, 10_000)).toBe(false);
+        expect(await b.inbox.acquirePollLock("feed", "replica-b", T0 + 19_000, 10_000)).toBe(true);
+        expect(await a.inbox.acquirePollLock("feed", "replica-a", T0 + 19_001, 10_000)).toBe(false);
+        await a.inbox.releasePollLock("feed", "replica-a");
+        expect(await a.inbox.acquirePollLock("feed", "replica-a", T0 + 19_002, 10_000)).toBe(false);
+        await b.inbox.releasePollLock("feed", "replica-b");
+        expect(await a.inbox.acquirePollLock("feed", "replica-a", T0 + 19_003, 10_000)).toBe(true);
+      });
+    });
+
     describe("secrets", () => {
       const TOKEN = "eyJhbGciOi-very-secret-epilot-token-4711";
 
@@ -640,6 +873,7 @@ export const SECRETS = {
   epilotToken: "eyJhbGciOiJSUzI1NiJ9.x-epilot-token-never-in-clear",
   forwardedHeader: "forwarded-api-key-0a1b2c3d-never-in-clear",
   payloadField: "DE89370400440532013000-iban-never-in-clear",
+  orderKey: "customer-C-100017-order-key-never-in-clear",
   targetAnswer: "target-answer-contract-4711-never-in-clear",
 } as const;
 
@@ -671,6 +905,7 @@ export function eventWithSecrets(id: string, at: number): NewOutboxEvent {
       forwardedHeaders: { "x-api-key": SECRETS.forwardedHeader },
     }),
     createdAt: at,
+    orderKey: SECRETS.orderKey,
   };
 }
 
