@@ -87,9 +87,14 @@ export function envBoolean<T extends z.ZodType>(schema: T) {
   return z.preprocess((value) => (value === "true" ? true : value === "false" ? false : value), schema);
 }
 
-/** A duration with a floor, for keys where a tiny value would flood another system or refuse every call. */
-export function durationAtLeast(minimumMs: number) {
-  const schema = duration.refine((ms) => ms >= minimumMs, `must be at least ${formatDuration(minimumMs)}`);
+/**
+ * A duration with a floor, for keys where a tiny value would flood another system or refuse every
+ * call, and optionally a ceiling, for keys where a large value would hold every caller up.
+ */
+export function durationAtLeast(minimumMs: number, maximumMs = Number.POSITIVE_INFINITY) {
+  const schema = duration
+    .refine((ms) => ms >= minimumMs, `must be at least ${formatDuration(minimumMs)}`)
+    .refine((ms) => ms <= maximumMs, `must be at most ${formatDuration(maximumMs)}`);
   durationSchemas.add(schema);
   return schema;
 }

@@ -65,6 +65,7 @@ export async function openStore(
       path,
       ...(store.encryption_key ? { encryptionKey: store.encryption_key } : {}),
       synchronous: store.synchronous,
+      commitWaitMs: store.commit_wait,
       replayWindowMs,
       releaseLeases: options.releaseLeases ?? true,
       onWarning: (message, fields) => logger.warn(message, fields),

@@ -7,6 +7,8 @@
 export interface PendingReleases {
   /** Forgets the id in the store; on failure keeps it for a retry and warns. Never rejects. */
   release(webhookId: string): Promise<void>;
+  /** Whether a release of `webhookId` waits for a retry. */
+  has(webhookId: string): boolean;
   /** Before a claim of `webhookId`: a release still pending is done first (rejects while the store is down). */
   settle(webhookId: string): Promise<void>;
   /** Stops the background retries (the store is closing). */
@@ -60,6 +62,7 @@ export function pendingReleases(
         });
       }
     },
+    has: (webhookId) => pending.has(webhookId),
     async settle(webhookId) {
       if (!pending.has(webhookId)) return;
       await releaseNow(webhookId);

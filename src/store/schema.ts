@@ -29,6 +29,11 @@ export const storeSchema = z
       .describe(
         "base64 of 32 bytes that encrypts what the store keeps of each event at rest (body, payload, tokens, forwarded headers); required with store.url (the same key on every replica); with store.path and no key, a key file `<path>.key` (mode 0600) is created beside the database",
       ),
+    commit_wait: durationAtLeast(1, 100)
+      .prefault("2ms")
+      .describe(
+        "SQLite group commit: while calls queue up, the longest a write waits to share one commit (one fsync) with the writes that arrive after it; a quiet store commits each write at once. Every call is still answered only after its own write is durable",
+      ),
     synchronous: z
       .enum(["full", "normal"])
       .default("full")

@@ -461,9 +461,12 @@ describe.each(["bun:sqlite", "node:sqlite"] as SqliteDriver[])("%s", (name) => {
         script,
         `import { openSqliteStore } from ${JSON.stringify(STORE_MODULE)};
          const store = openSqliteStore({ path: process.argv[2], synchronous: "normal", replayWindowMs: 1000 });
-         for (let i = 0; i < 50; i++) {
+         for (let i = 0; i < 25; i++) {
            await store.outbox.add({ id: "k" + i, route: "erp", stage: "deliver", data: "{}", secret: "tok" + i, createdAt: ${T0} });
          }
+         // Concurrent adds share commits (group commit): each is durable once all have resolved.
+         await Promise.all(Array.from({ length: 25 }, (_, j) => store.outbox.add(
+           { id: "k" + (25 + j), route: "erp", stage: "deliver", data: "{}", secret: "tok" + (25 + j), createdAt: ${T0} })));
          await store.replayGuard.claim("seen-before-kill", ${T0});
          process.kill(process.pid, "SIGKILL");`,
       );

@@ -13,6 +13,7 @@ import {
   UNREADABLE_REASON,
   unreadableAttempt,
 } from "./event-row.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { pendingReleases } from "./pending-releases.ts";
 import {
   isSealed,
@@ -52,6 +53,11 @@ export interface SqliteStoreOptions {
   readonly synchronous: "full" | "normal";
   /** How long a webhook-id is remembered by the replay guard. */
   readonly replayWindowMs: number;
+  /**
+   * Group commit: the longest a write waits for others to share its commit while the store is busy
+   * (default 2 ms); a quiet store commits each write at the next turn of the event loop. 0: never wait.
+   */
+  readonly commitWaitMs?: number;
   /** The clock for what the interfaces do not pass a time to (advance, bury, replay guard default). */
   readonly now?: () => number;
   /**
@@ -77,6 +83,7 @@ export interface SqliteStore extends Store {
 export { StoreOpenError };
 
 const BUSY_TIMEOUT_MS = 5_000;
+const DEFAULT_COMMIT_WAIT_MS = 2;
 /** The readiness probe waits less for the write lock, so that /readyz answers within its 2 s. */
 const PROBE_BUSY_TIMEOUT_MS = 1_500;
 const PRUNE_INTERVAL_MS = 60_000;
@@ -119,7 +126,8 @@ function deadLetterWhere(filter: DeadLetterFilter): { sql: string; params: (stri
 
 /**
  * Opens the embedded SQLite store: outbox, dead letters and replay guard in one WAL-mode file.
- * Every write commits before its promise resolves, so a `kill -9` right after loses nothing.
+ * Every write commits before its promise resolves, so a `kill -9` right after loses nothing; writes
+ * that arrive together share one transaction and one fsync (group commit, see group-commit.ts).
  * One gateway process per file; `actiongate dlq` may open it beside the running gateway.
  *
  * At open: the files are checked (see sqlite-files.ts: modes 0600/0700, a lost database refused),
@@ -149,7 +157,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     migrate(db, key, configuredKey ? "store.encryption_key" : `the key file ${keyFile}`);
     scrubIfPending(db, path, warn);
     markStoreCreated(path, warn);
-    store = createStore(db, key, options.replayWindowMs, now, warn);
+    store = createStore(db, key, options.replayWindowMs, now, warn, options.commitWaitMs ?? DEFAULT_COMMIT_WAIT_MS);
   } catch (error) {
     db.close();
     throw error;
@@ -280,7 +288,11 @@ function createStore(
   replayWindowMs: number,
   now: () => number,
   warn: StoreWarn,
+  commitWaitMs: number,
 ): SqliteStore {
+  // Every write goes through one queue, committed in batches (one fsync for many writes).
+  const commits = new GroupCommit(db, { maxWaitMs: commitWaitMs });
+  const write = <T>(fn: () => T): Promise<T> => commits.run(fn);
   const appendHistory = `history = ${APPENDED_HISTORY}`;
   const sealed = (id: string, text: string | undefined) => (text === undefined ? null : seal(key, id, text));
   const stored = (id: string, attempt: AttemptRecord) => JSON.stringify(storedAttempt(key, id, attempt));
@@ -340,68 +352,79 @@ function createStore(
         event.orderKey === undefined ? null : digest(event.route, event.orderKey),
       ).changes > 0;
 
+  /** Leases up to `limit` due events of `route` (inside a batch: see GroupCommit). */
+  const claimEvents = (route: string, limit: number, claimNow: number, leaseMs: number): OutboxEvent[] => {
+    if (limit <= 0) return [];
+    // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the
+    // same row. An ordered event goes only as the head of its key's line (nothing of its route and key
+    // added before it is left in the outbox).
+    if (Math.abs(claimNow - lastRepairAt) >= REPAIR_INTERVAL_MS) {
+      lastRepairAt = claimNow;
+      repairLines();
+    }
+    // The heads alone are found through outbox_ready (waiting = 0); the NOT EXISTS guards them too.
+    const rows = db
+      .prepare(
+        `UPDATE outbox SET lease_until = ?
+         WHERE id IN (
+           SELECT id FROM outbox AS o
+           WHERE route = ? AND waiting = 0 AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+             AND (order_key IS NULL OR NOT EXISTS (
+               SELECT 1 FROM outbox AS earlier
+               WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
+           ORDER BY next_attempt_at, created_at, seq
+           LIMIT ?)
+         RETURNING ${EVENT_COLUMNS}`,
+      )
+      .all(claimNow + leaseMs, route, claimNow, claimNow, limit);
+    const claimed: OutboxEvent[] = [];
+    for (const row of rows) {
+      const { event, readable } = readEventRow(row, key);
+      // It would fail the same way on every attempt: to the dead letters at once, with the reason.
+      if (readable) claimed.push(event);
+      else bury(event.id, unreadableAttempt(event, claimNow), UNREADABLE_REASON);
+    }
+    return claimed.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
+  };
+
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
-      // One autocommitted statement: durable when it returns.
-      addEvent(event);
+      // Durable when it resolves: its batch has committed.
+      await write(() => {
+        addEvent(event);
+      });
     },
 
-    async claim(route, limit, claimNow, leaseMs) {
-      if (limit <= 0) return [];
-      // One statement: SQLite runs it under the write lock, so two workers (or processes) never get the
-      // same row. An ordered event goes only as the head of its key's line (nothing of its route and key
-      // added before it is left in the outbox).
-      if (Math.abs(claimNow - lastRepairAt) >= REPAIR_INTERVAL_MS) {
-        lastRepairAt = claimNow;
-        repairLines();
-      }
-      // The heads alone are found through outbox_ready (waiting = 0); the NOT EXISTS guards them too.
-      const rows = db
-        .prepare(
-          `UPDATE outbox SET lease_until = ?
-           WHERE id IN (
-             SELECT id FROM outbox AS o
-             WHERE route = ? AND waiting = 0 AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-               AND (order_key IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM outbox AS earlier
-                 WHERE earlier.route = o.route AND earlier.order_key = o.order_key AND earlier.seq < o.seq))
-             ORDER BY next_attempt_at, created_at, seq
-             LIMIT ?)
-           RETURNING ${EVENT_COLUMNS}`,
-        )
-        .all(claimNow + leaseMs, route, claimNow, claimNow, limit);
-      const claimed: OutboxEvent[] = [];
-      for (const row of rows) {
-        const { event, readable } = readEventRow(row, key);
-        // It would fail the same way on every attempt: to the dead letters at once, with the reason.
-        if (readable) claimed.push(event);
-        else bury(event.id, unreadableAttempt(event, claimNow), UNREADABLE_REASON);
-      }
-      return claimed.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.createdAt - b.createdAt);
-    },
+    claim: (route, limit, claimNow, leaseMs) => write(() => claimEvents(route, limit, claimNow, leaseMs)),
 
     async retryLater(id, attempt, nextAttemptAt) {
-      db.prepare(
-        `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
-      ).run(nextAttemptAt, stored(id, attempt), id);
+      await write(() => {
+        db.prepare(
+          `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
+        ).run(nextAttemptAt, stored(id, attempt), id);
+      });
     },
 
     async advance(id, attempt, stage, stageData) {
-      db.prepare(
-        `UPDATE outbox SET stage = ?, stage_data = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
-      ).run(stage, sealed(id, stageData), now(), stored(id, attempt), id);
+      await write(() => {
+        db.prepare(
+          `UPDATE outbox SET stage = ?, stage_data = ?, attempts = 0, next_attempt_at = ?, lease_until = NULL, ${appendHistory} WHERE id = ?`,
+        ).run(stage, sealed(id, stageData), now(), stored(id, attempt), id);
+      });
     },
 
     async postpone(id, nextAttemptAt) {
-      db.prepare("UPDATE outbox SET next_attempt_at = ?, lease_until = NULL WHERE id = ?").run(nextAttemptAt, id);
+      await write(() => {
+        db.prepare("UPDATE outbox SET next_attempt_at = ?, lease_until = NULL WHERE id = ?").run(nextAttemptAt, id);
+      });
     },
 
     async complete(id, _attempt) {
-      db.transaction(() => removeEvent(id));
+      await write(() => removeEvent(id));
     },
 
     async bury(id, attempt, reason) {
-      bury(id, attempt, reason);
+      await write(() => bury(id, attempt, reason));
     },
 
     depth: async () => countRoutes("outbox"),
@@ -437,7 +460,7 @@ function createStore(
 
     async moveToDeadLetters(route, reason, moveNow, limit) {
       if (limit <= 0) return 0;
-      return db.transaction(() => {
+      return write(() => {
         const ids = db
           .prepare(
             `SELECT id FROM outbox WHERE route = ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ?`,
@@ -455,13 +478,17 @@ function createStore(
     },
 
     async markDelivering(owner, at) {
-      db.prepare(
-        "INSERT INTO store_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-      ).run(DELIVERING_PREFIX + owner, String(at));
+      await write(() => {
+        db.prepare(
+          "INSERT INTO store_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        ).run(DELIVERING_PREFIX + owner, String(at));
+      });
     },
 
     async stopDelivering(owner) {
-      db.prepare("DELETE FROM store_meta WHERE name = ?").run(DELIVERING_PREFIX + owner);
+      await write(() => {
+        db.prepare("DELETE FROM store_meta WHERE name = ?").run(DELIVERING_PREFIX + owner);
+      });
     },
 
     async lastDelivering() {
@@ -506,7 +533,7 @@ function createStore(
     },
 
     async replay(id, replayNow) {
-      return db.transaction(() => {
+      return write(() => {
         if (!db.prepare("SELECT 1 AS found FROM dead_letters WHERE id = ?").get(id)) return false;
         // OR IGNORE: should the id somehow be pending already, that pending event is the one that runs.
         db.prepare(`${replaySelect} WHERE id = ?`).run(replayNow, id);
@@ -516,7 +543,7 @@ function createStore(
     },
 
     async replayAll(replayNow) {
-      return db.transaction(() => {
+      return write(() => {
         // One by one, oldest death first: each gets its own place at the end of its key's line.
         const ids = db.prepare("SELECT id FROM dead_letters ORDER BY dead_at, id").all();
         const replayOne = db.prepare(`${replaySelect} WHERE id = ?`);
@@ -525,13 +552,10 @@ function createStore(
       });
     },
 
-    async purge(id) {
-      return db.prepare("DELETE FROM dead_letters WHERE id = ?").run(id).changes > 0;
-    },
+    purge: (id) => write(() => db.prepare("DELETE FROM dead_letters WHERE id = ?").run(id).changes > 0),
 
-    async purgeOlderThan(cutoff) {
-      return db.prepare("DELETE FROM dead_letters WHERE dead_at < ?").run(cutoff).changes;
-    },
+    purgeOlderThan: (cutoff) =>
+      write(() => db.prepare("DELETE FROM dead_letters WHERE dead_at < ?").run(cutoff).changes),
 
     async countByRoute(filter) {
       if (!filter) return countRoutes("dead_letters");
@@ -564,7 +588,7 @@ function createStore(
     async replayBatch(filter, replayNow, limit) {
       if (limit <= 0) return 0;
       const where = deadLetterWhere(filter);
-      return db.transaction(() => {
+      return write(() => {
         const ids = db
           .prepare(`SELECT id FROM dead_letters WHERE ${where.sql} ORDER BY dead_at, id LIMIT ?`)
           .all(...where.params, limit)
@@ -578,18 +602,28 @@ function createStore(
     },
   };
 
-  const releases = pendingReleases((webhookId) => {
-    db.prepare("DELETE FROM replay_guard WHERE id = ?").run(webhookId);
+  const releases = pendingReleases(async (webhookId) => {
+    await write(() => {
+      db.prepare("DELETE FROM replay_guard WHERE id = ?").run(webhookId);
+    });
   }, warn);
   let lastPruneAt = Number.NEGATIVE_INFINITY;
   const replayGuard: ReplayGuard = {
-    async claim(webhookId, nowMs = now()) {
-      await releases.settle(webhookId);
-      const expiredBefore = nowMs - replayWindowMs;
-      if (Math.abs(nowMs - lastPruneAt) >= PRUNE_INTERVAL_MS) {
-        lastPruneAt = nowMs;
-        db.prepare("DELETE FROM replay_guard WHERE seen_at <= ?").run(expiredBefore);
-      }
+    claim(webhookId, nowMs = now()) {
+      // Queued at once (no await first), so that claims and releases commit in the order they came.
+      if (releases.has(webhookId)) return releases.settle(webhookId).then(() => claimNow(webhookId, nowMs));
+      return claimNow(webhookId, nowMs);
+    },
+
+    release: (webhookId) => releases.release(webhookId),
+  };
+
+  function claimNow(webhookId: string, nowMs: number): Promise<boolean> {
+    const expiredBefore = nowMs - replayWindowMs;
+    const prune = Math.abs(nowMs - lastPruneAt) >= PRUNE_INTERVAL_MS;
+    if (prune) lastPruneAt = nowMs;
+    return write(() => {
+      if (prune) db.prepare("DELETE FROM replay_guard WHERE seen_at <= ?").run(expiredBefore);
       // Atomic across workers and processes: a new id is inserted; a known id counts as new (and is
       // refreshed) only once its window has passed. `changes` is 0 exactly when it is a replay.
       const { changes } = db
@@ -599,14 +633,12 @@ function createStore(
         )
         .run(webhookId, nowMs, expiredBefore);
       return changes > 0;
-    },
-
-    release: (webhookId) => releases.release(webhookId),
-  };
+    });
+  }
 
   const inbox: PollInbox = {
     async commit(source, entries, commitNow) {
-      return db.transaction(() =>
+      return write(() =>
         entries.map((entry) => {
           const { changes } = db
             .prepare("INSERT OR IGNORE INTO poll_seen (use_case_id, event_id, source, seen_at) VALUES (?, ?, ?, ?)")
@@ -615,21 +647,23 @@ function createStore(
         }),
       );
     },
-    async prune(source, cutoff) {
-      return db.prepare("DELETE FROM poll_seen WHERE source = ? AND seen_at < ?").run(source, cutoff).changes;
-    },
-    async acquirePollLock(source, owner, lockNow, ttlMs) {
-      const { changes } = db
-        .prepare(
-          `INSERT INTO poll_locks (source, owner, until) VALUES (?, ?, ?)
+    prune: (source, cutoff) =>
+      write(() => db.prepare("DELETE FROM poll_seen WHERE source = ? AND seen_at < ?").run(source, cutoff).changes),
+    acquirePollLock: (source, owner, lockNow, ttlMs) =>
+      write(() => {
+        const { changes } = db
+          .prepare(
+            `INSERT INTO poll_locks (source, owner, until) VALUES (?, ?, ?)
            ON CONFLICT (source) DO UPDATE SET owner = excluded.owner, until = excluded.until
            WHERE poll_locks.owner = excluded.owner OR poll_locks.until <= ?`,
-        )
-        .run(source, owner, lockNow + ttlMs, lockNow);
-      return changes > 0;
-    },
+          )
+          .run(source, owner, lockNow + ttlMs, lockNow);
+        return changes > 0;
+      }),
     async releasePollLock(source, owner) {
-      db.prepare("DELETE FROM poll_locks WHERE source = ? AND owner = ?").run(source, owner);
+      await write(() => {
+        db.prepare("DELETE FROM poll_locks WHERE source = ? AND owner = ?").run(source, owner);
+      });
     },
   };
 
@@ -639,9 +673,7 @@ function createStore(
     deadLetters,
     replayGuard,
     inbox,
-    async releaseAllLeases() {
-      return releaseLeases(db);
-    },
+    releaseAllLeases: () => write(() => releaseLeases(db)),
     async status() {
       if (closed) return { kind: "sqlite", writable: false, error: "closed" };
       try {
@@ -672,6 +704,8 @@ function createStore(
       if (closed) return;
       closed = true;
       releases.stop();
+      // What is queued commits before the connection closes: a write that was accepted is not dropped.
+      commits.close();
       try {
         // PASSIVE never waits for another process's readers; the last connection to close checkpoints fully anyway.
         db.exec("PRAGMA wal_checkpoint(PASSIVE)");

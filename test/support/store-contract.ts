@@ -127,6 +127,24 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect((await store.deadLetters.get("a"))?.data).toBe("first");
       });
 
+      test("adds sent at once are each stored once, in full, the first of one id winning", async () => {
+        const store = await openStore();
+        await store.outbox.add(event("dead-already"));
+        await store.outbox.claim("erp", 10, clock, LEASE);
+        await store.outbox.bury("dead-already", attempt("target_failed"), "gave up");
+        const events = [
+          ...Array.from({ length: 30 }, (_, i) => event(`burst-${i}`, { data: `data-${i}`, secret: `tok-${i}` })),
+          event("burst-0", { data: "a later copy" }),
+          event("dead-already", { data: "again" }),
+        ];
+        await Promise.all(events.map((added) => store.outbox.add(added)));
+        expect(await store.outbox.depth()).toEqual({ erp: 30 });
+        const claimed = await store.outbox.claim("erp", 100, clock, LEASE);
+        expect(claimed.map((e) => [e.id, e.data, store.outbox.secretOf(e)]).sort()).toEqual(
+          Array.from({ length: 30 }, (_, i) => [`burst-${i}`, `data-${i}`, `tok-${i}`]).sort(),
+        );
+      });
+
       test("retryLater counts the attempt, appends history, releases the lease and schedules", async () => {
         const store = await openStore();
         await store.outbox.add(event("a"));
@@ -855,6 +873,28 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         expect(await first.replayGuard.claim("msg_1", T0)).toBe(true);
         await first.close();
         expect(await (await openStore()).replayGuard.claim("msg_1", T0 + 10)).toBe(false);
+      });
+
+      test("claims sent at once keep their order: of one id claimed twice together, only the first is new", async () => {
+        const { replayGuard } = await openStore();
+        const ids = Array.from({ length: 40 }, (_, i) => `together-${i % 20}`);
+        const answers = await Promise.all(ids.map((id) => replayGuard.claim(id, T0)));
+        expect(answers).toEqual(ids.map((_, i) => i < 20));
+        // A release sent right after a claim of the same id comes after it: the id is free again.
+        const claimed = replayGuard.claim("released", T0);
+        const released = replayGuard.release("released");
+        expect(await claimed).toBe(true);
+        await released;
+        expect(await replayGuard.claim("released", T0 + 1)).toBe(true);
+        // Together: an id whose window has passed, a new one, and one seen just before.
+        const later = T0 + WINDOW + grace;
+        expect(await replayGuard.claim("recent", later - 1)).toBe(true);
+        const answersLater = await Promise.all([
+          replayGuard.claim("together-0", later),
+          replayGuard.claim("fresh", later),
+          replayGuard.claim("recent", later),
+        ]);
+        expect(answersLater).toEqual([true, true, false]);
       });
 
       test("two handles on one store agree (one wins)", async () => {
