@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { startDeadline } from "../runtime/deadline.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
+import { Batcher } from "./batcher.ts";
 import {
   countsPerRoute,
   DELIVERING_PREFIX,
@@ -299,18 +300,44 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
       await run(`count of ${table}`, () => sql`SELECT route, count(*)::int AS n FROM ${sql(table)} GROUP BY route`),
     );
 
+  /**
+   * Adds of events without an order key that arrive together go in one statement (one round trip,
+   * one commit). As insertEvent: the first of two adds with the same id wins, also against a dead
+   * letter of that id.
+   */
+  const unorderedAdds = new Batcher<NewOutboxEvent, void>(
+    async (events) => {
+      const column = (read: (event: NewOutboxEvent) => string | number | null) => sql.array(events.map(read));
+      await run(
+        "add",
+        () => sql`
+        INSERT INTO outbox (id, route, stage, data, secret, created_at, attempts, next_attempt_at, history, stage_data, order_key, waiting)
+        SELECT u.id, u.route, u.stage, u.data, u.secret, u.created_at, 0, u.created_at, '[]', u.stage_data, NULL, false
+        FROM unnest(${column((event) => event.id)}::text[], ${column((event) => event.route)}::text[],
+          ${column((event) => event.stage)}::text[], ${column((event) => seal(key, event.id, event.data))}::text[],
+          ${column((event) => sealed(event.id, event.secret))}::text[], ${column((event) => event.createdAt)}::bigint[],
+          ${column((event) => sealed(event.id, event.stageData))}::text[])
+          WITH ORDINALITY AS u(id, route, stage, data, secret, created_at, stage_data, position)
+        WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE dead_letters.id = u.id)
+        ORDER BY u.position
+        ON CONFLICT (id) DO NOTHING`,
+      );
+      return events.map(() => undefined);
+    },
+    { maxBatch: 200, maxInFlight: 2, retryAlone: (error) => error instanceof postgres.PostgresError },
+  );
+
   const outbox: OutboxStore = {
     async add(event: NewOutboxEvent) {
       const orderKey = digestOf(event);
-      // Committed when it returns: one autocommitted statement, or with an order key one transaction
-      // that first takes the key's lock.
+      // Committed when it resolves: in a batch of one statement, or with an order key in one
+      // transaction that first takes the key's lock.
+      if (orderKey === null) return unorderedAdds.submit(event);
       await run("add", () =>
-        orderKey === null
-          ? insertEvent(sql, event, null)
-          : sql.begin(async (tx) => {
-              await lockOrderKeys(tx, [orderKey]);
-              return insertEvent(tx, event, orderKey);
-            }),
+        sql.begin(async (tx) => {
+          await lockOrderKeys(tx, [orderKey]);
+          return insertEvent(tx, event, orderKey);
+        }),
       );
     },
 
@@ -629,26 +656,61 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
   );
 
   let lastPruneAt = Number.NEGATIVE_INFINITY;
-  const replayGuard: ReplayGuard = {
-    async claim(webhookId, nowMs = now()) {
-      const expiredBefore = nowMs - options.replayWindowMs;
-      await releases.settle(webhookId);
-      if (Math.abs(nowMs - lastPruneAt) >= PRUNE_INTERVAL_MS) {
-        lastPruneAt = nowMs;
-        await run("replay guard prune", () => sql`DELETE FROM replay_guard WHERE seen_at <= ${expiredBefore}`);
-      }
-      // Atomic across replicas: a new id is inserted; a known id counts as new (and is refreshed) only
-      // once its window has passed. No row changed exactly when it is a replay.
-      const result = await run(
+  /**
+   * Claims that arrive together go in one statement (one round trip, one commit). Atomic across
+   * replicas: a new id is inserted; a known id counts as new (and is refreshed) only once its window
+   * has passed; RETURNING names exactly the ids that are new. Of one id twice in a batch, the first
+   * is the claim and the second a replay, as if they had come one after the other.
+   */
+  const claims = new Batcher<{ readonly id: string; readonly at: number }, boolean>(
+    async (batch) => {
+      const firstOf = new Map<string, number>();
+      batch.forEach((claim, index) => {
+        if (!firstOf.has(claim.id)) firstOf.set(claim.id, index);
+      });
+      const unique = [...firstOf.values()].map((index) => batch[index]!);
+      const rows = await run(
         "replay guard",
         () => sql`
-        INSERT INTO replay_guard (id, seen_at) VALUES (${webhookId}, ${nowMs})
-        ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at WHERE replay_guard.seen_at <= ${expiredBefore}`,
+        INSERT INTO replay_guard (id, seen_at)
+        SELECT * FROM unnest(${sql.array(unique.map((claim) => claim.id))}::text[], ${sql.array(unique.map((claim) => claim.at))}::bigint[])
+        ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
+          WHERE replay_guard.seen_at <= excluded.seen_at - ${options.replayWindowMs}
+        RETURNING id`,
       );
-      return result.count > 0;
+      const claimed = new Set(rows.map((row) => String(row.id)));
+      return batch.map((claim, index) => firstOf.get(claim.id) === index && claimed.has(claim.id));
+    },
+    { maxBatch: 500, maxInFlight: 2, retryAlone: (error) => error instanceof postgres.PostgresError },
+  );
+  const claimsInFlight = new Map<string, Promise<boolean>>();
+  const claimNow = async (webhookId: string, nowMs: number): Promise<boolean> => {
+    const expiredBefore = nowMs - options.replayWindowMs;
+    if (releases.has(webhookId)) await releases.settle(webhookId);
+    if (Math.abs(nowMs - lastPruneAt) >= PRUNE_INTERVAL_MS) {
+      lastPruneAt = nowMs;
+      await run("replay guard prune", () => sql`DELETE FROM replay_guard WHERE seen_at <= ${expiredBefore}`);
+    }
+    return claims.submit({ id: webhookId, at: nowMs });
+  };
+  const replayGuard: ReplayGuard = {
+    claim(webhookId, nowMs = now()) {
+      // Known from its first moment, so that a release sent after it waits for it (below).
+      const claim = claimNow(webhookId, nowMs);
+      claimsInFlight.set(webhookId, claim);
+      void claim
+        .catch(() => false)
+        .finally(() => {
+          if (claimsInFlight.get(webhookId) === claim) claimsInFlight.delete(webhookId);
+        });
+      return claim;
     },
 
-    release: (webhookId) => releases.release(webhookId),
+    async release(webhookId) {
+      // After a claim of the same id still in its batch: a release must not overtake the claim it undoes.
+      await claimsInFlight.get(webhookId)?.catch(() => false);
+      await releases.release(webhookId);
+    },
   };
 
   const inbox: PollInbox = {
@@ -735,6 +797,8 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
     },
     async close() {
       if (closed) return;
+      // What was sent before close gets its answer: the batches queued go out first.
+      await Promise.all([claims.drain(), unorderedAdds.drain()]);
       closed = true;
       releases.stop();
       await sql.end({ timeout: 5 });
