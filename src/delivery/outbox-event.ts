@@ -3,12 +3,15 @@ import type { ParsedCall } from "../payload/parse.ts";
 import type { NewOutboxEvent, OutboxEvent, OutboxStage } from "../store/types.ts";
 import { OutboundMessage } from "../targets/message.ts";
 import type { TargetResponse } from "../targets/types.ts";
+import { readTraceContext, type TraceContextHeaders } from "../telemetry/tracer.ts";
 import type { Route } from "./route.ts";
 
 /**
  * The format of an outbox event's `data`, so that a later version of actiongate can read rows an
  * earlier one wrote. Rows without `v` were written before it existed; they have the same fields as 1.
- * Bump it (and read the old shape in {@link readEventData}) whenever a field changes meaning.
+ * Bump it (and read the old shape in {@link readEventData}) whenever a field changes meaning. An
+ * added optional field (`trace`) is no change of format: older rows lack it and read the same, and
+ * an older actiongate reading a newer row ignores it, so replicas of two versions share one store.
  */
 export const EVENT_DATA_VERSION = 1;
 
@@ -20,6 +23,12 @@ export interface OutboxEventData {
   readonly payload: unknown;
   readonly callbackUrl?: string;
   readonly entity?: { readonly schema: string; readonly id: string };
+  /**
+   * The trace context of the call that was accepted (its server span), when tracing was on: every
+   * later attempt and follow-up is a span of that trace, after restarts too. Not secret (two ids
+   * and the sampled flag), and absent from rows written without tracing.
+   */
+  readonly trace?: TraceContextHeaders;
 }
 
 /** What is secret (stored encrypted in `secret`): epilot's tokens and any header the route forwards. */
@@ -31,10 +40,11 @@ export interface OutboxEventSecrets {
 
 /**
  * Builds the outbox event for a call: at `deliver` for an async route, or at its first follow-up
- * (write-back, resume) after a sync delivery, with the target's answer as stage data.
+ * (write-back, resume) after a sync delivery, with the target's answer as stage data. `trace` is
+ * the call's trace context (`span.traceHeaders()`), which its later attempts continue.
  *
  * @example
- * await outbox.add(buildOutboxEvent(parsed, route, message, "deliver", Date.now()));
+ * await outbox.add(buildOutboxEvent(parsed, route, message, "deliver", Date.now(), undefined, span.traceHeaders()));
  */
 export function buildOutboxEvent(
   parsed: ParsedCall,
@@ -43,6 +53,7 @@ export function buildOutboxEvent(
   stage: OutboxStage,
   now: number,
   response?: TargetResponse,
+  trace?: TraceContextHeaders,
 ): NewOutboxEvent {
   const { data: payloadData } = parsed.payload;
   const entity = payloadData.entity;
@@ -52,6 +63,7 @@ export function buildOutboxEvent(
     payload: message.payload,
     ...(payloadData.callback_post_url ? { callbackUrl: payloadData.callback_post_url } : {}),
     ...(entity._schema && entity._id ? { entity: { schema: entity._schema, id: entity._id } } : {}),
+    ...(trace ? { trace } : {}),
   };
   const epilotToken = parsed.call.headers.get("x-epilot-token") ?? undefined;
   const secrets: OutboxEventSecrets = {
@@ -121,8 +133,14 @@ export function readEventData(event: Pick<OutboxEvent, "data">): OutboxEventData
       `the stored event data has format ${String(version)}; this actiongate reads up to ${EVENT_DATA_VERSION}`,
     );
   }
-  // Version 0 (no `v`) has the fields of version 1.
-  return { ...(json as Omit<OutboxEventData, "v">), v: EVENT_DATA_VERSION };
+  // Version 0 (no `v`) has the fields of version 1. A damaged trace context only loses the trace.
+  const { trace, ...fields } = json;
+  const context = readTraceContext(trace);
+  return {
+    ...(fields as Omit<OutboxEventData, "v" | "trace">),
+    v: EVENT_DATA_VERSION,
+    ...(context ? { trace: context } : {}),
+  };
 }
 
 export function readEventSecrets(secret: string | undefined): OutboxEventSecrets {
