@@ -1,4 +1,5 @@
 import { DeliveryEngine } from "../delivery/engine.ts";
+import { VERSION } from "../kit/version.ts";
 import type { Logger } from "../log/logger.ts";
 import { GatewayMetrics } from "../metrics/metrics.ts";
 import { type ActionPipeline, handleAction } from "../pipeline/handle-action.ts";
@@ -12,6 +13,7 @@ import { CallRing, DeliveryTally } from "../server/call-ring.ts";
 import { adminReachableFromNetwork } from "../server/schema.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
+import { startTelemetry, type Telemetry } from "../telemetry/setup.ts";
 import { closeSharedExpressionPool } from "../transform/expression-pool.ts";
 import { ActiveConfig } from "./active-config.ts";
 import { adminRouteViews, deliveryResult } from "./admin-sources.ts";
@@ -70,6 +72,14 @@ export async function startGateway(
   const store =
     options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
   const metrics = new GatewayMetrics();
+  // Read at start only (a reload keeps it); without `telemetry`, nothing of OpenTelemetry is loaded.
+  const telemetry: Telemetry = await startTelemetry(config.source.telemetry, {
+    logger,
+    onDropped: (reason, count) => metrics.recordDroppedSpans(reason, count),
+    serviceVersion: VERSION,
+  });
+  if (config.source.telemetry) metrics.initDroppedSpans();
+  const tracer = telemetry.tracer;
   let draining = false;
   const observer = { targetAttempt: (route: string, seconds: number) => metrics.observeTarget(route, seconds) };
   // The admin API's view of this process: its recent calls and what its delivery loop did per route.
@@ -89,6 +99,7 @@ export async function startGateway(
         logger,
         metrics,
         observer,
+        tracer,
       };
       return createGatewayApp({
         server: current.source.server,
@@ -107,6 +118,7 @@ export async function startGateway(
     acquireConfig: () => active.acquire(),
     logger,
     observer,
+    tracer,
     onResult: (route, result, deadLettered) => {
       const counted = deliveryResult(result, deadLettered);
       if (counted === undefined || result.kind === "postpone") return;
@@ -133,6 +145,7 @@ export async function startGateway(
   } catch (error) {
     config.verification.remoteKeySource?.stop();
     await store.close();
+    await telemetry.shutdown();
     throw error;
   }
   let admin: RunningServer | undefined;
@@ -170,6 +183,7 @@ export async function startGateway(
       await running.stop();
       config.verification.remoteKeySource?.stop();
       await store.close();
+      await telemetry.shutdown();
       throw error;
     }
   }
@@ -202,6 +216,8 @@ export async function startGateway(
       await store.close();
       // Last: the delivery workers above may still have evaluated expressions while finishing.
       await closeSharedExpressionPool();
+      // The spans of the last calls and attempts go out (bounded: a collector that is down delays this 5 s at most).
+      await telemetry.shutdown();
     },
   };
 }
