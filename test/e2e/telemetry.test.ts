@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DENO, PROJECT_ROOT } from "../../scripts/deno-compile.ts";
 import { type CrmServer, startCrmServer } from "../soap/crm-server.ts";
+import { generateTestCertificates } from "../support/certs.ts";
 import { type GatewayProcess, runBinary, spawnGateway, tempDir, waitFor } from "../support/gateway.ts";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "../support/otlp-receiver.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
@@ -56,10 +57,14 @@ ${
 `;
 }
 
-async function startGateway(options: GatewayOptions, dir = tempDir()): Promise<GatewayProcess> {
+async function startGateway(
+  options: GatewayOptions,
+  dir = tempDir(),
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
   mkdirSync(join(dir, "data"), { recursive: true });
   await Bun.write(join(dir, "config.yaml"), config(options));
-  return spawnGateway(["serve", "--config", "config.yaml"], { cwd: dir });
+  return spawnGateway(["serve", "--config", "config.yaml"], { cwd: dir, env });
 }
 
 async function send(
@@ -332,6 +337,42 @@ describe("a traced gateway (binary)", () => {
       expect(traceparentOf(legacy.requests[0]!.headers.traceparent).traceId).toBe(server.traceId);
     } finally {
       await gateway.stop();
+    }
+  });
+});
+
+describe("a collector over HTTPS with a private CA (binary)", () => {
+  test("OpenTelemetry's OTEL_EXPORTER_OTLP_CERTIFICATE trusts its CA and OTEL_EXPORTER_OTLP_HEADERS adds headers; without the CA the spans are dropped", async () => {
+    const certs = generateTestCertificates();
+    const collector = await startOtlpReceiver({ tls: { cert: certs.serverCert, key: certs.serverKey } });
+    const telemetry = `{ otlp_endpoint: "${collector.url}", headers: { x-scope-orgid: gateway-7 }, timeout: 1s }`;
+    try {
+      const trusted = await startGateway({ telemetry }, tempDir(), {
+        OTEL_EXPORTER_OTLP_CERTIFICATE: certs.caFile,
+        OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=acme,x-scope-orgid=from-env",
+      });
+      try {
+        expect((await send(trusted, "erp-sync")).status).toBe(200);
+        await collector.waitForSpans(4);
+        // The config's headers win over the environment's; the environment adds what the config lacks.
+        expect(collector.exports[0]!.headers).toMatchObject({ "x-tenant": "acme", "x-scope-orgid": "gateway-7" });
+      } finally {
+        await trusted.stop();
+      }
+      const untrusting = await startGateway({ admin: true, telemetry });
+      try {
+        expect((await send(untrusting, "erp-sync")).status).toBe(200);
+        await waitFor(
+          () => untrusting.logs().some((line) => String(line.msg).startsWith("trace spans dropped")),
+          10_000,
+          "the dropped spans line",
+        );
+        expect(collector.spans()).toHaveLength(4);
+      } finally {
+        await untrusting.stop();
+      }
+    } finally {
+      await collector.close();
     }
   });
 });

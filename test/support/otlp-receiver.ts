@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import protobuf from "protobufjs";
@@ -46,7 +47,7 @@ export type ReceiverMode =
   | { kind: "hang" };
 
 export interface OtlpReceiver {
-  /** Base URL (`http://127.0.0.1:<port>`), what `telemetry.otlp_endpoint` takes. */
+  /** Base URL (`http://127.0.0.1:<port>`, https with `tls`), what `telemetry.otlp_endpoint` takes. */
   readonly url: string;
   readonly exports: ReceivedExport[];
   /** Every span kept so far, in the order they arrived. */
@@ -75,8 +76,10 @@ function exportRequestType(): Promise<protobuf.Type> {
   return requestType;
 }
 
-/** Starts the receiver on 127.0.0.1 (a free port unless `port` is given). */
-export async function startOtlpReceiver(options: { port?: number; mode?: ReceiverMode } = {}): Promise<OtlpReceiver> {
+/** Starts the receiver on 127.0.0.1 (a free port unless `port` is given); over HTTPS with `tls`. */
+export async function startOtlpReceiver(
+  options: { port?: number; mode?: ReceiverMode; tls?: { cert: string; key: string } } = {},
+): Promise<OtlpReceiver> {
   const exports: ReceivedExport[] = [];
   let mode: ReceiverMode = options.mode ?? { kind: "accept" };
   let requestCount = 0;
@@ -84,7 +87,7 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
   const hung = new Set<ServerResponse>();
   const type = await exportRequestType();
 
-  const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  const listener: RequestListener = async (req: IncomingMessage, res: ServerResponse) => {
     requestCount++;
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -119,12 +122,13 @@ export async function startOtlpReceiver(options: { port?: number; mode?: Receive
     } else {
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
     }
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   const spans = () => exports.flatMap((received) => received.spans);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
     exports,
     spans,
     rawText: () => exports.map((received) => received.raw.toString("latin1")).join("\n"),
