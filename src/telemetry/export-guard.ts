@@ -21,7 +21,8 @@ export interface ExportGuardOptions {
  * (`queue_full`) instead of waited for, and every span of a batch the collector did not take (down,
  * slow past the timeout, answering 4xx/5xx) is counted (`export_failed`). The first drop is logged
  * at once, later ones at most once a minute with how many were lost since; the first export that
- * works again is logged too. Nothing here ever throws into the stage that ended the span.
+ * works after failed ones is logged too. A batch is serialized and sent in a task of its own, never
+ * inside the span.end() of the call that filled it, and nothing here throws into a stage.
  *
  * @example
  * const guard = new ExportGuard({ maxQueueSize: 2048, logger, onDropped: (reason, n) => metrics.recordDroppedSpans(reason, n) });
@@ -32,7 +33,8 @@ export class ExportGuard {
   private queued = 0;
   private droppedSinceLine = 0;
   private lastLineAt = Number.NEGATIVE_INFINITY;
-  private failing = false;
+  /** The last export failed: the next one that works says so. */
+  private exportFailing = false;
   private readonly now: () => number;
 
   constructor(private readonly options: ExportGuardOptions) {
@@ -74,11 +76,15 @@ export class ExportGuard {
           else this.drop("export_failed", spans.length, describeExportError(result.error));
           resultCallback(result);
         };
-        try {
-          inner.export(spans, settle);
-        } catch (error) {
-          settle({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) });
-        }
+        // The batch processor exports from inside the span.end() that filled a batch: serializing 512
+        // spans there would be paid by whichever call ended that span. A task of its own takes it off.
+        setTimeout(() => {
+          try {
+            inner.export(spans, settle);
+          } catch (error) {
+            settle({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) });
+          }
+        }, 0);
       },
       shutdown: () => inner.shutdown(),
       forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
@@ -87,7 +93,7 @@ export class ExportGuard {
 
   private drop(reason: DroppedSpansReason, count: number, why: string): void {
     this.options.onDropped(reason, count);
-    this.failing = true;
+    if (reason === "export_failed") this.exportFailing = true;
     this.droppedSinceLine += count;
     const now = this.now();
     if (now - this.lastLineAt < DROP_LOG_INTERVAL_MS) return;
@@ -104,12 +110,12 @@ export class ExportGuard {
     this.droppedSinceLine = 0;
   }
 
+  /** Said once after failed exports; the once-a-minute limit of the warnings holds across it. */
   private recovered(): void {
-    if (!this.failing) return;
-    this.failing = false;
+    if (!this.exportFailing) return;
+    this.exportFailing = false;
     this.options.logger.info("trace export works again", { dropped_spans_not_yet_reported: this.droppedSinceLine });
     this.droppedSinceLine = 0;
-    this.lastLineAt = Number.NEGATIVE_INFINITY;
   }
 }
 

@@ -30,15 +30,7 @@ import {
 import { ExportGuard } from "./export-guard.ts";
 import type { TelemetryConfig } from "./schema.ts";
 import type { Telemetry, TelemetryOptions } from "./setup.ts";
-import type {
-  SpanAttributes,
-  SpanAttributeValue,
-  SpanKindName,
-  TraceContextHeaders,
-  TraceLogFields,
-  Tracer,
-  TraceSpan,
-} from "./tracer.ts";
+import type { SpanAttributes, SpanKindName, TraceContextHeaders, TraceLogFields, Tracer, TraceSpan } from "./tracer.ts";
 
 /** The longest a shutdown waits for the last spans to leave. */
 const MAX_SHUTDOWN_FLUSH_MS = 5_000;
@@ -153,28 +145,39 @@ class OtelTracer implements Tracer {
   start(name: string, kind: SpanKindName, parent: Context, attributes: SpanAttributes | undefined): TraceSpan {
     const span = this.otel.startSpan(
       name,
-      { kind: KIND[kind], ...(attributes ? { attributes: definedAttributes(attributes) } : {}) },
+      attributes ? { kind: KIND[kind], attributes } : { kind: KIND[kind] },
       parent,
     );
     return new OtelSpan(span, this);
   }
 }
 
+const NO_LOG_FIELDS: TraceLogFields = Object.freeze({});
+
 class OtelSpan implements TraceSpan {
   readonly recording: boolean;
-  readonly logFields: TraceLogFields;
+  private fields: TraceLogFields | undefined;
+  private context: Context | undefined;
 
   constructor(
     private readonly span: Span,
     private readonly tracer: OtelTracer,
   ) {
     this.recording = span.isRecording();
-    const { traceId, spanId } = span.spanContext();
-    this.logFields = this.recording ? { trace_id: traceId, span_id: spanId } : {};
+  }
+
+  get logFields(): TraceLogFields {
+    if (!this.recording) return NO_LOG_FIELDS;
+    if (this.fields === undefined) {
+      const { traceId, spanId } = this.span.spanContext();
+      this.fields = { trace_id: traceId, span_id: spanId };
+    }
+    return this.fields;
   }
 
   setAttributes(attributes: SpanAttributes): void {
-    if (this.recording) this.span.setAttributes(definedAttributes(attributes));
+    // The SDK leaves out attributes whose value is undefined.
+    if (this.recording) this.span.setAttributes(attributes);
   }
 
   fail(reason: string): void {
@@ -186,20 +189,19 @@ class OtelSpan implements TraceSpan {
   }
 
   child(name: string, kind: SpanKindName, attributes?: SpanAttributes): TraceSpan {
-    return this.tracer.start(name, kind, trace.setSpan(ROOT_CONTEXT, this.span), attributes);
+    return this.tracer.start(name, kind, this.asContext(), attributes);
   }
 
   traceHeaders(): TraceContextHeaders | undefined {
     const carrier: Record<string, string> = {};
-    propagator.inject(trace.setSpan(ROOT_CONTEXT, this.span), carrier, recordSetter);
+    propagator.inject(this.asContext(), carrier, recordSetter);
     const { traceparent, tracestate } = carrier;
     if (traceparent === undefined) return undefined;
     return tracestate !== undefined && tracestate !== "" ? { traceparent, tracestate } : { traceparent };
   }
-}
 
-function definedAttributes(attributes: SpanAttributes): Record<string, SpanAttributeValue> {
-  const out: Record<string, SpanAttributeValue> = {};
-  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out[key] = value;
-  return out;
+  private asContext(): Context {
+    this.context ??= trace.setSpan(ROOT_CONTEXT, this.span);
+    return this.context;
+  }
 }
