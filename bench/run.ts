@@ -200,6 +200,17 @@ async function prepare(work: string, started: BenchProcess[]) {
       start: actiongate("ag-http-traced", gatewayConfig(whpk, upstreamUrl, soapUrl, { telemetryUrl: sinkUrl })),
     },
     {
+      key: "ag-http-sampled",
+      label: "(j) actiongate, HTTP route, tracing on, sample_ratio 0.1",
+      needsUniqueIds: true,
+      process: undefined,
+      path: "/actions",
+      start: actiongate(
+        "ag-http-sampled",
+        gatewayConfig(whpk, upstreamUrl, soapUrl, { telemetryUrl: sinkUrl, sampleRatio: 0.1 }),
+      ),
+    },
+    {
       key: "ag-soap",
       label: "(e) actiongate, SOAP route",
       needsUniqueIds: true,
@@ -249,7 +260,7 @@ function gatewayConfig(
   whpk: string,
   upstreamUrl: string,
   soapUrl: string,
-  options: { store?: boolean; workers?: number; async?: boolean; telemetryUrl?: string } = {},
+  options: { store?: boolean; workers?: number; async?: boolean; telemetryUrl?: string; sampleRatio?: number } = {},
 ): string {
   return `
 server: { host: 127.0.0.1, port: 0, max_body_size: 1mb${options.workers ? `, workers: ${options.workers}` : ""} }
@@ -257,7 +268,7 @@ verification: { public_key: "${whpk}", tolerance: 5m }
 epilot: { callback_hosts: ["127.0.0.1:9"] }   # never epilot's real host from a benchmark
 log: { level: info }                           # one line per call, as in production
 ${options.store ? "store: { path: ./state/actiongate.db }" : ""}
-${options.telemetryUrl ? `telemetry: { otlp_endpoint: "${options.telemetryUrl}", sample_ratio: 1 }` : ""}
+${options.telemetryUrl ? `telemetry: { otlp_endpoint: "${options.telemetryUrl}", sample_ratio: ${options.sampleRatio ?? 1} }` : ""}
 routes:
   - name: erp-contract
     match: { component_id: erp-contract-sync }

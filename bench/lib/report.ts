@@ -153,6 +153,11 @@ export function formatReport(input: ReportInput): { table: string; markdown: str
             : ""
         }`
       : "not measured";
+  const sampled = rps(by("ag-http-sampled"));
+  const sampledCost =
+    Number.isFinite(sampled) && Number.isFinite(untraced)
+      ? `${(sampled / untraced).toFixed(2)}x (${sampled.toFixed(0)} req/s; p99 ${p99(by("ag-http-sampled")).toFixed(2)} ms)`
+      : "not measured";
   const mark = (met: boolean | undefined) => (met === undefined ? "n/a" : met ? "met" : "MISSED");
   const targetLines = input.targets.map((t) => `${mark(t.met).padEnd(7)} ${t.name}: ${t.measured}`);
 
@@ -167,6 +172,7 @@ export function formatReport(input: ReportInput): { table: string; markdown: str
     `cold start (spawn to first answer, median of ${input.coldStartMs.length}): ${coldStart.toFixed(0)} ms, with telemetry ${coldStartTraced.toFixed(0)} ms   binary: ${mb(input.binaryBytes)}`,
     `workers 1 -> 2 (SQLite store): ${scaling}`,
     `tracing on (i) vs off (d): ${tracingCost}`,
+    `tracing on at sample_ratio 0.1 (j) vs off (d): ${sampledCost}`,
     "",
     "targets:",
     ...targetLines.map((l) => `  ${l}`),
@@ -206,6 +212,7 @@ ${rows.map((r) => `| ${r.join(" | ")} |`).join("\n")}
 - Binary size: **${mb(input.binaryBytes)}**
 - \`server.workers\` 1 -> 2 (HTTP route, SQLite store): **${scaling}**
 - Tracing on, every call sampled (i) vs off (d): **${tracingCost}**
+- Tracing on, \`sample_ratio: 0.1\` (j) vs off (d): **${sampledCost}**
 
 ## Targets
 
