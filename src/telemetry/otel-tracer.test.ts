@@ -213,6 +213,21 @@ describe("trace context", () => {
   });
 });
 
+test("the hook for polled messages: a poll span, a consumer span per message, its context stored for the attempts", async () => {
+  const collector = await receiver();
+  const { telemetry } = await start({ otlp_endpoint: collector.url });
+  const poll = telemetry.tracer.startSpan("poll", "client", undefined);
+  const message = poll.child("store message", "consumer");
+  const stored = message.traceHeaders();
+  message.end();
+  poll.end();
+  telemetry.tracer.startSpan("deliver", "internal", stored).end();
+  const spans = await collector.waitForSpans(3);
+  const [consumer, pollSpan, attempt] = [spans[0]!, spans[1]!, spans[2]!];
+  expect(consumer).toMatchObject({ kind: "consumer", parentSpanId: pollSpan.spanId });
+  expect(attempt).toMatchObject({ traceId: pollSpan.traceId, parentSpanId: consumer.spanId });
+});
+
 describe("sampling", () => {
   test("sample_ratio 0: new traces are not recorded, yet their traceparent goes on with the sampled flag unset", async () => {
     const collector = await receiver();

@@ -42,6 +42,7 @@ const KIND: Readonly<Record<SpanKindName, SpanKind>> = {
   server: SpanKind.SERVER,
   client: SpanKind.CLIENT,
   internal: SpanKind.INTERNAL,
+  consumer: SpanKind.CONSUMER,
 };
 
 const propagator = new W3CTraceContextPropagator();

@@ -3,10 +3,19 @@
  * delivery stages call the same few methods whether tracing is on or not. With `telemetry` absent
  * they get {@link noopTracer}, whose spans do nothing and allocate nothing, and no module of
  * OpenTelemetry is loaded at all (telemetry/setup.ts imports the SDK only when configured).
+ *
+ * A new source of work joins the same way. A poll loop (Pollable Outbound) would start a root
+ * `client` span per poll and ack request (`tracer.startSpan("poll", "client", undefined)`), a
+ * `consumer` span per message it stores (`poll.child("store message", "consumer")`), and store that
+ * span's `traceHeaders()` as the outbox event's `trace` (delivery/outbox-event.ts): the stages then
+ * make each delivery attempt of the message a span of that trace, as for a custom-action call.
  */
 
-/** What a span stands for, in OpenTelemetry's terms: a call received, a call made, or a step inside. */
-export type SpanKindName = "server" | "client" | "internal";
+/**
+ * What a span stands for, in OpenTelemetry's terms: a call received, a call made, a step inside, or
+ * a message taken from a queue (`consumer`: a polled message of epilot's Pollable Outbound).
+ */
+export type SpanKindName = "server" | "client" | "internal" | "consumer";
 
 export type SpanAttributeValue = string | number | boolean;
 /** Attributes to set; an `undefined` value is left out. */
