@@ -42,6 +42,8 @@ async function main(): Promise<number> {
     const setup = await prepare(work, started);
     const results = await measure(setup.contenders, work, setup.body, setup.privateKey);
     const coldStartMs = await measureColdStart(work, setup.upstreamUrl, setup.whpk);
+    const coldStartTracedMs = await measureColdStart(work, setup.upstreamUrl, setup.whpk, setup.sinkUrl);
+    const tracing = await describeTracing(setup.sinkUrl, setup.contenders);
     const machine = await describeMachine();
     const summaries: ContenderSummary[] = setup.contenders.map((contender) => ({
       key: contender.key,
@@ -55,6 +57,8 @@ async function main(): Promise<number> {
       summaries,
       targets,
       coldStartMs,
+      coldStartTracedMs,
+      tracing,
       binaryBytes: statSync(BINARY).size,
       machine,
       settings: {
@@ -120,6 +124,10 @@ async function prepare(work: string, started: BenchProcess[]) {
       logFile: join(work, "soap-upstream.log"),
     }),
   );
+  const sink = await keep(
+    startProcess("otlp-sink", BUN, [join(ROOT, "bench", "otlp-sink.ts")], { logFile: join(work, "otlp-sink.log") }),
+  );
+  const sinkUrl = `http://127.0.0.1:${sink.port}`;
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
   const soapUrl = `http://127.0.0.1:${soapUpstream.port}/ws/CustomerService`;
   const env = { PUBLIC_KEY_PEM: publicKeyPem, UPSTREAM_URL: `${upstreamUrl}/api/contracts` };
@@ -184,6 +192,25 @@ async function prepare(work: string, started: BenchProcess[]) {
       start: actiongate("ag-http", gatewayConfig(whpk, upstreamUrl, soapUrl)),
     },
     {
+      key: "ag-http-traced",
+      label: "(i) actiongate, HTTP route, tracing on (every call sampled, OTLP/protobuf to a local collector)",
+      needsUniqueIds: true,
+      process: undefined,
+      path: "/actions",
+      start: actiongate("ag-http-traced", gatewayConfig(whpk, upstreamUrl, soapUrl, { telemetryUrl: sinkUrl })),
+    },
+    {
+      key: "ag-http-sampled",
+      label: "(j) actiongate, HTTP route, tracing on, sample_ratio 0.1",
+      needsUniqueIds: true,
+      process: undefined,
+      path: "/actions",
+      start: actiongate(
+        "ag-http-sampled",
+        gatewayConfig(whpk, upstreamUrl, soapUrl, { telemetryUrl: sinkUrl, sampleRatio: 0.1 }),
+      ),
+    },
+    {
       key: "ag-soap",
       label: "(e) actiongate, SOAP route",
       needsUniqueIds: true,
@@ -217,7 +244,7 @@ async function prepare(work: string, started: BenchProcess[]) {
     },
   ].filter((contender) => !args.only || args.only.includes(contender.key));
   for (const contender of contenders) contender.process = await contender.start();
-  return { contenders, body, privateKey, upstreamUrl, whpk };
+  return { contenders, body, privateKey, upstreamUrl, whpk, sinkUrl };
 }
 
 /** The fixture payload, without the callback fields: a call that does not wait, so nothing goes to epilot. */
@@ -233,7 +260,7 @@ function gatewayConfig(
   whpk: string,
   upstreamUrl: string,
   soapUrl: string,
-  options: { store?: boolean; workers?: number; async?: boolean } = {},
+  options: { store?: boolean; workers?: number; async?: boolean; telemetryUrl?: string; sampleRatio?: number } = {},
 ): string {
   return `
 server: { host: 127.0.0.1, port: 0, max_body_size: 1mb${options.workers ? `, workers: ${options.workers}` : ""} }
@@ -241,6 +268,7 @@ verification: { public_key: "${whpk}", tolerance: 5m }
 epilot: { callback_hosts: ["127.0.0.1:9"] }   # never epilot's real host from a benchmark
 log: { level: info }                           # one line per call, as in production
 ${options.store ? "store: { path: ./state/actiongate.db }" : ""}
+${options.telemetryUrl ? `telemetry: { otlp_endpoint: "${options.telemetryUrl}", sample_ratio: ${options.sampleRatio ?? 1} }` : ""}
 routes:
   - name: erp-contract
     match: { component_id: erp-contract-sync }
@@ -293,15 +321,23 @@ async function measure(contenders: Contender[], work: string, body: Buffer, priv
   return results;
 }
 
-/** Spawn of the binary to its first answer (any status), median of several starts. */
-async function measureColdStart(work: string, upstreamUrl: string, whpk: string): Promise<number[]> {
+/** Spawn of the binary to its first answer (any status), median of several starts; with tracing on when `telemetryUrl` is given. */
+async function measureColdStart(
+  work: string,
+  upstreamUrl: string,
+  whpk: string,
+  telemetryUrl?: string,
+): Promise<number[]> {
   const timings: number[] = [];
   for (let i = 0; i < 7; i++) {
     const port = await freePort();
     const dir = mkdtempSync(join(work, "cold-"));
     writeFileSync(
       join(dir, "config.yaml"),
-      gatewayConfig(whpk, upstreamUrl, "http://127.0.0.1:9/").replace("port: 0", `port: ${port}`),
+      gatewayConfig(whpk, upstreamUrl, "http://127.0.0.1:9/", telemetryUrl ? { telemetryUrl } : {}).replace(
+        "port: 0",
+        `port: ${port}`,
+      ),
     );
     const startedAt = performance.now();
     const child = Bun.spawn([BINARY, "serve", "--config", join(dir, "config.yaml")], {
@@ -324,6 +360,16 @@ async function measureColdStart(work: string, upstreamUrl: string, whpk: string)
     timings.push(answered);
   }
   return timings;
+}
+
+/** What the collector took from the traced contender, and how often that contender logged dropped spans. */
+async function describeTracing(sinkUrl: string, contenders: readonly Contender[]) {
+  const traced = contenders.find((contender) => contender.key === "ag-http-traced");
+  if (!traced?.process) return undefined;
+  const received = (await (await fetch(`${sinkUrl}/count`)).json()) as { exports: number; bytes: number };
+  const log = readFileSync(traced.process.logFile, "utf8");
+  const dropLines = log.split("\n").filter((line) => line.includes("trace spans dropped")).length;
+  return { exports: received.exports, bytes: received.bytes, dropLines };
 }
 
 function sumPeakRss(process: BenchProcess): number | undefined {

@@ -7,6 +7,8 @@ export interface BenchProcess {
   readonly name: string;
   readonly child: ChildProcess;
   readonly port: number;
+  /** Where its stdout goes. */
+  readonly logFile: string;
   /** Every process whose memory counts: the process itself, or a supervisor's workers. */
   pids(): number[];
   stop(): Promise<void>;
@@ -61,6 +63,7 @@ export async function startProcess(
     name,
     child,
     port,
+    logFile: options.logFile,
     pids: () => [child.pid!, ...childPids(child.pid!)],
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");

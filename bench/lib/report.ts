@@ -100,6 +100,10 @@ export interface ReportInput {
   readonly summaries: readonly ContenderSummary[];
   readonly targets: readonly TargetCheck[];
   readonly coldStartMs: readonly number[];
+  /** The same starts with a `telemetry` section (the OpenTelemetry chunk loaded). */
+  readonly coldStartTracedMs?: readonly number[] | undefined;
+  /** What the local collector took from `ag-http-traced`, and its dropped-span log lines. */
+  readonly tracing?: { readonly exports: number; readonly bytes: number; readonly dropLines: number } | undefined;
   readonly binaryBytes: number;
   readonly machine: Record<string, string | number>;
   readonly settings: { rounds: number; durationSeconds: number; connections: number; threads: number };
@@ -138,6 +142,22 @@ export function formatReport(input: ReportInput): { table: string; markdown: str
       ? `${(w2 / w1).toFixed(2)}x (${w1.toFixed(0)} -> ${w2.toFixed(0)} req/s)`
       : "not measured";
   const coldStart = median(input.coldStartMs);
+  const coldStartTraced = median(input.coldStartTracedMs ?? []);
+  const traced = rps(by("ag-http-traced"));
+  const untraced = rps(by("ag-http"));
+  const tracingCost =
+    Number.isFinite(traced) && Number.isFinite(untraced)
+      ? `${(traced / untraced).toFixed(2)}x (${untraced.toFixed(0)} -> ${traced.toFixed(0)} req/s; p99 ${p99(by("ag-http")).toFixed(2)} -> ${p99(by("ag-http-traced")).toFixed(2)} ms)${
+          input.tracing
+            ? `, ${input.tracing.exports} exports (${mb(input.tracing.bytes)}) taken by the collector, ${input.tracing.dropLines} dropped-span log lines`
+            : ""
+        }`
+      : "not measured";
+  const sampled = rps(by("ag-http-sampled"));
+  const sampledCost =
+    Number.isFinite(sampled) && Number.isFinite(untraced)
+      ? `${(sampled / untraced).toFixed(2)}x (${sampled.toFixed(0)} req/s; p99 ${p99(by("ag-http-sampled")).toFixed(2)} ms)`
+      : "not measured";
   const mark = (met: boolean | undefined) => (met === undefined ? "n/a" : met ? "met" : "MISSED");
   const targetLines = input.targets.map((t) => `${mark(t.met).padEnd(7)} ${t.name}: ${t.measured}`);
 
@@ -149,8 +169,10 @@ export function formatReport(input: ReportInput): { table: string; markdown: str
     line(widths.map((w) => "-".repeat(w))),
     ...rows.map(line),
     "",
-    `cold start (spawn to first answer, median of ${input.coldStartMs.length}): ${coldStart.toFixed(0)} ms   binary: ${mb(input.binaryBytes)}`,
+    `cold start (spawn to first answer, median of ${input.coldStartMs.length}): ${coldStart.toFixed(0)} ms, with telemetry ${coldStartTraced.toFixed(0)} ms   binary: ${mb(input.binaryBytes)}`,
     `workers 1 -> 2 (SQLite store): ${scaling}`,
+    `tracing on (i) vs off (d): ${tracingCost}`,
+    `tracing on at sample_ratio 0.1 (j) vs off (d): ${sampledCost}`,
     "",
     "targets:",
     ...targetLines.map((l) => `  ${l}`),
@@ -186,8 +208,11 @@ The load generator shares the cores with the contender under test.
 ${rows.map((r) => `| ${r.join(" | ")} |`).join("\n")}
 
 - Cold start of the binary (spawn to first answer, median of ${input.coldStartMs.length}): **${coldStart.toFixed(0)} ms** (all: ${input.coldStartMs.map((v) => v.toFixed(0)).join(", ")} ms)
+- Cold start with a \`telemetry\` section (the OpenTelemetry chunk loaded): **${coldStartTraced.toFixed(0)} ms** (all: ${(input.coldStartTracedMs ?? []).map((v) => v.toFixed(0)).join(", ")} ms)
 - Binary size: **${mb(input.binaryBytes)}**
 - \`server.workers\` 1 -> 2 (HTTP route, SQLite store): **${scaling}**
+- Tracing on, every call sampled (i) vs off (d): **${tracingCost}**
+- Tracing on, \`sample_ratio: 0.1\` (j) vs off (d): **${sampledCost}**
 
 ## Targets
 

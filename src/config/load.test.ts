@@ -149,7 +149,7 @@ routes:
 
   test("keys are not interpolated", () => {
     expect(problemsOf(`\${KEY}: 1\n${ROUTE}`, { KEY: "server" })).toEqual([
-      "config.yaml:1:1 ${KEY}: unknown key (known here: $schema, server, admin, verification, log, store, epilot, poll, routes)",
+      "config.yaml:1:1 ${KEY}: unknown key (known here: $schema, server, admin, verification, log, store, epilot, poll, telemetry, routes)",
     ]);
   });
 

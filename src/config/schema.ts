@@ -9,12 +9,13 @@ import { matchSchema } from "../routing/schema.ts";
 import { adminSchema, serverSchema } from "../server/schema.ts";
 import { storeSchema } from "../store/schema.ts";
 import { targetSchema } from "../targets/registry.ts";
+import { telemetrySchema } from "../telemetry/schema.ts";
 import { expression, stripPath } from "../transform/schema.ts";
 import { verificationSchema } from "../verify/schema.ts";
 
 /**
  * The whole config file's schema, assembled from the schema each part of the gateway declares next
- * to its code (server/, verify/, store/, epilot/, log/, routing/, delivery/, targets/). The config
+ * to its code (server/, verify/, store/, epilot/, log/, telemetry/, routing/, delivery/, targets/). The config
  * reference (docs/configuration.md) and the JSON Schema for editors are generated from it.
  */
 
@@ -103,6 +104,7 @@ export const configSchema = z
     store: storeSchema.optional(),
     epilot: epilotSchema.prefault({}),
     poll: pollSchema.optional(),
+    telemetry: telemetrySchema.optional(),
     routes: z
       .array(routeSchema)
       .min(1, "must list at least one route")

@@ -1,6 +1,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { ParsedCall } from "../payload/parse.ts";
 import type { OutboxStore } from "../store/types.ts";
+import { noopSpan, type TraceSpan } from "../telemetry/tracer.ts";
 import { type CallAnswer, failure } from "./answer.ts";
 import { orderKeyOf } from "./order-key.ts";
 import { buildOutboxEvent, firstFollowUp } from "./outbox-event.ts";
@@ -21,16 +22,29 @@ export interface DispatchContext {
  * The deliver stage of the request path: a sync route delivers now and answers with the target's
  * outcome (its follow-ups, write-back and resume, go to the outbox after a success); an async route
  * prepares the message now (so epilot hears of a bad payload at once), stores it and answers 202.
+ * What is stored remembers `trace` (the call's span), so later attempts are spans of the call's trace.
  *
  * @example
  * const answer = await dispatchCall(parsed, route, { outbox, onEnqueued: () => engine.wake(), logger });
  */
-export function dispatchCall(parsed: ParsedCall, route: Route, context: DispatchContext): Promise<CallAnswer> {
-  return route.delivery.mode === "async" ? acceptAsync(parsed, route, context) : deliverNow(parsed, route, context);
+export function dispatchCall(
+  parsed: ParsedCall,
+  route: Route,
+  context: DispatchContext,
+  trace: TraceSpan = noopSpan,
+): Promise<CallAnswer> {
+  return route.delivery.mode === "async"
+    ? acceptAsync(parsed, route, context, trace)
+    : deliverNow(parsed, route, context, trace);
 }
 
-async function acceptAsync(parsed: ParsedCall, route: Route, context: DispatchContext): Promise<CallAnswer> {
-  const prepared = await prepareMessage(parsed, route, context.logger);
+async function acceptAsync(
+  parsed: ParsedCall,
+  route: Route,
+  context: DispatchContext,
+  trace: TraceSpan,
+): Promise<CallAnswer> {
+  const prepared = await prepareMessage(parsed, route, context.logger, trace);
   if (!prepared.ok) return prepared.answer;
   // Rendered now as well (URL and header placeholders, the SOAP envelope), so a payload that cannot
   // be sent is a 400 at once, not a dead letter later. Delivery renders again with the config in force.
@@ -44,7 +58,10 @@ async function acceptAsync(parsed: ParsedCall, route: Route, context: DispatchCo
   if (!ordered.ok) return ordered.answer;
   try {
     await context.outbox.add(
-      buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now(), undefined, ordered.key),
+      buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now(), undefined, {
+        orderKey: ordered.key,
+        trace: trace.traceHeaders(),
+      }),
     );
   } catch (error) {
     context.logger.error("outbox write failed", {
@@ -60,13 +77,22 @@ async function acceptAsync(parsed: ParsedCall, route: Route, context: DispatchCo
   return { status: 202, outcome: "accepted", body: {} };
 }
 
-async function deliverNow(parsed: ParsedCall, route: Route, context: DispatchContext): Promise<CallAnswer> {
-  const { delivered, ...answer } = await deliverSync(parsed, route, context);
+async function deliverNow(
+  parsed: ParsedCall,
+  route: Route,
+  context: DispatchContext,
+  trace: TraceSpan,
+): Promise<CallAnswer> {
+  const { delivered, ...answer } = await deliverSync(parsed, route, context, trace);
   if (!delivered) return answer;
   const stage = firstFollowUp(parsed, route);
   if (!stage) return answer;
   try {
-    await context.outbox.add(buildOutboxEvent(parsed, route, delivered.message, stage, Date.now(), delivered.response));
+    await context.outbox.add(
+      buildOutboxEvent(parsed, route, delivered.message, stage, Date.now(), delivered.response, {
+        trace: trace.traceHeaders(),
+      }),
+    );
     context.onEnqueued();
   } catch (error) {
     // The delivery happened; epilot gets its 200 and the operator a loud log line about the lost follow-up.

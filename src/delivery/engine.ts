@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { EpilotCallbacks } from "../epilot/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { OutboxEvent, OutboxStore } from "../store/types.ts";
+import type { Tracer } from "../telemetry/tracer.ts";
 import { nextDelayMs } from "./retry-policy.ts";
 import type { Route } from "./route.ts";
-import { runStage, type StepResult } from "./stages.ts";
+import { runStage, type StageResult, type StepResult } from "./stages.ts";
 import type { DeliveryObserver } from "./sync.ts";
 
 /**
@@ -36,6 +37,8 @@ export interface DeliveryEngineOptions {
   readonly acquireConfig: () => DeliveryConfigLease;
   readonly logger: Logger;
   readonly observer?: DeliveryObserver | undefined;
+  /** Traces each attempt in the trace of the call its event came from (telemetry/); none when absent. */
+  readonly tracer?: Tracer | undefined;
   /** Told what each attempt decided, once it is recorded; one listener or several. */
   readonly onResult?: DeliveryResultListener | readonly DeliveryResultListener[] | undefined;
   /** How long a claimed event stays reserved for this worker; another worker takes it over after. */
@@ -241,6 +244,7 @@ export class DeliveryEngine {
         logger: this.options.logger,
         observer: this.options.observer,
         now: this.now,
+        tracer: this.options.tracer,
       });
       await this.record(event, route, result);
     } finally {
@@ -262,9 +266,16 @@ export class DeliveryEngine {
     }
   }
 
-  private async record(event: OutboxEvent, route: Route, result: StepResult): Promise<void> {
+  private async record(event: OutboxEvent, route: Route, result: StageResult): Promise<void> {
     const { outbox, logger } = this.options;
-    const log = { route: route.name, webhook_id: event.id, stage: event.stage, attempt: event.attempts + 1 };
+    // trace_id and span_id of the attempt's span, when it was traced: the log line leads to the trace.
+    const log = {
+      route: route.name,
+      webhook_id: event.id,
+      stage: event.stage,
+      attempt: event.attempts + 1,
+      ...result.traceLog,
+    };
     switch (result.kind) {
       case "postpone":
         await outbox.postpone(event.id, result.until);

@@ -22,7 +22,7 @@ export type OrderKeyResult =
  * @example
  * const ordered = await orderKeyOf(parsed, route, prepared.message.payload, logger);
  * if (!ordered.ok) return ordered.answer;
- * await outbox.add(buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now(), undefined, ordered.key));
+ * await outbox.add(buildOutboxEvent(parsed, route, prepared.message, "deliver", Date.now(), undefined, { orderKey: ordered.key }));
  */
 export async function orderKeyOf(
   parsed: ParsedInput,

@@ -3,12 +3,15 @@ import type { ParsedCall, ParsedInput } from "../payload/parse.ts";
 import type { NewOutboxEvent, OutboxEvent, OutboxStage } from "../store/types.ts";
 import { OutboundMessage } from "../targets/message.ts";
 import type { TargetResponse } from "../targets/types.ts";
+import { readTraceContext, type TraceContextHeaders } from "../telemetry/tracer.ts";
 import type { Route } from "./route.ts";
 
 /**
  * The format of an outbox event's `data`, so that a later version of actiongate can read rows an
  * earlier one wrote. Rows without `v` were written before it existed; they have the same fields as 1.
- * Bump it (and read the old shape in {@link readEventData}) whenever a field changes meaning.
+ * Bump it (and read the old shape in {@link readEventData}) whenever a field changes meaning. An
+ * added optional field (`trace`) is no change of format: older rows lack it and read the same, and
+ * an older actiongate reading a newer row ignores it, so replicas of two versions share one store.
  *
  * 2 added polled messages (`idempotencyKey`, `origin`). Calls are still written as 1, which they
  * are, so that replicas of the previous version keep delivering them during a rolling upgrade;
@@ -30,6 +33,12 @@ export interface OutboxEventData {
   readonly idempotencyKey?: string;
   /** Where a polled message came from: for the dead letters, the console and monitoring (no payload). */
   readonly origin?: PolledOrigin;
+  /**
+   * The trace context of the call that was accepted (its server span), when tracing was on: every
+   * later attempt and follow-up is a span of that trace, after restarts too. Not secret (two ids
+   * and the sampled flag), and absent from rows written without tracing.
+   */
+  readonly trace?: TraceContextHeaders;
 }
 
 /** What identifies a polled message, kept beside it in the outbox (no payload content). */
@@ -55,10 +64,10 @@ export interface OutboxEventSecrets {
  * Builds the outbox event for a call or a polled message: at `deliver` for an async route or a
  * polled message, or at a call's first follow-up (write-back, resume) after a sync delivery, with the
  * target's answer as stage data. `orderKey` (delivery/order-key.ts) orders it among the route's
- * events.
+ * events; `trace` is the call's trace context (`span.traceHeaders()`), which its later attempts continue.
  *
  * @example
- * await outbox.add(buildOutboxEvent(parsed, route, message, "deliver", Date.now()));
+ * await outbox.add(buildOutboxEvent(parsed, route, message, "deliver", Date.now(), undefined, { orderKey, trace: span.traceHeaders() }));
  */
 export function buildOutboxEvent(
   parsed: ParsedInput,
@@ -67,9 +76,11 @@ export function buildOutboxEvent(
   stage: OutboxStage,
   now: number,
   response?: TargetResponse,
-  orderKey?: string,
+  extra: { readonly orderKey?: string | undefined; readonly trace?: TraceContextHeaders | undefined } = {},
 ): NewOutboxEvent {
-  const built = parsed.kind === "call" ? callEventParts(parsed, message) : messageEventParts(parsed, message);
+  const { orderKey, trace } = extra;
+  const built =
+    parsed.kind === "call" ? callEventParts(parsed, message, trace) : messageEventParts(parsed, message, trace);
   return {
     id: parsed.id,
     route: route.name,
@@ -85,6 +96,7 @@ export function buildOutboxEvent(
 function callEventParts(
   parsed: ParsedCall,
   message: OutboundMessage,
+  trace: TraceContextHeaders | undefined,
 ): { data: OutboxEventData; secrets: OutboxEventSecrets } {
   const { data: payloadData } = parsed.payload;
   const entity = payloadData.entity;
@@ -94,6 +106,7 @@ function callEventParts(
     payload: message.payload,
     ...(payloadData.callback_post_url ? { callbackUrl: payloadData.callback_post_url } : {}),
     ...(entity._schema && entity._id ? { entity: { schema: entity._schema, id: entity._id } } : {}),
+    ...(trace ? { trace } : {}),
   };
   const epilotToken = parsed.call.headers.get("x-epilot-token") ?? undefined;
   const secrets: OutboxEventSecrets = {
@@ -108,6 +121,7 @@ function callEventParts(
 function messageEventParts(
   parsed: Extract<ParsedInput, { kind: "message" }>,
   message: OutboundMessage,
+  trace: TraceContextHeaders | undefined,
 ): { data: OutboxEventData; secrets: OutboxEventSecrets } {
   const polled = parsed.message;
   const data: OutboxEventData = {
@@ -125,6 +139,7 @@ function messageEventParts(
       org_id: polled.org_id,
       enqueued_at: polled.enqueued_at,
     },
+    ...(trace ? { trace } : {}),
   };
   return { data, secrets: { forwardedHeaders: {} } };
 }
@@ -180,8 +195,15 @@ export function readEventData(event: Pick<OutboxEvent, "data">): OutboxEventData
       `the stored event data has format ${String(version)}; this actiongate reads up to ${EVENT_DATA_VERSION}`,
     );
   }
-  // Version 0 (no `v`) has the fields of version 1; version 2 only added optional fields.
-  return { ...(json as Omit<OutboxEventData, "v">), v: EVENT_DATA_VERSION };
+  // Version 0 (no `v`) has the fields of version 1; version 2 only added optional fields. A damaged
+  // trace context only loses the trace.
+  const { trace, ...fields } = json;
+  const context = readTraceContext(trace);
+  return {
+    ...(fields as Omit<OutboxEventData, "v" | "trace">),
+    v: EVENT_DATA_VERSION,
+    ...(context ? { trace: context } : {}),
+  };
 }
 
 export function readEventSecrets(secret: string | undefined): OutboxEventSecrets {

@@ -1,6 +1,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { ParsedInput } from "../payload/parse.ts";
 import { OutboundMessage } from "../targets/message.ts";
+import { noopSpan, type TraceSpan } from "../telemetry/tracer.ts";
 import { ExpressionEvaluationError } from "../transform/expression.ts";
 import { type ShapeResult, shapePayload } from "../transform/shaping.ts";
 import { type CallAnswer, failure } from "./answer.ts";
@@ -15,14 +16,33 @@ export type PreparedMessage =
  * Everything a route does before its target is called, the same for sync and async delivery and for
  * calls and polled messages: strip, `skip_when`, `transform`, and the headers the route forwards (a
  * call's only: a polled message has none). Failures and skips come back as the answer to give epilot
- * (the poll source reads its outcome and reason instead).
+ * (the poll source reads its outcome and reason instead). With tracing on, it is the `transform` span
+ * inside `trace`.
  *
  * @example
  * const prepared = await prepareMessage(parsed, route, logger);
  * if (!prepared.ok) return prepared.answer;
  * await route.target.deliver(prepared.message);
  */
-export async function prepareMessage(parsed: ParsedInput, route: Route, logger: Logger): Promise<PreparedMessage> {
+export async function prepareMessage(
+  parsed: ParsedInput,
+  route: Route,
+  logger: Logger,
+  trace: TraceSpan = noopSpan,
+): Promise<PreparedMessage> {
+  const span = trace.child("transform", "internal");
+  const prepared = await shapeMessage(parsed, route, logger);
+  if (span.recording) {
+    const { shaped } = prepared;
+    span.setAttributes({ "actiongate.transform.result": shaped.kind });
+    if (shaped.kind === "failed") span.fail(`the ${shaped.stage} expression failed (JSONata ${shaped.error.code})`);
+    if (shaped.kind === "empty") span.fail("the transform produced no value");
+  }
+  span.end();
+  return prepared;
+}
+
+async function shapeMessage(parsed: ParsedInput, route: Route, logger: Logger): Promise<PreparedMessage> {
   const shaped = await shapePayload(parsed.document, route.shaping);
   switch (shaped.kind) {
     case "skipped":

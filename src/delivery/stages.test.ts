@@ -11,9 +11,15 @@ import {
   throwingTarget,
   unreachable,
 } from "../../test/support/delivery.ts";
+import { type OtlpReceiver, startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
+import type { EpilotCallbacks } from "../epilot/types.ts";
 import { silentLogger } from "../log/logger.ts";
 import type { OutboxEvent } from "../store/types.ts";
 import type { TargetOutcome } from "../targets/types.ts";
+import { telemetrySchema } from "../telemetry/schema.ts";
+import { startTelemetry, type Telemetry } from "../telemetry/setup.ts";
+import type { TraceSpan } from "../telemetry/tracer.ts";
+import { readEventData } from "./outbox-event.ts";
 import { runStage, type StageContext } from "./stages.ts";
 
 /** The stages without a store: one attempt in, one decision out. */
@@ -265,5 +271,118 @@ describe("follow-up stages", () => {
       kind: "dead",
       attempt: { outcome: "resume_refused" },
     });
+  });
+});
+
+describe("traced attempts (tracing on)", () => {
+  const ACCEPTED = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "erp=1" };
+
+  async function traced(): Promise<{ collector: OtlpReceiver; telemetry: Telemetry }> {
+    const collector = await startOtlpReceiver();
+    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
+      logger: silentLogger,
+      serviceVersion: "test",
+      scheduledDelayMs: 10,
+    });
+    return { collector, telemetry };
+  }
+
+  test("an attempt is a span in the stored trace, given to the target; its decision and ids come back", async () => {
+    const { collector, telemetry } = await traced();
+    try {
+      const target = scriptedTarget(rejected(503));
+      const route = testRoute({ target, maxAttempts: 3 });
+      const event = claimed(await outboxEventFor(route, { trace: ACCEPTED }), 1);
+      const result = await runStage(event, event.secret, route, { ...context(), tracer: telemetry.tracer });
+      expect(result.kind).toBe("retry");
+      // The target got the attempt's span: its requests become client spans inside it.
+      expect(target.traces[0]!.recording).toBe(true);
+
+      const [span] = await collector.waitForSpans(1);
+      expect(span).toMatchObject({
+        name: "deliver",
+        kind: "internal",
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        parentSpanId: "b7ad6b7169203331",
+        traceState: "erp=1",
+        attributes: {
+          "actiongate.route": "erp",
+          "actiongate.webhook_id": event.id,
+          "actiongate.stage": "deliver",
+          "actiongate.attempt": 2,
+          "actiongate.decision": "retry",
+          "actiongate.outcome": "target_failed",
+          "actiongate.target_status": 503,
+        },
+        status: { code: "error", message: "target answered HTTP 503" },
+      });
+      expect(result.traceLog).toEqual({ trace_id: span!.traceId, span_id: span!.spanId });
+    } finally {
+      await telemetry.shutdown();
+      await collector.close();
+    }
+  });
+
+  test("a failed last attempt says dead (the engine buries it); a resume attempt is a span, given to the call to epilot", async () => {
+    const { collector, telemetry } = await traced();
+    try {
+      const route = testRoute({ target: scriptedTarget(rejected(503)), maxAttempts: 3 });
+      const last = claimed(await outboxEventFor(route, { trace: ACCEPTED }), 2);
+      await runStage(last, last.secret, route, { ...context(), tracer: telemetry.tracer });
+
+      const given: (TraceSpan | undefined)[] = [];
+      const epilot: EpilotCallbacks = {
+        resume: async (_url, _token, trace) => {
+          given.push(trace);
+          return { kind: "ok", status: 200 };
+        },
+        writeBack: async () => ({ kind: "ok", status: 200 }),
+      };
+      const resume = claimed(await outboxEventFor(route, { stage: "resume", trace: ACCEPTED }));
+      expect(
+        (await runStage(resume, resume.secret, route, { ...context(epilot), tracer: telemetry.tracer })).kind,
+      ).toBe("done");
+      expect(given[0]!.recording).toBe(true);
+      const spans = await collector.waitForSpans(2);
+      expect(spans.map((span) => [span.name, span.attributes["actiongate.decision"], span.parentSpanId])).toEqual([
+        ["deliver", "dead", "b7ad6b7169203331"],
+        ["resume", "done", "b7ad6b7169203331"],
+      ]);
+    } finally {
+      await telemetry.shutdown();
+      await collector.close();
+    }
+  });
+
+  test("a row stored without tracing (or with a damaged trace) is delivered as before, its attempt a new trace", async () => {
+    const { collector, telemetry } = await traced();
+    try {
+      const route = testRoute();
+      const plain = claimed(await outboxEventFor(route));
+      expect(JSON.parse(plain.data)).not.toHaveProperty("trace");
+      const damaged = {
+        ...plain,
+        data: JSON.stringify({ ...(JSON.parse(plain.data) as object), trace: { traceparent: 7 } }),
+      };
+      for (const event of [plain, damaged]) {
+        expect((await runStage(event, event.secret, route, { ...context(), tracer: telemetry.tracer })).kind).toBe(
+          "done",
+        );
+      }
+      const spans = await collector.waitForSpans(2);
+      expect(spans.map((span) => span.parentSpanId)).toEqual(["", ""]);
+      expect(spans[0]!.traceId).not.toBe(spans[1]!.traceId);
+    } finally {
+      await telemetry.shutdown();
+      await collector.close();
+    }
+  });
+
+  test("without a tracer the result has no trace fields, and the stored context is kept for later", async () => {
+    const route = testRoute();
+    const event = claimed(await outboxEventFor(route, { trace: ACCEPTED }));
+    expect(readEventData(event).trace).toEqual(ACCEPTED);
+    const result = await runStage(event, event.secret, route, context());
+    expect(result).not.toHaveProperty("traceLog");
   });
 });

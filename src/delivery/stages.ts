@@ -3,6 +3,7 @@ import type { EpilotCallbacks, EpilotCallOutcome } from "../epilot/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AttemptRecord, OutboxEvent, OutboxStage } from "../store/types.ts";
 import type { TargetResponse } from "../targets/types.ts";
+import { noopTracer, type TraceLogFields, type Tracer, type TraceSpan } from "../telemetry/tracer.ts";
 import { targetSide } from "./attempt-answer.ts";
 import {
   canResume,
@@ -39,7 +40,18 @@ export interface StageContext {
   readonly logger: Logger;
   readonly observer?: DeliveryObserver | undefined;
   readonly now: () => number;
+  /**
+   * Traces each attempt: a span named after the stage, in the trace the event was accepted in
+   * (`data.trace`), holding the requests to the target or to epilot. None when absent.
+   */
+  readonly tracer?: Tracer | undefined;
 }
+
+/**
+ * What {@link runStage} returns: the decision, and when the attempt's span was recorded its
+ * `trace_id` and `span_id`, for the log line the engine writes about it.
+ */
+export type StageResult = StepResult & { readonly traceLog?: TraceLogFields };
 
 /**
  * Runs one attempt at `event`'s current stage (deliver, write-back or resume) on `route`, with the
@@ -47,7 +59,8 @@ export interface StageContext {
  * what it decided. Touches no store: the caller records the result, so the stages can be tested
  * with a target and epilot stand-ins alone. Every error an attempt can raise ends in a result that
  * counts (an unexpected one is a `retry` with outcome `internal_error`), so every event ends
- * delivered or dead-lettered within `max_attempts`.
+ * delivered or dead-lettered within `max_attempts`. With a tracer, the attempt is a span of the
+ * trace the event was accepted in, and its log lines carry that span's ids.
  *
  * @example
  * const result = await runStage(event, outbox.secretOf(event), route, { epilot, logger, now: Date.now });
@@ -58,7 +71,7 @@ export async function runStage(
   secret: string | undefined,
   route: Route,
   context: StageContext,
-): Promise<StepResult> {
+): Promise<StageResult> {
   const at = context.now();
   let data: OutboxEventData;
   try {
@@ -68,14 +81,69 @@ export async function runStage(
     return dead(at, event.stage, "unreadable", error.message);
   }
   const secrets = readEventSecrets(secret);
+  const tracer = context.tracer ?? noopTracer;
+  const span = tracer.startSpan(
+    event.stage,
+    "internal",
+    data.trace,
+    tracer.enabled
+      ? {
+          "actiongate.route": route.name,
+          "actiongate.webhook_id": event.id,
+          "actiongate.stage": event.stage,
+          "actiongate.attempt": event.attempts + 1,
+        }
+      : undefined,
+  );
+  if (!span.recording) return attempt(event, route, data, secrets, context, at, span);
+  const result = await attempt(
+    event,
+    route,
+    data,
+    secrets,
+    { ...context, logger: context.logger.child(span.logFields) },
+    at,
+    span,
+  );
+  recordDecision(span, result, event.attempts + 1 >= route.delivery.maxAttempts);
+  span.end();
+  return { ...result, traceLog: span.logFields };
+}
+
+/** The attempt's decision on its span: what the engine will do, and why when it failed. */
+function recordDecision(span: TraceSpan, result: StepResult, lastAttempt: boolean): void {
+  // The engine buries a failed last attempt: the span says so instead of "retry".
+  const decision = result.kind === "retry" && lastAttempt ? "dead" : result.kind;
+  if (result.kind === "postpone") {
+    span.setAttributes({ "actiongate.decision": decision, "actiongate.outcome": result.reason });
+    return;
+  }
+  span.setAttributes({
+    "actiongate.decision": decision,
+    "actiongate.outcome": result.attempt.outcome,
+    "actiongate.target_status": result.attempt.status,
+    "actiongate.next_stage": result.kind === "done" ? result.next : undefined,
+  });
+  if (decision === "retry" || decision === "dead") span.fail(result.attempt.error ?? result.attempt.outcome);
+}
+
+async function attempt(
+  event: OutboxEvent,
+  route: Route,
+  data: OutboxEventData,
+  secrets: OutboxEventSecrets,
+  context: StageContext,
+  at: number,
+  span: TraceSpan,
+): Promise<StepResult> {
   try {
     switch (event.stage) {
       case "deliver":
-        return await deliverStage(event, route, data, secrets, context, at);
+        return await deliverStage(event, route, data, secrets, context, at, span);
       case "write_back":
-        return await writeBackStage(event, route, data, secrets, context, at);
+        return await writeBackStage(event, route, data, secrets, context, at, span);
       case "resume":
-        return await resumeStage(route, data, secrets, context, at);
+        return await resumeStage(route, data, secrets, context, at, span);
     }
   } catch (error) {
     // A bug or an environment failure inside an attempt: it counts like any failed attempt, so the
@@ -109,11 +177,12 @@ async function deliverStage(
   secrets: OutboxEventSecrets,
   context: StageContext,
   at: number,
+  span: TraceSpan,
 ): Promise<StepResult> {
   // An open breaker pauses delivery without spending the event's attempts.
   if (!route.breaker.tryPass()) return { kind: "postpone", until: route.breaker.retryAt, reason: "circuit_open" };
   const started = performance.now();
-  const outcome = await route.target.deliver(messageOfEvent(event, data, secrets));
+  const outcome = await route.target.deliver(messageOfEvent(event, data, secrets), span);
   recordOutcome(route.breaker, outcome);
   // Held back by the target's rate limit: nothing was sent, so nothing is spent (like an open breaker).
   if (outcome.kind === "held_back") return { kind: "postpone", until: outcome.retryAt, reason: "rate_limited" };
@@ -175,6 +244,7 @@ async function writeBackStage(
   secrets: OutboxEventSecrets,
   context: StageContext,
   at: number,
+  span: TraceSpan,
 ): Promise<StepResult> {
   if (!route.response.writeBack) {
     return afterStage("write_back", route, data, secrets, { at, stage: "write_back", outcome: "skipped" });
@@ -220,7 +290,7 @@ async function writeBackStage(
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) {
     return dead(at, "write_back", "transform_failed", "response.write_back did not produce an object to write");
   }
-  const outcome = await context.epilot.writeBack(data.entity, patch as Record<string, unknown>, token);
+  const outcome = await context.epilot.writeBack(data.entity, patch as Record<string, unknown>, token, span);
   return fromEpilotOutcome(outcome, "write_back", route, data, secrets, at);
 }
 
@@ -230,11 +300,12 @@ async function resumeStage(
   secrets: OutboxEventSecrets,
   context: StageContext,
   at: number,
+  span: TraceSpan,
 ): Promise<StepResult> {
   if (!data.callbackUrl || !secrets.resumeToken) {
     return afterStage("resume", route, data, secrets, { at, stage: "resume", outcome: "skipped" });
   }
-  const outcome = await context.epilot.resume(data.callbackUrl, secrets.resumeToken);
+  const outcome = await context.epilot.resume(data.callbackUrl, secrets.resumeToken, span);
   return fromEpilotOutcome(outcome, "resume", route, data, secrets, at);
 }
 

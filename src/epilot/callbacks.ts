@@ -15,15 +15,15 @@ import { writeBackEntity } from "./write-back.ts";
 export function createEpilotCallbacks(config: EpilotConfig, userAgent: string): EpilotCallbacks {
   const client = createEpilotHttpClient(config.proxy);
   return {
-    resume: (callbackUrl, resumeToken) =>
+    resume: (callbackUrl, resumeToken, trace) =>
       resumeWorkflow(
         { callbackUrl, resumeToken },
-        { allowedHosts: config.callback_hosts, timeoutMs: config.timeout, userAgent, client },
+        { allowedHosts: config.callback_hosts, timeoutMs: config.timeout, userAgent, client, trace },
       ),
-    writeBack: (entity, patch, token) =>
+    writeBack: (entity, patch, token, trace) =>
       writeBackEntity(
         { entityApiUrl: config.entity_api_url, token, schema: entity.schema, entityId: entity.id, patch },
-        { timeoutMs: config.timeout, userAgent, client },
+        { timeoutMs: config.timeout, userAgent, client, trace },
       ),
     close: () => client.close(),
   };

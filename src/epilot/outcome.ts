@@ -1,5 +1,6 @@
 import { parseRetryAfter } from "../kit/retry-after.ts";
 import { describeNetworkError } from "../runtime/network-errors.ts";
+import type { TraceSpan } from "../telemetry/tracer.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
 /**
@@ -41,4 +42,33 @@ export function classifyNoAnswer(
 /** `host/path` of a URL, for reasons: no scheme credentials, no query string, no fragment. */
 export function describeEndpoint(url: URL): string {
   return `${url.host}${url.pathname}`;
+}
+
+/**
+ * Ends the client span of a call to epilot with its outcome: epilot's status, and the reason when
+ * the call did not succeed (the same text the dead letters keep: host and path, no token).
+ *
+ * @example
+ * const span = trace.child("POST", "client", { "server.address": url.hostname, "actiongate.epilot.call": "resume" });
+ * const outcome = classifyAnswer(response.status, response.headers["retry-after"], what);
+ * endCallSpan(span, outcome);
+ */
+export function endCallSpan(span: TraceSpan, outcome: EpilotCallOutcome): void {
+  if (span.recording) {
+    const status = "status" in outcome ? outcome.status : undefined;
+    span.setAttributes({
+      "http.response.status_code": status,
+      "error.type": outcome.kind === "ok" ? undefined : status !== undefined ? String(status) : outcome.kind,
+    });
+    if (outcome.kind !== "ok") span.fail(outcome.reason);
+  }
+  span.end();
+}
+
+/** `server.address` and `server.port` of a call's client span. */
+export function serverAttributes(url: URL): { "server.address": string; "server.port": number } {
+  return {
+    "server.address": url.hostname,
+    "server.port": Number(url.port) || (url.protocol === "https:" ? 443 : 80),
+  };
 }

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
+import { silentLogger } from "../log/logger.ts";
+import { telemetrySchema } from "../telemetry/schema.ts";
+import { startTelemetry } from "../telemetry/setup.ts";
 import { resumeWorkflow } from "./resume.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
@@ -132,5 +136,62 @@ describe("resumeWorkflow", () => {
     const reasons = outcomes.flatMap((outcome) => ("reason" in outcome ? [outcome.reason] : []));
     expect(reasons.length).toBeGreaterThan(8);
     for (const reason of reasons) expect(reason).not.toContain("SECRET");
+  });
+});
+
+describe("resumeWorkflow, traced", () => {
+  test("inside an attempt's span the call is a client span with epilot's status; epilot gets no traceparent and no span holds the token", async () => {
+    const collector = await startOtlpReceiver();
+    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
+      logger: silentLogger,
+      serviceVersion: "test",
+      scheduledDelayMs: 10,
+    });
+    try {
+      const attempt = telemetry.tracer.startSpan("resume", "internal", undefined);
+      const options = { allowedHosts, timeoutMs: 2_000, userAgent: "actiongate/test", trace: attempt };
+      epilot.respondWith({ status: 200, body: {} });
+      await resumeWorkflow({ callbackUrl: `${epilot.url}${CALLBACK_PATH}`, resumeToken: RESUME_TOKEN }, options);
+      expect(epilot.requests.at(-1)!.headers).not.toHaveProperty("traceparent");
+      epilot.respondWith({ status: 503, body: {} });
+      await resumeWorkflow({ callbackUrl: `${epilot.url}${CALLBACK_PATH}`, resumeToken: RESUME_TOKEN }, options);
+      attempt.end();
+      const spans = await collector.waitForSpans(3);
+      const calls = spans.filter((span) => span.kind === "client");
+      expect(
+        calls.map(
+          (span): Record<string, unknown> => ({ name: span.name, parent: span.parentSpanId, ...span.attributes }),
+        ),
+      ).toEqual([
+        {
+          name: "POST",
+          parent: spans.at(-1)!.spanId,
+          "http.request.method": "POST",
+          "actiongate.epilot.call": "resume",
+          "server.address": "127.0.0.1",
+          "server.port": epilot.port,
+          "http.response.status_code": 200,
+        },
+        {
+          name: "POST",
+          parent: spans.at(-1)!.spanId,
+          "http.request.method": "POST",
+          "actiongate.epilot.call": "resume",
+          "server.address": "127.0.0.1",
+          "server.port": epilot.port,
+          "http.response.status_code": 503,
+          "error.type": "503",
+        },
+      ]);
+      expect(calls[1]!.status).toEqual({
+        code: "error",
+        message: `resume call to 127.0.0.1:${epilot.port}${CALLBACK_PATH} answered HTTP 503`,
+      });
+      expect(collector.rawText()).not.toContain("SECRET");
+    } finally {
+      epilot.respondWith({ status: 200, body: {} });
+      await telemetry.shutdown();
+      await collector.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
 import type { HttpClient } from "../runtime/http-client.ts";
+import { noopSpan, type TraceSpan } from "../telemetry/tracer.ts";
 import { isCallbackAllowed } from "./callback-hosts.ts";
 import { createEpilotHttpClient } from "./http-client.ts";
-import { classifyAnswer, classifyNoAnswer, describeEndpoint } from "./outcome.ts";
+import { classifyAnswer, classifyNoAnswer, describeEndpoint, endCallSpan, serverAttributes } from "./outcome.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
 export interface ResumeInput {
@@ -19,6 +20,8 @@ export interface ResumeOptions {
   readonly userAgent: string;
   /** The client for calls to epilot (`epilot.proxy`); default: a direct one shared by every call. */
   readonly client?: HttpClient;
+  /** The attempt's span: the call is a client span inside it (epilot gets no `traceparent`). */
+  readonly trace?: TraceSpan | undefined;
 }
 
 /** For callers that give no client: one keep-alive client, direct, for every resume call. */
@@ -49,13 +52,24 @@ export async function resumeWorkflow(input: ResumeInput, options: ResumeOptions)
   const url = allowed.url;
   const what = `resume call to ${describeEndpoint(url)}`;
 
+  const span = (options.trace ?? noopSpan).child("POST", "client", {
+    "http.request.method": "POST",
+    "actiongate.epilot.call": "resume",
+    ...serverAttributes(url),
+  });
+  const outcome = await send(url, input.resumeToken, what, options);
+  endCallSpan(span, outcome);
+  return outcome;
+}
+
+async function send(url: URL, resumeToken: string, what: string, options: ResumeOptions): Promise<EpilotCallOutcome> {
   const deadline = AbortSignal.timeout(options.timeoutMs);
   try {
     const response = await (options.client ?? directClient).request({
       url,
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json", "user-agent": options.userAgent },
-      body: JSON.stringify({ resume_token: input.resumeToken }),
+      body: JSON.stringify({ resume_token: resumeToken }),
       signal: deadline,
       maxResponseSize: MAX_RESUME_ANSWER_BYTES,
     });

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
+import { silentLogger } from "../log/logger.ts";
+import { telemetrySchema } from "../telemetry/schema.ts";
+import { startTelemetry } from "../telemetry/setup.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 import { type WriteBackInput, writeBackEntity } from "./write-back.ts";
 
@@ -153,6 +157,50 @@ describe("writeBackEntity", () => {
     for (const reason of reasons) {
       expect(reason).not.toContain(TOKEN);
       expect(reason).not.toContain("SECRET");
+    }
+  });
+});
+
+describe("writeBackEntity, traced", () => {
+  test("inside an attempt's span the PATCH is a client span with epilot's status; no traceparent, no token in the span", async () => {
+    const collector = await startOtlpReceiver();
+    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
+      logger: silentLogger,
+      serviceVersion: "test",
+      scheduledDelayMs: 10,
+    });
+    try {
+      const attempt = telemetry.tracer.startSpan("write_back", "internal", undefined);
+      entityApi.respondWith({ status: 401, body: {} });
+      const outcome = await writeBackEntity(
+        {
+          entityApiUrl: entityApi.url,
+          token: TOKEN,
+          schema: "contract",
+          entityId: ENTITY_ID,
+          patch: { erp_id: "E-1" },
+        },
+        { timeoutMs: 2_000, userAgent: "actiongate/test", trace: attempt },
+      );
+      expect(outcome.kind).toBe("fatal");
+      expect(entityApi.requests.at(-1)!.headers).not.toHaveProperty("traceparent");
+      attempt.end();
+      const [call] = (await collector.waitForSpans(2)).filter((span) => span.kind === "client");
+      expect(call).toMatchObject({
+        name: "PATCH",
+        attributes: {
+          "actiongate.epilot.call": "write_back",
+          "server.address": "127.0.0.1",
+          "server.port": entityApi.port,
+          "http.response.status_code": 401,
+        },
+        status: { code: "error" },
+      });
+      expect(collector.rawText()).not.toContain("SECRET");
+    } finally {
+      entityApi.respondWith({ status: 200, body: {} });
+      await telemetry.shutdown();
+      await collector.close();
     }
   });
 });

@@ -1,8 +1,9 @@
 import type { Client } from "@epilot/sdk/entity";
 import type { HttpClient } from "../runtime/http-client.ts";
+import { noopSpan, type TraceSpan } from "../telemetry/tracer.ts";
 import { httpClientAdapter } from "./axios-adapter.ts";
 import { createEpilotHttpClient } from "./http-client.ts";
-import { classifyAnswer, classifyNoAnswer } from "./outcome.ts";
+import { classifyAnswer, classifyNoAnswer, endCallSpan, serverAttributes } from "./outcome.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
 export interface WriteBackInput {
@@ -24,6 +25,8 @@ export interface WriteBackOptions {
   readonly userAgent: string;
   /** The client for calls to epilot (`epilot.proxy`); default: a direct one. */
   readonly client?: HttpClient;
+  /** The attempt's span: the call is a client span inside it (epilot gets no `traceparent`). */
+  readonly trace?: TraceSpan | undefined;
 }
 
 /** For callers that give no client: direct, shared by every write-back. */
@@ -75,7 +78,17 @@ export async function writeBackEntity(input: WriteBackInput, options: WriteBackO
   if (invalid) return { kind: "fatal", reason: invalid };
   const path = `/v1/entity/${encodeURIComponent(input.schema)}/${encodeURIComponent(input.entityId)}`;
   const what = `write-back to ${describeBase(input.entityApiUrl)}${path}`;
+  const span = (options.trace ?? noopSpan).child("PATCH", "client", {
+    "http.request.method": "PATCH",
+    "actiongate.epilot.call": "write_back",
+    ...entityApiServer(input.entityApiUrl),
+  });
+  const outcome = await patchEntity(input, what, options);
+  endCallSpan(span, outcome);
+  return outcome;
+}
 
+async function patchEntity(input: WriteBackInput, what: string, options: WriteBackOptions): Promise<EpilotCallOutcome> {
   const deadline = AbortSignal.timeout(options.timeoutMs);
   try {
     const client = await entityClient(input.entityApiUrl);
@@ -125,6 +138,15 @@ function checkInput(input: WriteBackInput): string | undefined {
   if (typeof input.token !== "string" || !/^[\x21-\x7e]+$/.test(input.token))
     return "the call carried no usable x-epilot-token";
   return undefined;
+}
+
+/** `server.*` of the entity API, for the call's span (none when the URL cannot be read). */
+function entityApiServer(entityApiUrl: string): Partial<ReturnType<typeof serverAttributes>> {
+  try {
+    return serverAttributes(new URL(entityApiUrl));
+  } catch {
+    return {};
+  }
 }
 
 /** `host/path-prefix` of the entity API, for reasons. */

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { type InProcessGateway, startInProcessGateway, waitFor } from "../../test/support/gateway.ts";
 import { type IntegrationToolkit, startIntegrationToolkit } from "../../test/support/integration-toolkit.ts";
+import { startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
 import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { silentLogger } from "../log/logger.ts";
 import { createConfigReloader } from "./reload.ts";
@@ -25,9 +26,10 @@ async function setup(): Promise<{ toolkit: IntegrationToolkit; legacy: Recording
 function yaml(
   toolkit: IntegrationToolkit,
   legacy: RecordingServer,
-  options: { slug?: string; routes?: string; token?: string } = {},
+  options: { slug?: string; routes?: string; token?: string; telemetry?: string } = {},
 ) {
   return `
+${options.telemetry ? `telemetry: ${options.telemetry}` : ""}
 server: { host: 127.0.0.1, port: 0 }
 admin: { host: 127.0.0.1, port: 0 }
 store: { path: store.db }
@@ -99,5 +101,35 @@ describe("a gateway with poll sources", () => {
     expect(refused.kind === "refused" && refused.problems.join("\n")).toContain(
       "routes[1].match.source: names a poll entry that is not running; adding one needs a restart",
     );
+  });
+
+  test("traced: each poll and ack request a client span, each message stored a consumer span, its attempts in that trace", async () => {
+    const { toolkit, legacy } = await setup();
+    const collector = await startOtlpReceiver();
+    cleanups.push(() => collector.close());
+    legacy.respondWith((request) => ({ status: legacy.requests.indexOf(request) === 0 ? 503 : 200 }));
+    const gateway = await gatewayOf(yaml(toolkit, legacy, { telemetry: `{ otlp_endpoint: "${collector.url}" }` }));
+    toolkit.enqueue([{}]);
+    await waitFor(() => legacy.requests.length === 2, 5_000, "delivered on the second attempt");
+    await gateway.stop();
+    const spans = collector.spans();
+    const consumer = spans.find((span) => span.name === "store message");
+    expect(consumer).toMatchObject({ kind: "consumer", attributes: { "actiongate.route": "contracts" } });
+    const poll = spans.find((span) => span.spanId === consumer!.parentSpanId);
+    expect(poll).toMatchObject({
+      name: "poll",
+      kind: "client",
+      parentSpanId: "",
+      attributes: { "actiongate.poll.source": "feed", "messaging.batch.message_count": 1 },
+    });
+    expect(spans.find((span) => span.name === "ack" && span.parentSpanId === poll!.spanId)).toMatchObject({
+      kind: "client",
+      status: { code: "unset" },
+    });
+    // Both attempts are spans of the message's trace, under its consumer span; the target saw that trace.
+    const attempts = spans.filter((span) => span.parentSpanId === consumer!.spanId);
+    expect(attempts).toHaveLength(2);
+    expect(attempts.every((span) => span.traceId === poll!.traceId)).toBe(true);
+    for (const request of legacy.requests) expect(request.headers.traceparent).toContain(poll!.traceId);
   });
 });

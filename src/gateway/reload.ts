@@ -7,13 +7,14 @@ import { onReloadSignal } from "../runtime/process.ts";
 import { watchFile } from "../runtime/watch.ts";
 import { type CompiledConfig, compileConfig } from "./compile.ts";
 
-/** Sections read once at start (listeners, store, logger, poll sources): a reload keeps their old values. */
+/** Sections read once at start (listeners, store, logger, poll sources, tracing): a reload keeps their old values. */
 export const RESTART_ONLY_SECTIONS = [
   "server",
   "admin",
   "store",
   "log",
   "poll",
+  "telemetry",
 ] as const satisfies readonly (keyof GatewayConfig)[];
 
 export type ReloadTrigger = "SIGHUP" | "watch";
@@ -56,7 +57,7 @@ export interface ConfigReloader {
 /**
  * Reloads the config file on SIGHUP or a file change. The new file is loaded and compiled in full
  * before anything changes; a file with problems is refused, each problem logged, and the old config
- * keeps serving. Keys that need a restart (server, admin, store, log) keep their old values, with a
+ * keeps serving. Keys that need a restart (server, admin, store, log, telemetry) keep their old values, with a
  * warning naming the ones that changed.
  *
  * @example

@@ -3,6 +3,7 @@ import { spanOfAttempt, spanOfCall, spanOfStoredMessage } from "../delivery/outc
 import type { Route } from "../delivery/route.ts";
 import { createEpilotHttpClient } from "../epilot/http-client.ts";
 import { MonitoringReporter } from "../epilot/monitoring.ts";
+import { VERSION } from "../kit/version.ts";
 import type { Logger } from "../log/logger.ts";
 import { GatewayMetrics } from "../metrics/metrics.ts";
 import { PollMetrics } from "../metrics/poll-metrics.ts";
@@ -18,6 +19,7 @@ import { CallRing, DeliveryTally } from "../server/call-ring.ts";
 import { adminReachableFromNetwork } from "../server/schema.ts";
 import { openStore } from "../store/open.ts";
 import type { Store } from "../store/types.ts";
+import { startTelemetry, type Telemetry } from "../telemetry/setup.ts";
 import { closeSharedExpressionPool } from "../transform/expression-pool.ts";
 import { ActiveConfig } from "./active-config.ts";
 import { adminRouteViews, deliveryResult } from "./admin-sources.ts";
@@ -83,6 +85,14 @@ export async function startGateway(
     options.store ?? (await openStore(config.source, config.configDir, logger, { releaseLeases: deliversFromOutbox }));
   const metrics = new GatewayMetrics();
   const pollMetrics = new PollMetrics(metrics.registry);
+  // Read at start only (a reload keeps it); without `telemetry`, nothing of OpenTelemetry is loaded.
+  const telemetry: Telemetry = await startTelemetry(config.source.telemetry, {
+    logger,
+    onDropped: (reason, count) => metrics.recordDroppedSpans(reason, count),
+    serviceVersion: VERSION,
+  });
+  if (config.source.telemetry) metrics.initDroppedSpans();
+  const tracer = telemetry.tracer;
   let draining = false;
   const observer = { targetAttempt: (route: string, seconds: number) => metrics.observeTarget(route, seconds) };
   // The admin API's view of this process: its recent calls and what its delivery loop did per route.
@@ -132,6 +142,7 @@ export async function startGateway(
         logger,
         metrics,
         observer,
+        tracer,
       };
       return createGatewayApp({
         server: current.source.server,
@@ -170,6 +181,7 @@ export async function startGateway(
     acquireConfig: () => active.acquire(),
     logger,
     observer,
+    tracer,
     onResult: [
       (route, result, deadLettered) => {
         const counted = deliveryResult(result, deadLettered);
@@ -192,6 +204,7 @@ export async function startGateway(
         logger,
         userAgent: options.userAgent,
         ...(pollClient ? { client: pollClient } : {}),
+        tracer,
         onStored: () => engine.wake(),
         observer: {
           messages: (name, result, count) => pollMetrics.recordMessages(name, result, count),
@@ -229,6 +242,7 @@ export async function startGateway(
   } catch (error) {
     config.verification.remoteKeySource?.stop();
     await store.close();
+    await telemetry.shutdown();
     throw error;
   }
   let admin: RunningServer | undefined;
@@ -267,6 +281,7 @@ export async function startGateway(
       await running?.stop();
       config.verification.remoteKeySource?.stop();
       await store.close();
+      await telemetry.shutdown();
       throw error;
     }
   }
@@ -314,6 +329,8 @@ export async function startGateway(
       await store.close();
       // Last: the delivery workers above may still have evaluated expressions while finishing.
       await closeSharedExpressionPool();
+      // The spans of the last calls and attempts go out (bounded: a collector that is down delays this 5 s at most).
+      await telemetry.shutdown();
     },
   };
 }

@@ -48,3 +48,27 @@ test("a single line longer than 4 KB is written whole, not split", async () => {
   expect((JSON.parse(writes[0]!) as any).detail).toHaveLength(10_000);
   expect((JSON.parse(writes[1]!) as any).msg).toBe("after");
 });
+
+test("child loggers (one per traced call) write through their parent's stdout batch, in order, and add no exit handler", async () => {
+  const writes = recordStdout();
+  const logger = createLogger({ level: "info" });
+  const exitHandlers = process.listenerCount("exit");
+  for (let i = 0; i < 15; i++) {
+    logger.child({ trace_id: `t${i}`, span_id: `s${i}` }).info("inside", { n: i });
+    logger.info("outside", { n: i });
+  }
+  expect(process.listenerCount("exit")).toBe(exitHandlers);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  process.stdout.write = realWrite;
+  // One batch for all of them (under 4 KB), not one write per child.
+  expect(writes).toHaveLength(1);
+  const lines = writes[0]!
+    .trimEnd()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(lines).toHaveLength(30);
+  expect(lines[0]).toMatchObject({ msg: "inside", trace_id: "t0", span_id: "s0", n: 0 });
+  expect(lines[1]).toMatchObject({ msg: "outside", n: 0 });
+  expect(lines[1]).not.toHaveProperty("trace_id");
+  expect(lines[29]).toMatchObject({ msg: "outside", n: 14 });
+});

@@ -44,7 +44,9 @@ export function createLogger(options: { level?: LogLevel; sink?: LogSink; base?:
     info: (msg, fields) => write("info", msg, fields),
     warn: (msg, fields) => write("warn", msg, fields),
     error: (msg, fields) => write("error", msg, fields),
-    child: (fields) => createLogger({ ...options, base: { ...base, ...(redact(fields) as LogFields) } }),
+    // The child writes through the same sink (one stdout batch, one exit flush), however many
+    // children are made: one per traced call or attempt carries its trace_id and span_id.
+    child: (fields) => createLogger({ ...options, sink, base: { ...base, ...(redact(fields) as LogFields) } }),
   };
 }
 

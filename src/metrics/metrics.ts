@@ -3,6 +3,7 @@ import type { CallOutcome } from "../delivery/answer.ts";
 import type { BreakerState } from "../delivery/circuit-breaker.ts";
 import type { Store } from "../store/types.ts";
 import type { RateLimitState } from "../targets/types.ts";
+import type { DroppedSpansReason } from "../telemetry/setup.ts";
 import type { VerificationFailureReason } from "../verify/signature.ts";
 
 /** What the scrape-time gauges read: the routes in force now, the store and the key's age. */
@@ -54,6 +55,7 @@ export class GatewayMetrics {
   private readonly reloads: Counter<"result">;
   private readonly deliveries: Counter<"route" | "stage" | "result">;
   private readonly deliveryChildren = new Map<string, Counter.Internal>();
+  private readonly droppedSpans: Counter<"reason">;
   private readonly lastReloadSuccess: Gauge;
   private readonly lastReloadTime: Gauge;
 
@@ -187,6 +189,12 @@ export class GatewayMetrics {
       labelNames: ["route", "stage", "result"],
       registers,
     });
+    this.droppedSpans = new Counter({
+      name: "actiongate_telemetry_dropped_spans_total",
+      help: "Trace spans that never reached the collector, by reason: queue_full (no room left in telemetry.max_queue_size), export_failed (the collector was down, too slow or refused the batch)",
+      labelNames: ["reason"],
+      registers,
+    });
     this.reloads = new Counter({
       name: "actiongate_config_reloads_total",
       help: "Configuration reloads, by result",
@@ -250,6 +258,16 @@ export class GatewayMetrics {
       this.deliveryChildren.set(key, child);
     }
     child.inc();
+  }
+
+  /** Spans dropped by the trace exporter (telemetry/export-guard.ts). */
+  recordDroppedSpans(reason: DroppedSpansReason, count: number): void {
+    this.droppedSpans.labels(reason).inc(count);
+  }
+
+  /** With tracing on, both reasons show 0 from the start, so an alert on their rate has a series to read. */
+  initDroppedSpans(): void {
+    for (const reason of ["queue_full", "export_failed"] as const) this.droppedSpans.labels(reason).inc(0);
   }
 
   recordReload(result: ReloadResult): void {

@@ -5,6 +5,7 @@ import type { Logger } from "../log/logger.ts";
 import type { GatewayMetrics } from "../metrics/metrics.ts";
 import { type ParsedCall, parseCustomAction } from "../payload/parse.ts";
 import type { Router } from "../routing/router.ts";
+import { noopSpan, type Tracer, type TraceSpan } from "../telemetry/tracer.ts";
 import { checkReplay, releaseReplay } from "../verify/replay-check.ts";
 import type { ReplayGuard } from "../verify/replay-guard.ts";
 import { type SignatureVerifierOptions, type VerifiedCall, verifySignature } from "../verify/signature.ts";
@@ -18,7 +19,13 @@ export interface ActionPipeline extends DispatchContext {
   readonly maxJsonDepth: number;
   readonly logger: Logger;
   readonly metrics?: Pick<GatewayMetrics, "recordVerificationFailure"> | undefined;
+  /** Traces each call (a server span, spans for its stages); none when absent. */
+  readonly tracer?: Tracer | undefined;
 }
+
+/** The server span's name: the route template (one name for every route), as OpenTelemetry names HTTP server spans. */
+const SPAN_NAME_ROUTED = "POST /actions/{route}";
+const SPAN_NAME_MATCHED = "POST /actions";
 
 /** The answer to one call, with what its log line names. */
 export type ActionAnswer = CallAnswer & { readonly webhookId?: string; readonly route?: string };
@@ -27,7 +34,9 @@ export type ActionAnswer = CallAnswer & { readonly webhookId?: string; readonly 
  * The request path of one call, after its body has been read within the size limit: verify the
  * signature, claim the webhook-id (replay guard), parse the payload, find the route, deliver.
  * Every outcome is an answer in epilot's shape; a call that did not succeed releases its id, so
- * that epilot's retry is processed.
+ * that epilot's retry is processed. With a tracer, the call is a server span (continuing an
+ * incoming `traceparent`) with spans for verification, the transform and each request to the
+ * target; its log lines, and the call's own (through `log`), carry the span's `trace_id`.
  *
  * @example
  * const answer = await handleAction(request.headers, body, "erp-contract", pipeline);
@@ -39,7 +48,54 @@ export async function handleAction(
   routeName: string | undefined,
   pipeline: ActionPipeline,
 ): Promise<ActionAnswer> {
+  const tracer = pipeline.tracer;
+  if (!tracer?.enabled) return handleCall(headers, body, routeName, pipeline, noopSpan);
+  const span = tracer.startServerSpan(routeName === undefined ? SPAN_NAME_MATCHED : SPAN_NAME_ROUTED, headers, {
+    "http.request.method": "POST",
+    "http.route": routeName === undefined ? "/actions" : "/actions/{route}",
+  });
+  if (!span.recording) {
+    // Not sampled: nothing is recorded, but the trace context still goes on to the target.
+    try {
+      return await handleCall(headers, body, routeName, pipeline, span);
+    } finally {
+      span.end();
+    }
+  }
+  const traced = { ...pipeline, logger: pipeline.logger.child(span.logFields) };
+  try {
+    const answer = await handleCall(headers, body, routeName, traced, span);
+    span.setAttributes({
+      "actiongate.route": answer.route,
+      "actiongate.outcome": answer.outcome,
+      "actiongate.webhook_id": answer.webhookId,
+      "http.response.status_code": answer.status,
+    });
+    // As for any HTTP server span, only a 5xx is the server's failure; a 4xx is the caller's.
+    if (answer.status >= 500) span.fail(`answered ${answer.status} ${answer.outcome}`);
+    return { ...answer, log: { ...answer.log, ...span.logFields } };
+  } catch (error) {
+    span.fail(error instanceof Error ? error.name : "internal error");
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+async function handleCall(
+  headers: Headers,
+  body: Uint8Array,
+  routeName: string | undefined,
+  pipeline: ActionPipeline,
+  span: TraceSpan,
+): Promise<ActionAnswer> {
+  const verifySpan = span.child("verify", "internal");
   const verified = await verifySignature({ headers, body }, pipeline.verification);
+  if (verifySpan.recording) {
+    verifySpan.setAttributes({ "actiongate.verify.result": verified.ok ? "verified" : verified.reason });
+    if (!verified.ok) verifySpan.fail(verified.reason);
+  }
+  verifySpan.end();
   if (!verified.ok) {
     pipeline.metrics?.recordVerificationFailure(verified.reason);
     const status = verified.reason === "key_unavailable" ? 503 : 401;
@@ -66,7 +122,7 @@ export async function handleAction(
 
   let answer: ActionAnswer;
   try {
-    answer = await routeAndDeliver(call, routeName, pipeline);
+    answer = await routeAndDeliver(call, routeName, pipeline, span);
   } catch (error) {
     await release(call, pipeline);
     throw error;
@@ -91,16 +147,18 @@ async function routeAndDeliver(
   call: VerifiedCall,
   routeName: string | undefined,
   pipeline: ActionPipeline,
+  span: TraceSpan,
 ): Promise<ActionAnswer> {
   const parsed = parseCustomAction(call, { maxDepth: pipeline.maxJsonDepth });
   if (!parsed.ok) return failure(400, "bad_request", parsed.message);
-  return routeAndDispatch(parsed.parsed, routeName, pipeline);
+  return routeAndDispatch(parsed.parsed, routeName, pipeline, span);
 }
 
 /**
  * The request path after parsing: find the route (by the name in the path, or the first `match`
  * that holds) and deliver through it. `handleAction` runs it for every verified call; `explain`
  * and `test` run it on a payload file (gateway/local-run.ts), so they answer as the gateway does.
+ * `trace` is the call's span (none for explain and test).
  *
  * @example
  * const answer = await routeAndDispatch(parsed, undefined, { router, outbox, onEnqueued, logger });
@@ -109,6 +167,7 @@ export async function routeAndDispatch(
   parsed: ParsedCall,
   routeName: string | undefined,
   context: DispatchContext & { readonly router: Router<Route> },
+  trace: TraceSpan = noopSpan,
 ): Promise<ActionAnswer> {
   const route = routeName !== undefined ? context.router.byName(routeName) : context.router.byMatch(parsed);
   if (!route) {
@@ -119,6 +178,6 @@ export async function routeAndDispatch(
           action_name: parsed.payload.data.action_config?.name,
         });
   }
-  const answer = await dispatchCall(parsed, route, context);
+  const answer = await dispatchCall(parsed, route, context, trace);
   return { ...answer, route: route.name };
 }

@@ -9,6 +9,7 @@ import { type ParsedMessage, parsePollMessage } from "../payload/message.ts";
 import { createRouter, type Router } from "../routing/router.ts";
 import type { HttpClient } from "../runtime/http-client.ts";
 import type { InboxEntry, PollInbox } from "../store/types.ts";
+import { noopTracer, type Tracer, type TraceSpan } from "../telemetry/tracer.ts";
 import { type AckEntry, type AckResult, type OutboundQueueApi, outboundQueueApi, type QueueFailure } from "./api.ts";
 import type { PollSourceConfig } from "./schema.ts";
 
@@ -58,6 +59,11 @@ export interface PollSourceOptions {
   /** The queue's API (tests); epilot's, over the runtime's HTTP client, by default. */
   readonly api?: OutboundQueueApi;
   readonly client?: HttpClient;
+  /**
+   * Traces each poll and ack request (a `client` span) and each message stored (a `consumer` span
+   * inside the poll's), whose context the outbox event keeps: its delivery attempts join that trace.
+   */
+  readonly tracer?: Tracer | undefined;
 }
 
 /** What `/readyz` shows of a source. */
@@ -216,16 +222,27 @@ export class PollSource {
     this.state = "polling";
     await this.pruneWhenDue();
 
+    const span = (this.options.tracer ?? noopTracer).startSpan("poll", "client", undefined, {
+      "messaging.system": "epilot_pollable_outbound",
+      "messaging.operation.type": "receive",
+      "actiongate.poll.source": this.name,
+    });
     const answer = await this.api.poll(config.limit, this.stopping.signal);
+    if (answer.kind !== "batch") {
+      span.fail(answer.reason);
+      span.end();
+      return this.running ? this.failed(answer) : 0;
+    }
+    if (span.recording) span.setAttributes({ "messaging.batch.message_count": answer.messages.length });
+    span.end();
     if (!this.running) return 0;
-    if (answer.kind !== "batch") return this.failed(answer);
     this.succeeded();
     this.recordLag(answer.messages);
     // An empty batch waits, whatever has_more says: epilot answers empty while another lease is out.
     if (answer.messages.length === 0) return config.interval;
 
-    const taken = await this.take(answer.messages);
-    if (taken.acks.length > 0) await this.acknowledge(taken.acks);
+    const taken = await this.take(answer.messages, span);
+    if (taken.acks.length > 0) await this.acknowledge(taken.acks, span);
     return answer.hasMore && taken.complete ? 0 : config.interval;
   }
 
@@ -234,12 +251,12 @@ export class PollSource {
    * taken. Returns the acks of the handled prefix (empty when the commit failed) and whether the
    * whole batch was handled.
    */
-  private async take(messages: readonly unknown[]): Promise<{ acks: AckEntry[]; complete: boolean }> {
+  private async take(messages: readonly unknown[], poll: TraceSpan): Promise<{ acks: AckEntry[]; complete: boolean }> {
     const { logger } = this.options;
     const config = this.options.acquireConfig();
     const handled: AckEntry[] = [];
     const entries: InboxEntry[] = [];
-    const storedFor: { route: Route; parsed: ParsedMessage }[] = [];
+    const storedFor: { route: Route; parsed: ParsedMessage; span: TraceSpan }[] = [];
     const counts: Partial<Record<PollMessageResult, number>> = {};
     const count = (result: PollMessageResult) => (counts[result] = (counts[result] ?? 0) + 1);
     let complete = true;
@@ -247,7 +264,7 @@ export class PollSource {
       const router = createRouter(config.routes);
       const now = this.now();
       for (const raw of messages) {
-        const taken = await this.takeOne(raw, router, now);
+        const taken = await this.takeOne(raw, router, now, poll);
         if (taken.kind === "refused") {
           count("refused");
           logger.error(
@@ -260,7 +277,7 @@ export class PollSource {
         handled.push(taken.ack);
         if (taken.kind === "entry") {
           entries.push(taken.entry);
-          storedFor.push({ route: taken.route, parsed: taken.parsed });
+          storedFor.push({ route: taken.route, parsed: taken.parsed, span: taken.span });
         } else {
           count(taken.kind);
           logger.info(
@@ -277,6 +294,10 @@ export class PollSource {
           added = await this.options.inbox.commit(this.name, entries, now);
         } catch (error) {
           // Nothing is acknowledged: the batch comes again after its lease.
+          for (const stored of storedFor) {
+            stored.span.fail("the store refused the message");
+            stored.span.end();
+          }
           logger.error("polled messages could not be stored; they come again after their lease", {
             source: this.name,
             messages: entries.length,
@@ -289,6 +310,8 @@ export class PollSource {
       added.forEach((isNew, index) => {
         count(isNew ? "stored" : "duplicate");
         const stored = storedFor[index]!;
+        if (stored.span.recording) stored.span.setAttributes({ "actiongate.poll.duplicate": !isNew });
+        stored.span.end();
         if (isNew) this.options.observer?.stored?.(this.name, stored.route, stored.parsed, now);
         else
           logger.info("polled message was stored before; acknowledged, not stored twice", {
@@ -311,8 +334,9 @@ export class PollSource {
     raw: unknown,
     router: Router<Route>,
     now: number,
+    poll: TraceSpan,
   ): Promise<
-    | { kind: "entry"; ack: AckEntry; entry: InboxEntry; route: Route; parsed: ParsedMessage }
+    | { kind: "entry"; ack: AckEntry; entry: InboxEntry; route: Route; parsed: ParsedMessage; span: TraceSpan }
     | { kind: "unrouted" | "skipped"; ack: AckEntry; log: Record<string, unknown> }
     | { kind: "refused"; log: Record<string, unknown> }
   > {
@@ -342,24 +366,37 @@ export class PollSource {
     const ordered = await orderKeyOf(message, route, prepared.message.payload, logger);
     if (!ordered.ok)
       return { kind: "refused", log: { ...fields, route: route.name, problem: reasonOf(ordered.answer.body) } };
+    // Its attempts become spans of this trace (the event keeps the context, as for a call).
+    const span = poll.child("store message", "consumer", {
+      "actiongate.route": route.name,
+      "actiongate.poll.event_name": message.message.event_name,
+      "actiongate.poll.use_case_id": message.message.use_case_id,
+    });
     return {
       kind: "entry",
       ack,
       route,
       parsed: message,
+      span,
       entry: {
         useCaseId: message.message.use_case_id,
         eventId: message.message.event_id,
-        event: buildOutboxEvent(message, route, prepared.message, "deliver", now, undefined, ordered.key),
+        event: buildOutboxEvent(message, route, prepared.message, "deliver", now, undefined, {
+          orderKey: ordered.key,
+          trace: span.traceHeaders(),
+        }),
       },
     };
   }
 
   /** Acknowledges the handled prefix, trying a few times; what is not accepted comes again and is not stored twice. */
-  private async acknowledge(acks: readonly AckEntry[]): Promise<void> {
+  private async acknowledge(acks: readonly AckEntry[], poll: TraceSpan): Promise<void> {
     const { logger } = this.options;
     for (let attempt = 1; ; attempt++) {
+      const span = poll.child("ack", "client", { "messaging.batch.message_count": acks.length, attempt });
       const answer = await this.api.ack(acks);
+      if (answer.kind !== "acked") span.fail(answer.reason);
+      span.end();
       if (answer.kind === "acked") {
         this.tellAcks(acks, answer.results);
         return;

@@ -3,11 +3,14 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { outboundMessageOf } from "../../test/support/calls.ts";
 import { tempDir } from "../../test/support/gateway.ts";
+import { startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
 import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { loadConfigText } from "../config/load.ts";
 import { compileConfig } from "../gateway/compile.ts";
 import { ConfigError } from "../kit/config-errors.ts";
 import { silentLogger } from "../log/logger.ts";
+import { telemetrySchema } from "../telemetry/schema.ts";
+import { startTelemetry } from "../telemetry/setup.ts";
 import { createHttpTarget, httpTargetSchema } from "./http.ts";
 import { createSoapTarget, soapTargetSchema } from "./soap/soap-target.ts";
 import { mergeHeaders } from "./transport.ts";
@@ -146,6 +149,127 @@ describe("the exact headers a legacy system receives", () => {
   });
 });
 
+describe("the W3C trace context a legacy system receives", () => {
+  test("with tracing on, each request carries its own client span's traceparent (and the caller's tracestate); render shows none", async () => {
+    const collector = await startOtlpReceiver();
+    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
+      logger: silentLogger,
+      serviceVersion: "test",
+      scheduledDelayMs: 10,
+    });
+    const target = createSoapTarget(
+      soapTargetSchema.parse({
+        type: "soap",
+        url: `${server.url}/ws`,
+        operation: "CreateCustomer",
+        namespace: "urn:crm",
+        soap_action: "urn:crm#CreateCustomer",
+      }),
+      context,
+    );
+    server.respondWith({
+      headers: { "content-type": "text/xml" },
+      body: '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><R/></s:Body></s:Envelope>',
+    });
+    try {
+      const call = telemetry.tracer.startServerSpan(
+        "POST /actions/{route}",
+        new Headers({ traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "erp=1" }),
+      );
+      const message = await outboundMessageOf({ body: { Name: "Jane" }, payload: {} }, "msg_traced");
+      expect((await target.deliver(message, call)).kind).toBe("delivered");
+      call.end();
+      const headers = server.requests.at(-1)!.headers;
+      expect(Object.keys(headers).sort()).toEqual(
+        [
+          "content-type",
+          "idempotency-key",
+          "soapaction",
+          "user-agent",
+          "traceparent",
+          "tracestate",
+          ...RUNTIME_HEADERS,
+        ].sort(),
+      );
+      const [, traceId, spanId, flags] = String(headers.traceparent).split("-");
+      expect({ traceId, flags, tracestate: headers.tracestate }).toEqual({
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        flags: "01",
+        tracestate: "erp=1",
+      });
+
+      const spans = await collector.waitForSpans(2);
+      const client = spans.find((span) => span.kind === "client")!;
+      const parent = spans.find((span) => span.kind === "server")!;
+      expect(client).toMatchObject({
+        spanId,
+        parentSpanId: parent.spanId,
+        name: "POST",
+        attributes: {
+          "http.request.method": "POST",
+          "server.address": "127.0.0.1",
+          "server.port": server.port,
+          "http.response.status_code": 200,
+          "actiongate.target.type": "soap",
+          "actiongate.soap.operation": "CreateCustomer",
+          "actiongate.soap.action": "urn:crm#CreateCustomer",
+        },
+        status: { code: "unset" },
+      });
+
+      // explain and route tests render: never a random traceparent there.
+      const rendered = await target.render(message);
+      expect(rendered.ok && Object.keys(rendered.request.headers)).not.toContain("traceparent");
+    } finally {
+      server.respondWith({ body: { ok: true } });
+      await target.close();
+      await telemetry.shutdown();
+      await collector.close();
+    }
+  });
+
+  test("a failed request's client span says why: the status, a timeout, or the network error", async () => {
+    const collector = await startOtlpReceiver();
+    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
+      logger: silentLogger,
+      serviceVersion: "test",
+      scheduledDelayMs: 10,
+    });
+    const target = createHttpTarget(
+      httpTargetSchema.parse({ type: "http", url: `${server.url}/c`, timeout: "200ms" }),
+      context,
+    );
+    const unreachable = createHttpTarget(
+      httpTargetSchema.parse({ type: "http", url: "http://127.0.0.1:1/c", timeout: "1s" }),
+      context,
+    );
+    try {
+      const call = telemetry.tracer.startServerSpan("POST /actions/{route}", new Headers());
+      const message = await outboundMessageOf({ body: {}, payload: {} }, "msg_failing");
+      server.respondWith({ status: 503, body: "maintenance" });
+      expect((await target.deliver(message, call)).kind).toBe("rejected");
+      server.respondWith({ delayMs: 500 });
+      expect((await target.deliver(message, call)).kind).toBe("timeout");
+      expect((await unreachable.deliver(message, call)).kind).toBe("unreachable");
+      call.end();
+      const clients = (await collector.waitForSpans(4)).filter((span) => span.kind === "client");
+      expect(clients.map((span) => [span.attributes["error.type"], span.status.code])).toEqual([
+        ["503", "error"],
+        ["timeout", "error"],
+        ["ECONNREFUSED", "error"],
+      ]);
+      expect(clients[0]!.attributes["http.response.status_code"]).toBe(503);
+      expect(clients[1]!.status.message).toBe("no answer within 200 ms");
+    } finally {
+      server.respondWith({ body: { ok: true } });
+      await target.close();
+      await unreachable.close();
+      await telemetry.shutdown();
+      await collector.close();
+    }
+  });
+});
+
 describe("a route may not forward a header its target sets", () => {
   function problems(yaml: string): string[] {
     const dir = tempDir();
@@ -173,11 +297,36 @@ routes:
       basic_auth: { username: gw, password: pw }
       headers: { X-Tenant: t1 }
 `;
-    for (const name of ["Authorization", "SOAPAction", "content-type", "idempotency-key", "x-tenant", "host"]) {
+    for (const name of [
+      "Authorization",
+      "SOAPAction",
+      "content-type",
+      "idempotency-key",
+      "x-tenant",
+      "host",
+      "traceparent",
+      "tracestate",
+    ]) {
       expect(problems(config(name))).toEqual([
         `4:23 ${name} is set by the route's target (its headers, credentials or protocol); a forwarded header may not replace it`,
       ]);
     }
     expect(problems(config("x-epilot-token"))).toEqual([]);
+  });
+
+  test("traceparent and tracestate cannot be configured either: actiongate sets them, with tracing on or off", () => {
+    const config = (header: string) => `verification: { secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] }
+routes:
+  - name: erp
+    target:
+      type: http
+      url: http://127.0.0.1:1/api
+      headers: { ${header}: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }
+`;
+    for (const name of ["traceparent", "TraceState"]) {
+      expect(problems(config(name))).toEqual([
+        `7:${20 + name.length} is set by actiongate (the trace context of each request when telemetry is on); remove it from headers`,
+      ]);
+    }
   });
 });

@@ -3,6 +3,7 @@ import { InvalidConfigValue } from "../kit/config-errors.ts";
 import { duration, envNumber, formatDuration, size } from "../kit/units.ts";
 import { redactUrl } from "../kit/urls.ts";
 import { type ProxySettings, proxySchema } from "../runtime/proxy.ts";
+import { noopSpan, type SpanAttributes, type TraceContextHeaders, type TraceSpan } from "../telemetry/tracer.ts";
 import { type AuthConfig, authSchema, createAuthenticator } from "./auth/registry.ts";
 import type { Authenticator } from "./auth/types.ts";
 import { type CsrfConfig, CsrfSession, csrfSchema } from "./csrf.ts";
@@ -76,7 +77,8 @@ export interface TransportConfig {
  * 2. the configured `headers` (placeholders filled);
  * 3. `auth`: the credentials the target's `auth` produces (basic, a Bearer token) and its CSRF session
  *    (token and cookies);
- * 4. `owned`: what the target type sets itself (content-type, SOAPAction) and the idempotency key.
+ * 4. `owned`: what the target type sets itself (content-type, SOAPAction), the idempotency key, and
+ *    with tracing on the W3C `traceparent` (and `tracestate`) of the request's client span.
  * The incoming headers a route forwards (`forward_headers`) come last but may not replace any of the
  * above: a name in both is refused when the config is loaded (see {@link Target.ownHeaders}), so
  * a caller can never override the target's credentials, content type or action.
@@ -108,6 +110,13 @@ export function mergeHeaders(parts: RequestHeaderParts): Record<string, string> 
   }
   return merged;
 }
+
+/**
+ * The W3C trace context headers: set by the target itself with tracing on (the request's client
+ * span), sent by nobody with tracing off. Never forwarded and never configured, so that the trace a
+ * legacy system sees is always actiongate's own, whatever the route or the caller says.
+ */
+export const TRACE_CONTEXT_HEADERS = ["traceparent", "tracestate"] as const;
 
 /** How a target type turns a message into its request body and reads the answer. */
 export interface TransportTargetSpec {
@@ -202,6 +211,11 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       ]);
     if (csrf?.headerNames.includes(lower))
       throw new InvalidConfigValue("is set by the CSRF session (csrf); remove it from headers", ["headers", name]);
+    if ((TRACE_CONTEXT_HEADERS as readonly string[]).includes(lower))
+      throw new InvalidConfigValue(
+        "is set by actiongate (the trace context of each request when telemetry is on); remove it from headers",
+        ["headers", name],
+      );
   }
   const requestLine = (spec.compileRequestLine ?? compileRequestLine)(spec.url, config.headers);
   const ownHeaders = [
@@ -211,10 +225,18 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       ...Object.keys(config.headers).map((name) => name.toLowerCase()),
       ...credentialNames,
       ...Object.keys(owned),
+      ...TRACE_CONTEXT_HEADERS,
       "content-length",
       "host",
     ]),
   ];
+  /** What every client span of this target says about it (the SOAP operation), built once. */
+  const spanAttributes: SpanAttributes = {
+    "http.request.method": spec.method,
+    "actiongate.target.type": spec.type,
+    ...(spec.details?.operation !== undefined ? { "actiongate.soap.operation": spec.details.operation } : {}),
+    ...(spec.details?.soap_action !== undefined ? { "actiongate.soap.action": spec.details.soap_action } : {}),
+  };
   /** What render() shows in place of credentials that are fetched at call time (secret either way). */
   const credentialPreview: Record<string, string> = {
     ...authenticator?.preview(),
@@ -242,6 +264,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
     call: PreparedCall,
     message: OutboundMessage,
     auth: Readonly<Record<string, string>>,
+    traceContext?: TraceContextHeaders,
   ): TargetRequest => ({
     method: spec.method,
     url: call.line.url,
@@ -249,7 +272,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       userAgent: context.userAgent,
       configured: call.line.headers,
       auth,
-      owned: { ...owned, [idempotencyHeader]: message.idempotencyKey },
+      owned: { ...owned, [idempotencyHeader]: message.idempotencyKey, ...traceContext },
       forwarded: message.forwardedHeaders,
     }),
     ...(call.body !== undefined ? { body: call.body } : {}),
@@ -290,7 +313,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       if (!prepared.ok) return prepared;
       return { ok: true, request: assemble(prepared.call, message, credentialPreview) };
     },
-    async deliver(message) {
+    async deliver(message, trace: TraceSpan = noopSpan) {
       const prepared = await prepare(message);
       if (!prepared.ok) return { kind: "invalid_message", reason: prepared.reason };
       const { call } = prepared;
@@ -314,7 +337,16 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
           }
           return live.outcome;
         }
-        const request = assemble(call, message, live.headers);
+        // Each request sent is a client span; the target receives its traceparent.
+        const span = trace.child(spec.method, "client", spanAttributes);
+        const request = assemble(call, message, live.headers, span.traceHeaders());
+        if (span.recording) {
+          span.setAttributes({
+            "server.address": request.url.hostname,
+            "server.port": Number(request.url.port) || (request.url.protocol === "https:" ? 443 : 80),
+            "http.request.resend_count": authRetried || csrfRetried ? 1 : undefined,
+          });
+        }
         const result = await exchange(
           client,
           {
@@ -327,6 +359,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
           },
           deadline,
         );
+        endClientSpan(span, result);
         // The URL goes along for the operator's records; epilot's answers never show it.
         if (result.kind !== "answered") return { ...result, url: request.url };
         csrf?.record(request.url, result.setCookies);
@@ -382,6 +415,26 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
     },
     interpret: (answer, message) => spec.interpret(answer, message),
   };
+}
+
+/** What the request's answer was, on its client span: the status (4xx and 5xx fail a client span), or why there was none. */
+function endClientSpan(span: TraceSpan, result: ExchangeResult): void {
+  if (span.recording) {
+    if (result.kind === "answered") {
+      span.setAttributes({
+        "http.response.status_code": result.status,
+        "error.type": result.status >= 400 ? String(result.status) : undefined,
+      });
+      if (result.status >= 400) span.fail(`target answered HTTP ${result.status}`);
+    } else if (result.kind === "timeout") {
+      span.setAttributes({ "error.type": "timeout" });
+      span.fail(`no answer within ${result.timeoutMs} ms`);
+    } else {
+      span.setAttributes({ "error.type": result.code ?? "unreachable" });
+      span.fail(result.reason);
+    }
+  }
+  span.end();
 }
 
 function lowerKeys(record: Readonly<Record<string, string>>): Record<string, string> {

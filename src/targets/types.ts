@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { Logger } from "../log/logger.ts";
+import type { TraceSpan } from "../telemetry/tracer.ts";
 import type { TargetDescription } from "./describe.ts";
 import type { ExchangeResult } from "./exchange.ts";
 import type { OutboundMessage } from "./message.ts";
@@ -85,9 +86,10 @@ export interface Target {
   /**
    * Sends `message`: waits for a turn of the rate limit (at most its `max_wait`, else `held_back`),
    * gets the credentials (token, CSRF session), sends, retries once when they had expired, and reads
-   * the answer.
+   * the answer. Each request sent is a client span inside `trace` (the call's or the attempt's
+   * span), whose `traceparent` the request carries; without tracing, no such header is sent.
    */
-  deliver(message: OutboundMessage): Promise<TargetOutcome>;
+  deliver(message: OutboundMessage, trace?: TraceSpan): Promise<TargetOutcome>;
   /** Safe facts (auth, CSRF, rate limit, proxy; secrets as `***`) for `routes`, `explain` and the admin API. */
   describe(): TargetDescription;
   /** What the target's rate limit is doing now; undefined when it has none. For `/metrics` and `/api/routes`. */

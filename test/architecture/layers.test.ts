@@ -10,6 +10,7 @@ const RANK: Readonly<Record<string, number>> = {
   kit: 0, // units, errors, small helpers: imports nothing of ours
   runtime: 1, // the only place that knows Bun from Deno
   log: 1,
+  telemetry: 1, // the tracing interface the stages call; the OpenTelemetry SDK behind it is loaded only when configured
   verify: 2,
   transform: 2,
   epilot: 2,

@@ -8,12 +8,15 @@ import { silentLogger } from "../../src/log/logger.ts";
 import type { NewOutboxEvent, OutboxStage } from "../../src/store/types.ts";
 import type { OutboundMessage } from "../../src/targets/message.ts";
 import type { Target, TargetOutcome } from "../../src/targets/types.ts";
+import type { TraceContextHeaders, TraceSpan } from "../../src/telemetry/tracer.ts";
 import { compileExpression } from "../../src/transform/expression.ts";
 import { parsedCallOf, parsedMessageOf } from "./calls.ts";
 
 /** A target that answers from a script, one outcome per call (the last one repeats), and records each call. */
 export interface ScriptedTarget extends Target {
   readonly calls: OutboundMessage[];
+  /** The span each call was given (the attempt's), in the order of `calls`. */
+  readonly traces: (TraceSpan | undefined)[];
   /** Outcomes still to give; when one is left it is given for every later call. */
   readonly script: TargetOutcome[];
 }
@@ -36,6 +39,7 @@ export const heldBack = (retryAt: number): TargetOutcome => ({ kind: "held_back"
 
 export function scriptedTarget(...script: TargetOutcome[]): ScriptedTarget {
   const calls: OutboundMessage[] = [];
+  const traces: (TraceSpan | undefined)[] = [];
   return {
     type: "scripted",
     ownHeaders: [],
@@ -45,9 +49,11 @@ export function scriptedTarget(...script: TargetOutcome[]): ScriptedTarget {
       throw new Error("a scripted target reads no answer: it gives its script's outcomes");
     },
     calls,
+    traces,
     script,
-    async deliver(message) {
+    async deliver(message, trace) {
       calls.push(message);
+      traces.push(trace);
       const next = script.length > 1 ? script.shift()! : script[0];
       if (!next) throw new Error("the scripted target has no outcome left");
       return next;
@@ -142,12 +148,22 @@ export async function outboxEventFor(
     headers?: Record<string, string>;
     stage?: OutboxStage;
     now?: number;
+    /** The trace context of the call that was accepted, as the request path stores it. */
+    trace?: TraceContextHeaders;
   } = {},
 ): Promise<NewOutboxEvent> {
   const parsed = await parsedCallOf(options.edit ?? (() => {}), options.headers ?? {});
   const prepared = await prepareMessage(parsed, route, silentLogger);
   if (!prepared.ok) throw new Error(`the test payload was not prepared: ${JSON.stringify(prepared.answer.body)}`);
-  return buildOutboxEvent(parsed, route, prepared.message, options.stage ?? "deliver", options.now ?? Date.now());
+  return buildOutboxEvent(
+    parsed,
+    route,
+    prepared.message,
+    options.stage ?? "deliver",
+    options.now ?? Date.now(),
+    undefined,
+    { trace: options.trace },
+  );
 }
 
 /**
@@ -164,5 +180,5 @@ export async function outboxEventForMessage(
   if (!prepared.ok) throw new Error(`the test message was not prepared: ${JSON.stringify(prepared.answer.body)}`);
   const ordered = await orderKeyOf(parsed, route, prepared.message.payload, silentLogger);
   if (!ordered.ok) throw new Error(`the test message has no order key: ${JSON.stringify(ordered.answer.body)}`);
-  return buildOutboxEvent(parsed, route, prepared.message, "deliver", now, undefined, ordered.key);
+  return buildOutboxEvent(parsed, route, prepared.message, "deliver", now, undefined, { orderKey: ordered.key });
 }
