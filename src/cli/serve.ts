@@ -2,10 +2,10 @@ import { loadConfigFile } from "../config/load.ts";
 import { compileConfig, describeTrustedKeys } from "../gateway/compile.ts";
 import { startReloadTriggers } from "../gateway/reload.ts";
 import { type RunningGateway, startGateway } from "../gateway/start.ts";
-import { exitWhenOrphaned, superviseWorkers, workerRoleFromEnv } from "../gateway/workers.ts";
+import { exitWhenOrphaned, superviseWorkers, wakeDeliveringWorker, workerRoleFromEnv } from "../gateway/workers.ts";
 import { USER_AGENT, VERSION } from "../kit/version.ts";
 import { createLogger } from "../log/logger.ts";
-import { onShutdownSignal } from "../runtime/process.ts";
+import { onShutdownSignal, onWakeSignal } from "../runtime/process.ts";
 import { runtimeName } from "../runtime/serve.ts";
 import { storeKind } from "../store/open.ts";
 import { StoreOpenError } from "../store/sqlite-store.ts";
@@ -38,7 +38,12 @@ export async function serveCommand(
 
   let gateway: RunningGateway;
   try {
-    gateway = await startGateway(compiled, logger, { userAgent: USER_AGENT, ...(worker ? { worker } : {}) });
+    gateway = await startGateway(compiled, logger, {
+      userAgent: USER_AGENT,
+      ...(worker
+        ? { worker: { ...worker, ...(worker.index > 0 ? { wakeDeliveringWorker: wakeDeliveringWorker() } : {}) } }
+        : {}),
+    });
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message = (error as Error).message;
@@ -89,10 +94,13 @@ export async function serveCommand(
   });
 
   if (worker) exitWhenOrphaned(() => process.kill(process.pid, "SIGTERM"));
+  // Worker 0 delivers what the other workers accept, as soon as their signal arrives through the supervisor.
+  const stopWaking = worker?.index === 0 ? onWakeSignal(() => gateway.wakeDelivery()) : () => {};
   return new Promise<number>((resolve) => {
     onShutdownSignal(async (signal) => {
       logger.info("shutting down", { signal });
       stopReloading();
+      stopWaking();
       await gateway.stop();
       logger.info("stopped");
       resolve(0);

@@ -12,6 +12,7 @@ import {
   unreachable,
 } from "../../test/support/delivery.ts";
 import { type OtlpReceiver, startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
+import { LOOPBACK_CALLBACK_URL } from "../../test/support/signing.ts";
 import type { EpilotCallbacks } from "../epilot/types.ts";
 import { silentLogger } from "../log/logger.ts";
 import type { OutboxEvent } from "../store/types.ts";
@@ -257,7 +258,7 @@ describe("follow-up stages", () => {
     });
     expect(resumes).toEqual([
       {
-        callbackUrl: "https://automation.sls.epilot.io/v1/automation/public/executions:resume",
+        callbackUrl: LOOPBACK_CALLBACK_URL,
         resumeToken: "eyJhbGciOiJIUzI1NiJ9.eyJ0b2tlbl91c2UiOiJyZXN1bWVfZXhlY3V0aW9uIn0.sig",
       },
     ]);

@@ -42,6 +42,8 @@ export interface RunningGateway {
   readonly config: CompiledConfig;
   /** Serves `next` from now on; calls in flight finish on the config they started with (see ActiveConfig). */
   replaceConfig(next: CompiledConfig): void;
+  /** Makes the delivery loop look at the outbox now (another worker added to it); nothing where it does not deliver. */
+  wakeDelivery(): void;
   /**
    * Stops accepting, lets sync calls in flight finish within `server.shutdown_timeout`, lets the
    * delivery workers finish their current attempt, then closes targets and the store.
@@ -57,7 +59,12 @@ export interface StartGatewayOptions {
    * Set in a worker process of `server.workers` (see gateway/workers.ts): the port is shared, and
    * only worker 0 delivers from the outbox and takes over leases at start; the others only accept.
    */
-  readonly worker?: { readonly index: number; readonly port: number };
+  readonly worker?: {
+    readonly index: number;
+    readonly port: number;
+    /** In a worker other than 0: tells the delivering worker that the outbox has something new. */
+    readonly wakeDeliveringWorker?: () => void;
+  };
 }
 
 /**
@@ -75,6 +82,11 @@ export async function startGateway(
   options: StartGatewayOptions,
 ): Promise<RunningGateway> {
   const deliversFromOutbox = (options.worker?.index ?? 0) === 0;
+  // What was added to the outbox goes out now: here, or in the worker that delivers (workers.ts).
+  const wakeDelivery = (): void => {
+    if (deliversFromOutbox) engine.wake();
+    else options.worker?.wakeDeliveringWorker?.();
+  };
   const ignoredProxies = ignoreProxyEnvironment();
   if (ignoredProxies.length > 0) {
     logger.warn("proxy variables ignored: legacy systems and epilot are called directly", {
@@ -138,7 +150,7 @@ export async function startGateway(
         replayGuard: store.replayGuard,
         maxJsonDepth: current.source.server.max_json_depth,
         outbox: store.outbox,
-        onEnqueued: () => engine.wake(),
+        onEnqueued: wakeDelivery,
         logger,
         metrics,
         observer,
@@ -267,7 +279,7 @@ export async function startGateway(
         store,
         calls: recentCalls,
         deliveries,
-        wake: () => engine.wake(),
+        wake: wakeDelivery,
         logger,
       },
     });
@@ -303,6 +315,9 @@ export async function startGateway(
       return active.config;
     },
     replaceConfig: (next) => active.replace(next),
+    wakeDelivery: () => {
+      if (deliversFromOutbox) engine.wake();
+    },
     async stop() {
       // /readyz answers 503 from now on, so that a load balancer stops sending calls.
       draining = true;

@@ -1,14 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { setImmediate } from "node:timers";
 import type { Logger } from "../log/logger.ts";
+import { onWakeSignal, sendWakeSignal } from "../runtime/process.ts";
 import { type SelfCommand, selfCommand } from "../runtime/self-command.ts";
 
 /**
  * `server.workers: N`: one supervisor process starts N copies of this same program (same binary, same
  * arguments), each serving the public port with SO_REUSEPORT so that the kernel spreads connections
  * over them. They share the SQLite store, so the replay guard holds across workers; only worker 0
- * delivers from the outbox (the others accept async calls into it, worker 0 picks them up within its
- * poll interval).
+ * delivers from the outbox. The others accept async calls into it and wake worker 0 at once: a signal
+ * to the supervisor ({@link wakeDeliveringWorker}), which passes it on to worker 0; its poll interval
+ * is only the fallback.
  */
 
 /** Set by the supervisor in each child: which worker it is (0..N-1). */
@@ -201,14 +204,42 @@ export async function superviseWorkers(options: SuperviseWorkersOptions): Promis
   };
   const handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((signal) => [signal, onSignal(signal)] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);
+  // A worker added an event to the outbox: worker 0, the one delivering, looks at it now.
+  const stopWaking = onWakeSignal(() => {
+    const pid = slots[0]?.child?.pid;
+    if (pid !== undefined && !stopping) sendWakeSignal(pid);
+  });
 
   logger.info("starting workers", { workers: options.workers, host: options.host, port });
   for (const slot of slots) startWorker(slot);
 
   const code = await finished;
   for (const [signal, handler] of handlers) process.off(signal, handler);
+  stopWaking();
   logger.info("stopped", { exit_code: code });
   return code;
+}
+
+/**
+ * In a worker other than 0: tells the delivering worker (through the supervisor) that the outbox has
+ * something new. At most one signal per turn of the event loop, however many calls were accepted in
+ * it; none once the supervisor is gone (the parent is then another process, which must not get it).
+ *
+ * @example
+ * const wake = wakeDeliveringWorker();
+ * wake(); // after each outbox add
+ */
+export function wakeDeliveringWorker(): () => void {
+  const supervisorPid = process.ppid;
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      if (process.ppid === supervisorPid) sendWakeSignal(supervisorPid);
+    });
+  };
 }
 
 /**

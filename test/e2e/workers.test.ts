@@ -24,6 +24,9 @@ routes:
   - name: erp-contract
     transform: '{ "contract": data.entity.contract_number }'
     target: { type: http, url: ${legacyUrl}/api/contracts, timeout: 2s }
+  - name: erp-async
+    target: { type: http, url: ${legacyUrl}/api/async, timeout: 2s }
+    delivery: { mode: async }
 `;
 }
 
@@ -132,6 +135,35 @@ describe("server.workers: 2 (compiled binary)", () => {
     // At least one replay landed on the worker that did not see the first call, and it refused it too.
     expect(workersThatAnswered(gateway, id, 409).some((worker) => worker !== firstWorker)).toBe(true);
   });
+
+  test("an async call accepted by worker 1 is delivered by worker 0 at once, not at its next poll", async () => {
+    // When the legacy system saw each event, by its Idempotency-Key (the webhook-id).
+    const arrivedAt = new Map<string, number>();
+    legacy.respondWith((request) => {
+      const key = request.headers["idempotency-key"];
+      if (typeof key === "string") arrivedAt.set(key, Date.now());
+      return { status: 200 };
+    });
+    const delays: number[] = [];
+    // One call at a time on its own connection, until worker 1 has accepted eight of them.
+    for (let sent = 0; delays.length < 8 && sent < 80; sent++) {
+      const id = uniqueWebhookId();
+      const answer = await postOnNewConnection(
+        `${gateway.url}/actions/erp-async`,
+        signedHeaders(payloadText, { id, privateKey: keys.privateKey }),
+      );
+      const acceptedAt = Date.now();
+      expect(answer.status).toBe(202);
+      await waitFor(() => arrivedAt.has(id), 5_000, "the event delivered");
+      await waitFor(() => workersThatAnswered(gateway, id, 202).length === 1, 5_000, "the call's log line");
+      if (workersThatAnswered(gateway, id, 202)[0] === 1) delays.push(arrivedAt.get(id)! - acceptedAt);
+    }
+    expect(delays).toHaveLength(8);
+    // Waiting for worker 0's 250 ms poll would average about 125 ms; the wake takes a few.
+    const mean = delays.reduce((sum, delay) => sum + delay, 0) / delays.length;
+    expect(mean).toBeLessThan(60);
+    legacy.respondWith({ status: 200 });
+  }, 30_000);
 
   test("SIGHUP to the supervisor reloads the config in every worker (systemctl reload)", async () => {
     const withNotes = `${configYaml(legacy.url)}  - name: crm-note

@@ -24,8 +24,16 @@ export function fixturePollMessage(): Record<string, any> {
 
 /** The realistic custom action body from `examples/payloads/`, as an object to modify per test. */
 export function fixturePayload(): Record<string, any> {
-  return JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8")) as any;
+  const payload = JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8")) as any;
+  // The example names epilot's real resume URL; a test never calls a host off this machine, so its
+  // copy points at a closed loopback port that no default callback_hosts allows (the resume is refused
+  // and logged, nothing is sent). Tests of resuming put their own epilot stand-in's URL here.
+  payload.data.callback_post_url = LOOPBACK_CALLBACK_URL;
+  return payload;
 }
+
+/** The fixture's callback_post_url: loopback, a closed port, allowed by no default `epilot.callback_hosts`. */
+export const LOOPBACK_CALLBACK_URL = "https://127.0.0.1:9/v1/automation/public/executions:resume";
 
 export interface TestKeyPair {
   privateKey: KeyObject;
