@@ -21,6 +21,10 @@ const build = Bun.spawnSync(
     "src/main.ts",
     "src/transform/expression-worker.ts",
     "--compile",
+    // A gateway reads its environment and its config, nothing else: no .env, and no bunfig.toml from
+    // the working folder, whose `preload` would run any script in the gateway's process.
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
     "--splitting",
     "--minify",
     "--sourcemap",

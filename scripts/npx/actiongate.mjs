@@ -70,7 +70,12 @@ function chooseProgram() {
     );
     process.exit(1);
   }
-  return { command: bun, args: [join(root, "src", "main.ts"), ...args] };
+  // As the binary (scripts/build.ts): no .env, and the repository's bunfig.toml, never one from the
+  // working folder (its `preload` would run in the gateway).
+  return {
+    command: bun,
+    args: ["--no-env-file", `--config=${join(root, "bunfig.toml")}`, join(root, "src", "main.ts"), ...args],
+  };
 }
 
 const program = chooseProgram();

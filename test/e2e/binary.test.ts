@@ -155,6 +155,30 @@ routes:
     );
   });
 
+  test("a .env or bunfig.toml in the working folder is not read: no preload runs, no variable is set", async () => {
+    const dir = tempDir({
+      "config.yaml": configYaml("http://127.0.0.1:1/key", "http://127.0.0.1:2"),
+      ".env": "ERP_TOKEN=from-a-dotenv-file\n",
+      "bunfig.toml": 'preload = ["./planted.js"]\n',
+      "planted.js": 'console.error("PLANTED PRELOAD RAN");\n',
+    });
+    const launcher = join(import.meta.dir, "..", "..", "scripts", "npx", "actiongate.mjs");
+    for (const result of [
+      await runBinary(["validate", "-c", "config.yaml"], { cwd: dir }),
+      // `npx actiongate` running the source (no binary) reads neither either.
+      await runBinary([launcher, "validate", "-c", "config.yaml"], {
+        cwd: dir,
+        executable: "node",
+        env: { ACTIONGATE_FROM_SOURCE: "1" },
+      }),
+    ]) {
+      expect(result.stderr).not.toContain("PLANTED PRELOAD RAN");
+      // ERP_TOKEN comes from the environment only: the .env beside the config is not the environment.
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("environment variable ERP_TOKEN is not set");
+    }
+  });
+
   test("a missing config file exits 1", async () => {
     const result = await runBinary(["validate", "--config", "nope.yaml"], { cwd });
     expect(result.code).toBe(1);
