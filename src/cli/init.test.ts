@@ -44,7 +44,7 @@ describe("actiongate init", () => {
     expect(result.stdout).toBe(`Wrote a starter gateway:
   my-gateway/config.yaml             one route, erp-contract, to an ERP at http://127.0.0.1:8081 (or $ERP_URL)
   my-gateway/signing-key             the secret half of a new key pair (mode 0600); config.yaml trusts its public half
-  my-gateway/custom-action.json      a custom action call as epilot sends it
+  my-gateway/custom-action.json      a custom action call as epilot sends it (one that resumes no workflow)
   my-gateway/erp-contract.test.yaml  a route test: what the ERP receives for that call, and what epilot gets back
   my-gateway/.gitignore              keeps signing-key (and store files) out of git
 
@@ -57,9 +57,12 @@ Test the route without a server or an ERP:
 `);
     const folder = join(cwd, "my-gateway");
     expect(readFileSync(join(folder, ".gitignore"), "utf8").split("\n")).toContain("signing-key");
-    expect(JSON.parse(readFileSync(join(folder, INIT_FILES.payload), "utf8"))).toEqual(
-      JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8")),
-    );
+    // The example call, without what would make the gateway resume a workflow at epilot while one tries it.
+    const example = JSON.parse(readFileSync(EXAMPLE_PAYLOAD_FILE, "utf8")) as { data: Record<string, any> };
+    delete example.data.resume_token;
+    delete example.data.callback_post_url;
+    example.data.app_config.wait_for_callback = false;
+    expect(JSON.parse(readFileSync(join(folder, INIT_FILES.payload), "utf8"))).toEqual(example);
   });
 
   test("the secret half is in a 0600 file and never printed; the config trusts its public half, and only it", async () => {

@@ -55,7 +55,7 @@ export function initCommand(options: InitOptions, output: InitOutput = processOu
   const files: { name: string; content: string; secret?: boolean }[] = [
     { name: INIT_FILES.config, content: starterConfig(pair.publicKey) },
     { name: INIT_FILES.signingKey, content: `${pair.secretKey}\n`, secret: true },
-    { name: INIT_FILES.payload, content: `${JSON.stringify(examplePayload, null, 2)}\n` },
+    { name: INIT_FILES.payload, content: `${JSON.stringify(payloadToTryWith(), null, 2)}\n` },
     { name: INIT_FILES.routeTest, content: starterRouteTest() },
   ];
   if (existsSync(folder) && !statSync(folder).isDirectory()) {
@@ -94,7 +94,7 @@ export function initCommand(options: InitOptions, output: InitOutput = processOu
   const described: Record<string, string> = {
     [INIT_FILES.config]: "one route, erp-contract, to an ERP at http://127.0.0.1:8081 (or $ERP_URL)",
     [INIT_FILES.signingKey]: "the secret half of a new key pair (mode 0600); config.yaml trusts its public half",
-    [INIT_FILES.payload]: "a custom action call as epilot sends it",
+    [INIT_FILES.payload]: "a custom action call as epilot sends it (one that resumes no workflow)",
     [INIT_FILES.routeTest]: "a route test: what the ERP receives for that call, and what epilot gets back",
     ".gitignore": "keeps signing-key (and store files) out of git",
   };
@@ -185,4 +185,14 @@ tests:
       route: erp-contract
       answer: { status: 200, body: { skip_reason: "contract 2026-0042 is not approved yet" } }
 `;
+}
+
+/**
+ * The example call without the fields that make the gateway resume a workflow (`resume_token`,
+ * `callback_post_url`): while someone tries the gateway with it, nothing goes to epilot, whose resume
+ * endpoint would only refuse the example's token. A real call from epilot carries them.
+ */
+function payloadToTryWith(): unknown {
+  const { resume_token: _token, callback_post_url: _url, ...data } = examplePayload.data;
+  return { ...examplePayload, data: { ...data, app_config: { ...data.app_config, wait_for_callback: false } } };
 }

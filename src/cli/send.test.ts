@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { captureOutput } from "../../test/support/capture-output.ts";
 import { type InProcessGateway, startInProcessGateway, tempDir } from "../../test/support/gateway.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
-import { EXAMPLE_PAYLOAD_FILE } from "../../test/support/signing.ts";
+import { sendablePayloadFile } from "../../test/support/signing.ts";
 import { generateSigningKeyPair } from "../verify/sign.ts";
 import { parseCliArguments, type SendArguments, UsageError } from "./args.ts";
 import { gatewayUrlFromConfig, sendCommand } from "./send.ts";
 
-const PAYLOAD_FILE = EXAMPLE_PAYLOAD_FILE;
+const PAYLOAD_FILE = sendablePayloadFile();
 const HMAC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const pair = generateSigningKeyPair();
 

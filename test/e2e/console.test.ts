@@ -117,9 +117,10 @@ routes:
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      // As the machine needs it: no sandbox (root), no GPU, and nothing that reaches outside
-      // (background networking, component updates, sync, QUIC). playwright-core starts each browser
-      // with a fresh --user-data-dir of its own.
+      // As the machine needs it: no sandbox (root), no GPU, and nothing that reaches outside. The
+      // switches alone still let Chromium look up Google's autofill, accounts and update hosts (seen
+      // with strace), so every name but the gateway's loopback address resolves to nothing: no DNS
+      // query leaves the machine. playwright-core gives each browser a fresh --user-data-dir.
       args: [
         "--no-sandbox",
         "--disable-gpu",
@@ -128,6 +129,12 @@ routes:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--disable-default-apps",
+        "--disable-domain-reliability",
+        "--disable-client-side-phishing-detection",
+        "--no-pings",
+        "--disable-features=AutofillServerCommunication,OptimizationHints,Translate,MediaRouter",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
       ],
     });
   }, 60_000);

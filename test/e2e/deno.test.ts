@@ -92,7 +92,7 @@ describe("deno", () => {
       {
         cwd: PROJECT_ROOT,
         executable: DENO,
-        env: { DENO_DIR, NO_COLOR: "1" },
+        env: { DENO_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       },
     );
     try {
@@ -115,7 +115,7 @@ describe("deno", () => {
   test("deno run: expressions that can run long go to worker threads, and a runaway one stops at the limit", async () => {
     const gateway = await spawnGateway(
       ["run", "--allow-all", join(PROJECT_ROOT, "src", "main.ts"), "serve", "--config", join(configDir, "config.yaml")],
-      { cwd: PROJECT_ROOT, executable: DENO, env: { DENO_DIR, NO_COLOR: "1" } },
+      { cwd: PROJECT_ROOT, executable: DENO, env: { DENO_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } },
     );
     const send = (items: unknown[]) => {
       const payload = fixturePayload();
@@ -159,7 +159,13 @@ describe("deno", () => {
       try {
         const build = spawnSync(DENO, denoCompileArguments(binary), {
           cwd: PROJECT_ROOT,
-          env: { PATH: process.env.PATH ?? "", DENO_DIR, DENORT_BIN: DENORT_BIN!, NO_COLOR: "1" },
+          env: {
+            PATH: process.env.PATH ?? "",
+            DENO_DIR,
+            DENORT_BIN: DENORT_BIN!,
+            NO_COLOR: "1",
+            DENO_NO_UPDATE_CHECK: "1",
+          },
           encoding: "utf8",
           timeout: 240_000,
         });

@@ -469,7 +469,7 @@ describe("tracing under Deno", () => {
     mkdirSync(denoDir, { recursive: true });
     const gateway = await spawnGateway(
       ["run", "--allow-all", join(PROJECT_ROOT, "src", "main.ts"), "serve", "--config", join(dir, "config.yaml")],
-      { cwd: PROJECT_ROOT, executable: DENO, env: { DENO_DIR: denoDir, NO_COLOR: "1" } },
+      { cwd: PROJECT_ROOT, executable: DENO, env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } },
     );
     try {
       legacy.requests.length = 0;

@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type GatewayProcess, runBinary, spawnGateway, tempDir } from "../support/gateway.ts";
 import { type RecordingServer, startRecordingServer } from "../support/recording-server.ts";
-import { EXAMPLE_PAYLOAD_FILE } from "../support/signing.ts";
+import { sendablePayloadFile } from "../support/signing.ts";
 
 /**
  * The newcomer's path without an epilot account, through the compiled binary: keygen, put the
@@ -50,7 +50,7 @@ routes:
   // send reads the address from the config: write the port the gateway picked, as an operator would have it.
   writeFileSync(join(dir, "config.yaml"), config(gateway.port));
 
-  const payload = EXAMPLE_PAYLOAD_FILE;
+  const payload = sendablePayloadFile();
   const send = await runBinary(
     ["send", "--config", "config.yaml", "--route", "erp-contract", "--payload", payload, "--key", keys.secret_key],
     { cwd: dir, env },

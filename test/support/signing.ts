@@ -1,5 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { signWebhook } from "../../src/verify/sign.ts";
 
@@ -30,6 +31,17 @@ export function fixturePayload(): Record<string, any> {
   // and logged, nothing is sent). Tests of resuming put their own epilot stand-in's URL here.
   payload.data.callback_post_url = LOOPBACK_CALLBACK_URL;
   return payload;
+}
+
+/**
+ * A payload file for tests that send it through a gateway (`actiongate send`): {@link fixturePayload},
+ * whose callback URL no default config lets the gateway resume, so nothing leaves the machine.
+ */
+export function sendablePayloadFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), "actiongate-payload-"));
+  const file = join(dir, "custom-action.json");
+  writeFileSync(file, JSON.stringify(fixturePayload(), null, 2));
+  return file;
 }
 
 /** The fixture's callback_post_url: loopback, a closed port, allowed by no default `epilot.callback_hosts`. */
