@@ -165,9 +165,16 @@ describe("MemoryReplayGuard agrees with the plain model", () => {
           { maxLength: 400 },
         ),
         fc.integer({ min: 1, max: 40 }),
-        (ops, maxEntries) => {
+        fc.constantFrom(1, 2, 4, 1024),
+        (ops, maxEntries, initialCapacity) => {
           let evicted = 0;
-          const guard = new MemoryReplayGuard({ windowMs: 5_000, maxEntries, onEvict: () => evicted++ });
+          // Tiny first arrays: the log grows, wraps around and compacts, the table grows, within one run.
+          const guard = new MemoryReplayGuard({
+            windowMs: 5_000,
+            maxEntries,
+            onEvict: () => evicted++,
+            initialCapacity,
+          });
           const model = new ModelGuard(Math.ceil(5_000 / 1000) + 1, maxEntries);
           let now = T0;
           for (const op of ops) {
@@ -184,8 +191,22 @@ describe("MemoryReplayGuard agrees with the plain model", () => {
           expect(evicted).toBe(model.evicted);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
+  });
+
+  test("claims released as fast as they come (failing calls) keep the log at the size of what is held", () => {
+    const guard = new MemoryReplayGuard({ windowMs: WINDOW_MS, initialCapacity: 4 });
+    expect(guard.claim("held", T0)).toBe(true);
+    for (let i = 0; i < 100_000; i++) {
+      expect(guard.claim(`failing_${i}`, T0 + i)).toBe(true);
+      guard.release(`failing_${i}`);
+    }
+    expect(guard.size).toBe(1);
+    expect(guard.claim("held", T0 + 100_000)).toBe(false);
+    expect(guard.claim("failing_7", T0 + 100_000)).toBe(true);
+    // The log compacted instead of growing: its arrays are still small.
+    expect((guard as unknown as { logHashes: Float64Array }).logHashes.length).toBeLessThanOrEqual(8);
   });
 
   test("holds 500,000 ids (about 16 MB) and refuses each again", () => {
