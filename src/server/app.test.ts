@@ -222,6 +222,30 @@ describe("routing", () => {
     expect(response.status).toBe(404);
     expectEpilotError(await response.json(), /No endpoint GET \/admin/);
   });
+
+  // The public listener dispatches without a router: each edge of the two paths, as a user sees it.
+  test("a query string does not change the route; a percent-encoded name is decoded", async () => {
+    expect((await call("/actions/raw?from=epilot#x", body())).status).toBe(200);
+    expect((await call("/actions/%72aw", body())).status).toBe(200);
+    expect((await call("/actions?x=1", body())).status).toBe(200);
+    expect(legacy.requests.map((request) => request.url)).toEqual(["/raw", "/raw", "/api/contracts/2026-0042"]);
+  });
+
+  test("GET on an action, an empty name, a nested path and a bad escape are 404, nothing sent", async () => {
+    const get = await fetch(`${gateway.url}/actions/raw`);
+    expect(get.status).toBe(404);
+    expectEpilotError(await get.json(), /No endpoint GET \/actions\/raw;/);
+    const nested = await call("/actions/raw/extra", body());
+    expect(nested.status).toBe(404);
+    expectEpilotError(nested.json, /No endpoint POST \/actions\/raw\/extra;/);
+    const empty = await call("/actions/", body());
+    expect(empty.status).toBe(404);
+    expectEpilotError(empty.json, /No endpoint POST \/actions\/;/);
+    const badEscape = await call("/actions/%E0%A4%A", body());
+    expect(badEscape.status).toBe(404);
+    expectEpilotError(badEscape.json, /No route named "%E0%A4%A"/);
+    expect(legacy.requests).toHaveLength(0);
+  });
 });
 
 describe("skip", () => {

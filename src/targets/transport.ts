@@ -327,7 +327,8 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
       let authRetried = false;
       let csrfRetried = false;
       for (;;) {
-        const live = await credentials(call, deadline);
+        // Most legacy targets need neither a token nor a CSRF session: no await for them.
+        const live = authenticator || csrf ? await credentials(call, deadline) : NO_CREDENTIALS;
         if (!live.ok) {
           // A CSRF fetch refused with 401: the token may have been revoked; the same one retry applies.
           const refusedFetch = live.outcome.kind === "rejected" && live.outcome.response.status === 401;
@@ -416,6 +417,13 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
     interpret: (answer, message) => spec.interpret(answer, message),
   };
 }
+
+/** The credentials of a target without `auth` and `csrf`. */
+const NO_CREDENTIALS: Credentials = Object.freeze({
+  ok: true as const,
+  auth: Object.freeze({}),
+  headers: Object.freeze({}),
+});
 
 /** What the request's answer was, on its client span: the status (4xx and 5xx fail a client span), or why there was none. */
 function endClientSpan(span: TraceSpan, result: ExchangeResult): void {
