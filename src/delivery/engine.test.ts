@@ -7,6 +7,7 @@ import {
   scriptedEpilot,
   scriptedTarget,
   testRoute,
+  throwingTarget,
   unreachable,
 } from "../../test/support/delivery.ts";
 import { waitFor } from "../../test/support/gateway.ts";
@@ -100,6 +101,21 @@ describe("DeliveryEngine", () => {
     expect(letter!.attempts).toBe(4);
     expect(letter!.history.map((attempt) => attempt.outcome)).toEqual(Array(4).fill("target_failed"));
     expect(letter!.reason).toBe("gave up after 4 attempts at deliver: target answered HTTP 503");
+    expect(await store.outbox.depth()).toEqual({});
+  });
+
+  test("a target that throws on every attempt is a dead letter after max_attempts, never retried forever", async () => {
+    const store = openMemoryStore({ replayWindowMs: 60_000 });
+    const target = throwingTarget("socket exploded");
+    const route = testRoute({ target, maxAttempts: 3 });
+    await store.outbox.add(await outboxEventFor(route, { edit: noCallback }));
+    start(store, () => [route]);
+    await waitFor(async () => (await store.deadLetters.list()).length === 1, 5_000, "the dead letter");
+    const [letter] = await store.deadLetters.list();
+    expect(target.calls).toHaveLength(3);
+    expect(letter!.attempts).toBe(3);
+    expect(letter!.history.map((attempt) => attempt.outcome)).toEqual(Array(3).fill("internal_error"));
+    expect(letter!.reason).toStartWith("gave up after 3 attempts at deliver");
     expect(await store.outbox.depth()).toEqual({});
   });
 
