@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { startForwardProxy } from "../../test/support/forward-proxy.ts";
 import { type InProcessGateway, startInProcessGateway, waitFor } from "../../test/support/gateway.ts";
 import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { fixturePayload, generateTestKeyPair, signedHeaders } from "../../test/support/signing.ts";
@@ -280,6 +281,35 @@ describe("config reload applies every key that is not restart-only", () => {
       expect(epilot.requests).toHaveLength(1);
     } finally {
       await gateway.stop();
+      await epilot.close();
+    }
+  });
+
+  test("epilot.proxy: after a reload that adds one, resumes go through it", async () => {
+    const epilot = await startRecordingServer({ body: { status: "resumed" } });
+    const proxy = await startForwardProxy();
+    const host = `127.0.0.1:${epilot.port}`;
+    const withProxy = (proxyLine: string) =>
+      configWith(routeTo("erp", `${legacyA.url}/erp`), `epilot: { callback_hosts: ["${host}"]${proxyLine} }`);
+    const gateway = await startInProcessGateway(withProxy(""));
+    const payload = () =>
+      fresh((raw) => {
+        raw.data.callback_post_url = `${epilot.url}/v1/automation/public/executions:resume`;
+      });
+    try {
+      expect((await signedCall(gateway, "erp", payload())).status).toBe(200);
+      await waitFor(() => epilot.requests.length === 1, 5_000, "the first resume, direct");
+      expect(proxy.requests).toHaveLength(0);
+      writeFileSync(gateway.file, withProxy(`, proxy: "${proxy.url}"`));
+      expect((await reloaderFor(gateway).reload("SIGHUP")).kind).toBe("reloaded");
+      expect((await signedCall(gateway, "erp", payload())).status).toBe(200);
+      await waitFor(() => epilot.requests.length === 2, 5_000, "the second resume");
+      expect(proxy.requests.map((request) => [request.method, request.target])).toEqual([
+        ["POST", `${epilot.url}/v1/automation/public/executions:resume`],
+      ]);
+    } finally {
+      await gateway.stop();
+      await proxy.close();
       await epilot.close();
     }
   });
