@@ -17,6 +17,7 @@ let dir: string;
 
 const config = (erpUrl: string) => `
 server: { host: 127.0.0.1, port: 0, max_body_size: 64kb, body_memory_limit: 160kb, body_timeout: 3s, max_header_count: 50 }
+admin: { host: 127.0.0.1, port: 0 }
 verification: { public_key: "${keys.whpk}" }
 store: { path: ./data/store.db }
 routes:
@@ -124,6 +125,8 @@ describe("red-team findings, through the binary", () => {
       error_reason: "The body is larger than the limit of 65536 bytes",
     });
     await waitFor(() => gateway.logs().some((line) => line.outcome === "too_large" && line.declared_length === true));
+    const metrics = await (await fetch(`http://127.0.0.1:${gateway.adminPort}/metrics`)).text();
+    expect(metrics).toMatch(/^actiongate_calls_total\{route="erp",outcome="too_large"\} [1-9]/m);
   });
 
   test("12.13: one header name repeated past max_header_count is 431, as many names would be", async () => {
