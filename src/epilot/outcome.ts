@@ -64,11 +64,3 @@ export function endCallSpan(span: TraceSpan, outcome: EpilotCallOutcome): void {
   }
   span.end();
 }
-
-/** `server.address` and `server.port` of a call's client span. */
-export function serverAttributes(url: URL): { "server.address": string; "server.port": number } {
-  return {
-    "server.address": url.hostname,
-    "server.port": Number(url.port) || (url.protocol === "https:" ? 443 : 80),
-  };
-}

@@ -1,8 +1,8 @@
 import type { HttpClient } from "../runtime/http-client.ts";
-import { noopSpan, type TraceSpan } from "../telemetry/tracer.ts";
+import { noopSpan, serverAttributes, type TraceSpan } from "../telemetry/tracer.ts";
 import { isCallbackAllowed } from "./callback-hosts.ts";
 import { createEpilotHttpClient } from "./http-client.ts";
-import { classifyAnswer, classifyNoAnswer, describeEndpoint, endCallSpan, serverAttributes } from "./outcome.ts";
+import { classifyAnswer, classifyNoAnswer, describeEndpoint, endCallSpan } from "./outcome.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
 export interface ResumeInput {

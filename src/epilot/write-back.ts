@@ -1,9 +1,9 @@
 import type { Client } from "@epilot/sdk/entity";
 import type { HttpClient } from "../runtime/http-client.ts";
-import { noopSpan, type TraceSpan } from "../telemetry/tracer.ts";
+import { noopSpan, serverAttributes, type TraceSpan } from "../telemetry/tracer.ts";
 import { httpClientAdapter } from "./axios-adapter.ts";
 import { createEpilotHttpClient } from "./http-client.ts";
-import { classifyAnswer, classifyNoAnswer, endCallSpan, serverAttributes } from "./outcome.ts";
+import { classifyAnswer, classifyNoAnswer, endCallSpan } from "./outcome.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
 export interface WriteBackInput {

@@ -3,7 +3,13 @@ import { InvalidConfigValue } from "../kit/config-errors.ts";
 import { duration, envNumber, formatDuration, size } from "../kit/units.ts";
 import { redactUrl } from "../kit/urls.ts";
 import { type ProxySettings, proxySchema } from "../runtime/proxy.ts";
-import { noopSpan, type SpanAttributes, type TraceContextHeaders, type TraceSpan } from "../telemetry/tracer.ts";
+import {
+  noopSpan,
+  type SpanAttributes,
+  serverAttributes,
+  type TraceContextHeaders,
+  type TraceSpan,
+} from "../telemetry/tracer.ts";
 import { type AuthConfig, authSchema, createAuthenticator } from "./auth/registry.ts";
 import type { Authenticator } from "./auth/types.ts";
 import { type CsrfConfig, CsrfSession, csrfSchema } from "./csrf.ts";
@@ -343,8 +349,7 @@ export function createTransportTarget(spec: TransportTargetSpec): Target {
         const request = assemble(call, message, live.headers, span.traceHeaders());
         if (span.recording) {
           span.setAttributes({
-            "server.address": request.url.hostname,
-            "server.port": Number(request.url.port) || (request.url.protocol === "https:" ? 443 : 80),
+            ...serverAttributes(request.url),
             "http.request.resend_count": authRetried || csrfRetried ? 1 : undefined,
           });
         }

@@ -105,6 +105,20 @@ export const noopTracer: Tracer = Object.freeze({
 });
 
 /**
+ * `server.address` and `server.port` of a client span, as OpenTelemetry names them: the host called,
+ * and its port (the scheme's default when the URL names none).
+ *
+ * @example
+ * serverAttributes(new URL("https://erp.internal/api")); // { "server.address": "erp.internal", "server.port": 443 }
+ */
+export function serverAttributes(url: URL): { "server.address": string; "server.port": number } {
+  return {
+    "server.address": url.hostname,
+    "server.port": Number(url.port) || (url.protocol === "https:" ? 443 : 80),
+  };
+}
+
+/**
  * Reads a stored trace context back (an outbox event's `trace`): the two strings, or undefined for
  * anything else, so that a damaged row starts a new trace instead of failing its delivery.
  *
