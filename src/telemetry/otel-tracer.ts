@@ -30,7 +30,15 @@ import {
 import { ExportGuard } from "./export-guard.ts";
 import type { TelemetryConfig } from "./schema.ts";
 import type { Telemetry, TelemetryOptions } from "./setup.ts";
-import type { SpanAttributes, SpanKindName, TraceContextHeaders, TraceLogFields, Tracer, TraceSpan } from "./tracer.ts";
+import {
+  readTraceContext,
+  type SpanAttributes,
+  type SpanKindName,
+  type TraceContextHeaders,
+  type TraceLogFields,
+  type Tracer,
+  type TraceSpan,
+} from "./tracer.ts";
 
 /** The longest a shutdown waits for the last spans to leave. */
 const MAX_SHUTDOWN_FLUSH_MS = 5_000;
@@ -196,9 +204,8 @@ class OtelSpan implements TraceSpan {
   traceHeaders(): TraceContextHeaders | undefined {
     const carrier: Record<string, string> = {};
     propagator.inject(this.asContext(), carrier, recordSetter);
-    const { traceparent, tracestate } = carrier;
-    if (traceparent === undefined) return undefined;
-    return tracestate !== undefined && tracestate !== "" ? { traceparent, tracestate } : { traceparent };
+    // The same shape a stored context is read back in: an empty tracestate is left out.
+    return readTraceContext(carrier);
   }
 
   private asContext(): Context {
