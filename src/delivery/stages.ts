@@ -95,16 +95,9 @@ export async function runStage(
         }
       : undefined,
   );
-  if (!span.recording) return attempt(event, route, data, secrets, context, at, span);
-  const result = await attempt(
-    event,
-    route,
-    data,
-    secrets,
-    { ...context, logger: context.logger.child(span.logFields) },
-    at,
-    span,
-  );
+  const input: StageAttempt = { event, route, data, secrets, context, at, span };
+  if (!span.recording) return attempt(input);
+  const result = await attempt({ ...input, context: { ...context, logger: context.logger.child(span.logFields) } });
   recordDecision(span, result, event.attempts + 1 >= route.delivery.maxAttempts);
   span.end();
   return { ...result, traceLog: span.logFields };
@@ -127,23 +120,29 @@ function recordDecision(span: TraceSpan, result: StepResult, lastAttempt: boolea
   if (decision === "retry" || decision === "dead") span.fail(result.attempt.error ?? result.attempt.outcome);
 }
 
-async function attempt(
-  event: OutboxEvent,
-  route: Route,
-  data: OutboxEventData,
-  secrets: OutboxEventSecrets,
-  context: StageContext,
-  at: number,
-  span: TraceSpan,
-): Promise<StepResult> {
+/** One attempt at an event's stage: what every stage reads. */
+interface StageAttempt {
+  readonly event: OutboxEvent;
+  readonly route: Route;
+  readonly data: OutboxEventData;
+  readonly secrets: OutboxEventSecrets;
+  readonly context: StageContext;
+  /** When the attempt started: the time its record carries. */
+  readonly at: number;
+  /** The attempt's span: the requests the stage makes are spans inside it. */
+  readonly span: TraceSpan;
+}
+
+async function attempt(input: StageAttempt): Promise<StepResult> {
+  const { event, route, context, at } = input;
   try {
     switch (event.stage) {
       case "deliver":
-        return await deliverStage(event, route, data, secrets, context, at, span);
+        return await deliverStage(input);
       case "write_back":
-        return await writeBackStage(event, route, data, secrets, context, at, span);
+        return await writeBackStage(input);
       case "resume":
-        return await resumeStage(route, data, secrets, context, at, span);
+        return await resumeStage(input);
     }
   } catch (error) {
     // A bug or an environment failure inside an attempt: it counts like any failed attempt, so the
@@ -170,15 +169,7 @@ function dead(at: number, stage: OutboxStage, outcome: string, reason: string, s
   };
 }
 
-async function deliverStage(
-  event: OutboxEvent,
-  route: Route,
-  data: OutboxEventData,
-  secrets: OutboxEventSecrets,
-  context: StageContext,
-  at: number,
-  span: TraceSpan,
-): Promise<StepResult> {
+async function deliverStage({ event, route, data, secrets, context, at, span }: StageAttempt): Promise<StepResult> {
   // An open breaker pauses delivery without spending the event's attempts.
   if (!route.breaker.tryPass()) return { kind: "postpone", until: route.breaker.retryAt, reason: "circuit_open" };
   const started = performance.now();
@@ -237,15 +228,7 @@ async function deliverStage(
   };
 }
 
-async function writeBackStage(
-  event: OutboxEvent,
-  route: Route,
-  data: OutboxEventData,
-  secrets: OutboxEventSecrets,
-  context: StageContext,
-  at: number,
-  span: TraceSpan,
-): Promise<StepResult> {
+async function writeBackStage({ event, route, data, secrets, context, at, span }: StageAttempt): Promise<StepResult> {
   if (!route.response.writeBack) {
     return afterStage("write_back", route, data, secrets, { at, stage: "write_back", outcome: "skipped" });
   }
@@ -294,14 +277,7 @@ async function writeBackStage(
   return fromEpilotOutcome(outcome, "write_back", route, data, secrets, at);
 }
 
-async function resumeStage(
-  route: Route,
-  data: OutboxEventData,
-  secrets: OutboxEventSecrets,
-  context: StageContext,
-  at: number,
-  span: TraceSpan,
-): Promise<StepResult> {
+async function resumeStage({ route, data, secrets, context, at, span }: StageAttempt): Promise<StepResult> {
   if (!data.callbackUrl || !secrets.resumeToken) {
     return afterStage("resume", route, data, secrets, { at, stage: "resume", outcome: "skipped" });
   }
