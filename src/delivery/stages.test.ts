@@ -11,14 +11,12 @@ import {
   throwingTarget,
   unreachable,
 } from "../../test/support/delivery.ts";
-import { type OtlpReceiver, startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
+import { startTracedReceiver } from "../../test/support/otlp-receiver.ts";
 import { LOOPBACK_CALLBACK_URL } from "../../test/support/signing.ts";
 import type { EpilotCallbacks } from "../epilot/types.ts";
 import { silentLogger } from "../log/logger.ts";
 import type { OutboxEvent } from "../store/types.ts";
 import type { TargetOutcome } from "../targets/types.ts";
-import { telemetrySchema } from "../telemetry/schema.ts";
-import { startTelemetry, type Telemetry } from "../telemetry/setup.ts";
 import type { TraceSpan } from "../telemetry/tracer.ts";
 import { readEventData } from "./outbox-event.ts";
 import { runStage, type StageContext } from "./stages.ts";
@@ -278,18 +276,8 @@ describe("follow-up stages", () => {
 describe("traced attempts (tracing on)", () => {
   const ACCEPTED = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "erp=1" };
 
-  async function traced(): Promise<{ collector: OtlpReceiver; telemetry: Telemetry }> {
-    const collector = await startOtlpReceiver();
-    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
-      logger: silentLogger,
-      serviceVersion: "test",
-      scheduledDelayMs: 10,
-    });
-    return { collector, telemetry };
-  }
-
   test("an attempt is a span in the stored trace, given to the target; its decision and ids come back", async () => {
-    const { collector, telemetry } = await traced();
+    const { collector, telemetry } = await startTracedReceiver();
     try {
       const target = scriptedTarget(rejected(503));
       const route = testRoute({ target, maxAttempts: 3 });
@@ -325,7 +313,7 @@ describe("traced attempts (tracing on)", () => {
   });
 
   test("a failed last attempt says dead (the engine buries it); a resume attempt is a span, given to the call to epilot", async () => {
-    const { collector, telemetry } = await traced();
+    const { collector, telemetry } = await startTracedReceiver();
     try {
       const route = testRoute({ target: scriptedTarget(rejected(503)), maxAttempts: 3 });
       const last = claimed(await outboxEventFor(route, { trace: ACCEPTED }), 2);
@@ -356,7 +344,7 @@ describe("traced attempts (tracing on)", () => {
   });
 
   test("a row stored without tracing (or with a damaged trace) is delivered as before, its attempt a new trace", async () => {
-    const { collector, telemetry } = await traced();
+    const { collector, telemetry } = await startTracedReceiver();
     try {
       const route = testRoute();
       const plain = claimed(await outboxEventFor(route));

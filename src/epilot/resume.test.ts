@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
+import { startTracedReceiver } from "../../test/support/otlp-receiver.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
-import { silentLogger } from "../log/logger.ts";
-import { telemetrySchema } from "../telemetry/schema.ts";
-import { startTelemetry } from "../telemetry/setup.ts";
 import { resumeWorkflow } from "./resume.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 
@@ -141,12 +138,7 @@ describe("resumeWorkflow", () => {
 
 describe("resumeWorkflow, traced", () => {
   test("inside an attempt's span the call is a client span with epilot's status; epilot gets no traceparent and no span holds the token", async () => {
-    const collector = await startOtlpReceiver();
-    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
-      logger: silentLogger,
-      serviceVersion: "test",
-      scheduledDelayMs: 10,
-    });
+    const { collector, telemetry } = await startTracedReceiver();
     try {
       const attempt = telemetry.tracer.startSpan("resume", "internal", undefined);
       const options = { allowedHosts, timeoutMs: 2_000, userAgent: "actiongate/test", trace: attempt };

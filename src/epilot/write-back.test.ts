@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
+import { startTracedReceiver } from "../../test/support/otlp-receiver.ts";
 import { closedPort, type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
-import { silentLogger } from "../log/logger.ts";
-import { telemetrySchema } from "../telemetry/schema.ts";
-import { startTelemetry } from "../telemetry/setup.ts";
 import type { EpilotCallOutcome } from "./types.ts";
 import { type WriteBackInput, writeBackEntity } from "./write-back.ts";
 
@@ -163,12 +160,7 @@ describe("writeBackEntity", () => {
 
 describe("writeBackEntity, traced", () => {
   test("inside an attempt's span the PATCH is a client span with epilot's status; no traceparent, no token in the span", async () => {
-    const collector = await startOtlpReceiver();
-    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
-      logger: silentLogger,
-      serviceVersion: "test",
-      scheduledDelayMs: 10,
-    });
+    const { collector, telemetry } = await startTracedReceiver();
     try {
       const attempt = telemetry.tracer.startSpan("write_back", "internal", undefined);
       entityApi.respondWith({ status: 401, body: {} });

@@ -3,14 +3,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { outboundMessageOf } from "../../test/support/calls.ts";
 import { tempDir } from "../../test/support/gateway.ts";
-import { startOtlpReceiver } from "../../test/support/otlp-receiver.ts";
+import { startTracedReceiver } from "../../test/support/otlp-receiver.ts";
 import { type RecordingServer, startRecordingServer } from "../../test/support/recording-server.ts";
 import { loadConfigText } from "../config/load.ts";
 import { compileConfig } from "../gateway/compile.ts";
 import { ConfigError } from "../kit/config-errors.ts";
 import { silentLogger } from "../log/logger.ts";
-import { telemetrySchema } from "../telemetry/schema.ts";
-import { startTelemetry } from "../telemetry/setup.ts";
 import { createHttpTarget, httpTargetSchema } from "./http.ts";
 import { createSoapTarget, soapTargetSchema } from "./soap/soap-target.ts";
 import { mergeHeaders } from "./transport.ts";
@@ -151,12 +149,7 @@ describe("the exact headers a legacy system receives", () => {
 
 describe("the W3C trace context a legacy system receives", () => {
   test("with tracing on, each request carries its own client span's traceparent (and the caller's tracestate); render shows none", async () => {
-    const collector = await startOtlpReceiver();
-    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
-      logger: silentLogger,
-      serviceVersion: "test",
-      scheduledDelayMs: 10,
-    });
+    const { collector, telemetry } = await startTracedReceiver();
     const target = createSoapTarget(
       soapTargetSchema.parse({
         type: "soap",
@@ -229,12 +222,7 @@ describe("the W3C trace context a legacy system receives", () => {
   });
 
   test("a failed request's client span says why: the status, a timeout, or the network error", async () => {
-    const collector = await startOtlpReceiver();
-    const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
-      logger: silentLogger,
-      serviceVersion: "test",
-      scheduledDelayMs: 10,
-    });
+    const { collector, telemetry } = await startTracedReceiver();
     const target = createHttpTarget(
       httpTargetSchema.parse({ type: "http", url: `${server.url}/c`, timeout: "200ms" }),
       context,

@@ -3,6 +3,9 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import protobuf from "protobufjs";
+import { silentLogger } from "../../src/log/logger.ts";
+import { telemetrySchema } from "../../src/telemetry/schema.ts";
+import { startTelemetry, type Telemetry } from "../../src/telemetry/setup.ts";
 
 /**
  * A local OTLP/HTTP trace receiver, standing in for an OpenTelemetry Collector: takes
@@ -215,4 +218,23 @@ function attributesOf(list: any[] | undefined): Record<string, string | number |
     else if (value?.doubleValue !== undefined) out[key] = Number(value.doubleValue);
   }
   return out;
+}
+
+/**
+ * A receiver and a process's tracing exporting to it, as a test of traced code needs: spans are
+ * batched for 10 ms instead of 1 s, so the test waits milliseconds for them. Shut the telemetry
+ * down, then close the receiver.
+ *
+ * @example
+ * const { collector, telemetry } = await startTracedReceiver();
+ * const span = telemetry.tracer.startSpan("deliver", "internal", undefined);
+ */
+export async function startTracedReceiver(): Promise<{ collector: OtlpReceiver; telemetry: Telemetry }> {
+  const collector = await startOtlpReceiver();
+  const telemetry = await startTelemetry(telemetrySchema.parse({ otlp_endpoint: collector.url }), {
+    logger: silentLogger,
+    serviceVersion: "test",
+    scheduledDelayMs: 10,
+  });
+  return { collector, telemetry };
 }
