@@ -41,7 +41,7 @@ export class GroupCommit {
   private lastBatchSize = 0;
   private closed = false;
   private readonly maxBatch: number;
-  /** Batches committed and the writes they held (tests, and the metrics a profile needs). */
+  /** Batches committed and the writes they held (tests). */
   batches = 0;
   writes = 0;
 
